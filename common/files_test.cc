@@ -1,0 +1,46 @@
+#include "common/files.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace volmigrate {
+namespace {
+
+std::string TempDir() {
+  std::string t = testing::TempDir() + "files_testXXXXXX";
+  return mkdtemp(t.data());
+}
+
+TEST(Files, AtomicWriteThenRead) {
+  std::string dir = TempDir();
+  std::string p = dir + "/a";
+  ASSERT_TRUE(WriteFileAtomic(p, "hello", 0600).ok());
+  auto got = ReadFile(p);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, "hello");
+  struct stat st {};
+  ASSERT_EQ(stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(Files, MissingFileIsNotFound) {
+  auto got = ReadFile("/nonexistent/volmigrate/x");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(got.status().message().find("/nonexistent/volmigrate/x"), std::string::npos);
+}
+
+TEST(Files, MakeDirsSetsMode) {
+  std::string dir = TempDir() + "/x/y";
+  ASSERT_TRUE(MakeDirs(dir, 0700).ok());
+  ASSERT_TRUE(MakeDirs(dir, 0700).ok());
+  struct stat st {};
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+}  // namespace
+}  // namespace volmigrate

@@ -1,0 +1,286 @@
+#include "fsm/runner.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "spdlog/spdlog.h"
+
+namespace volmigrate::fsm {
+
+bool IsRetryable(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Runner::Runner(Store* store, RunnerOptions options) : store_(store), opts_(options) {
+  opts_.max_concurrent = std::max(1, opts_.max_concurrent);
+}
+
+Runner::~Runner() { Stop(); }
+
+absl::Status Runner::Register(MachineDef def) {
+  if (def.kind.empty()) return absl::InvalidArgumentError("machine kind must not be empty");
+  if (!def.terminal_states.contains(def.failed_state))
+    return absl::InvalidArgumentError(absl::StrCat(def.kind, ": failed state ", def.failed_state, " is not terminal"));
+  if (!def.steps.contains(def.initial_state) && !def.terminal_states.contains(def.initial_state))
+    return absl::InvalidArgumentError(absl::StrCat(def.kind, ": initial state ", def.initial_state, " has no step"));
+  std::lock_guard lock(mu_);
+  if (started_) return absl::FailedPreconditionError("Register after Start");
+  std::string kind = def.kind;
+  if (!defs_.emplace(kind, std::move(def)).second)
+    return absl::AlreadyExistsError(absl::StrCat("machine kind ", kind, " registered twice"));
+  return absl::OkStatus();
+}
+
+absl::Status Runner::Start() {
+  ASSIGN_OR_RETURN(std::vector<Record> all, store_->List());
+  std::lock_guard lock(mu_);
+  for (const Record& r : all) {
+    if (r.terminal()) continue;
+    if (!defs_.contains(r.kind()))
+      return absl::FailedPreconditionError(
+          absl::StrCat("machine ", r.id(), " is of kind '", r.kind(), "', which this build does not know"));
+  }
+  int resumed = 0;
+  for (const Record& r : all) {
+    if (r.terminal()) continue;
+    Schedule(r.id(), absl::ZeroDuration());
+    ++resumed;
+  }
+  if (resumed) spdlog::info("fsm: resuming {} unfinished machine(s) from {}", resumed, store_->path());
+  started_ = true;
+  stopping_ = false;
+  for (int i = 0; i < opts_.max_concurrent; ++i) threads_.emplace_back([this] { Worker(); });
+  return absl::OkStatus();
+}
+
+absl::Status Runner::Submit(const std::string& kind, const std::string& id, const std::string& data) {
+  std::string initial;
+  {
+    std::lock_guard lock(mu_);
+    auto it = defs_.find(kind);
+    if (it == defs_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown machine kind ", kind));
+    initial = it->second.initial_state;
+  }
+  Record r;
+  r.set_id(id);
+  r.set_kind(kind);
+  r.set_state(initial);
+  r.set_data(data);
+  RETURN_IF_ERROR(store_->Create(r));
+  std::lock_guard lock(mu_);
+  Schedule(id, absl::ZeroDuration());
+  Bump();
+  return absl::OkStatus();
+}
+
+absl::Status Runner::Cancel(const std::string& id) {
+  ASSIGN_OR_RETURN(Record r, store_->Get(id));
+  if (r.terminal()) return absl::FailedPreconditionError(absl::StrCat(id, " has already ended in ", r.state()));
+  {
+    std::lock_guard lock(mu_);
+    const MachineDef& def = defs_.at(r.kind());
+    if (!def.cancel_to.contains(r.state()))
+      return absl::FailedPreconditionError(absl::StrCat(id, " cannot be cancelled in state ", r.state()));
+  }
+  if (r.cancel_requested()) return absl::OkStatus();
+  std::string state = r.state();
+  r.set_cancel_requested(true);
+  // Racing with a step that moves the machine on: the commit sees the new state and
+  // fails; the caller retries and decides with the state then current.
+  RETURN_IF_ERROR(store_->Commit(r, state, "cancel requested"));
+  std::lock_guard lock(mu_);
+  // A machine waiting out a backoff should act on the cancel now.
+  for (auto it = delayed_.begin(); it != delayed_.end(); ++it) {
+    if (it->second == id) {
+      delayed_.erase(it);
+      ready_.push_back(id);
+      cv_.notify_one();
+      break;
+    }
+  }
+  Bump();
+  return absl::OkStatus();
+}
+
+void Runner::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!started_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  std::lock_guard lock(mu_);
+  ready_.clear();
+  delayed_.clear();
+  active_.clear();
+  started_ = false;
+}
+
+uint64_t Runner::Version() const {
+  std::lock_guard lock(mu_);
+  return version_;
+}
+
+uint64_t Runner::WaitForChange(uint64_t seen, absl::Time deadline) const {
+  std::unique_lock lock(mu_);
+  while (version_ <= seen && !stopping_) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    changed_cv_.wait_for(lock, absl::ToChronoMilliseconds(left) + std::chrono::milliseconds(1));
+  }
+  return version_;
+}
+
+int Runner::Active() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(active_.size());
+}
+
+void Runner::Schedule(const std::string& id, absl::Duration delay) {
+  active_.insert(id);
+  if (delay <= absl::ZeroDuration()) {
+    ready_.push_back(id);
+  } else {
+    delayed_.emplace(absl::Now() + delay, id);
+  }
+  cv_.notify_one();
+}
+
+void Runner::Bump() {
+  ++version_;
+  changed_cv_.notify_all();
+}
+
+void Runner::Worker() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    absl::Time now = absl::Now();
+    while (!delayed_.empty() && delayed_.begin()->first <= now) {
+      ready_.push_back(delayed_.begin()->second);
+      delayed_.erase(delayed_.begin());
+    }
+    if (ready_.empty()) {
+      if (delayed_.empty()) {
+        cv_.wait(lock);
+      } else {
+        cv_.wait_for(lock, absl::ToChronoMilliseconds(delayed_.begin()->first - now) + std::chrono::milliseconds(1));
+      }
+      continue;
+    }
+    std::string id = std::move(ready_.front());
+    ready_.pop_front();
+    running_.insert(id);
+    lock.unlock();
+    RunOne(id);
+    lock.lock();
+    running_.erase(id);
+  }
+}
+
+// Runs one step of machine `id` and reschedules it. Called without mu_ held.
+void Runner::RunOne(const std::string& id) {
+  auto reschedule = [&](absl::Duration d) {
+    std::lock_guard lock(mu_);
+    Schedule(id, d);
+  };
+  auto finish = [&] {
+    std::lock_guard lock(mu_);
+    active_.erase(id);
+    Bump();
+  };
+  absl::StatusOr<Record> got = store_->Get(id);
+  if (!got.ok()) {
+    spdlog::error("fsm: machine {}: {}", id, got.status().ToString());
+    reschedule(opts_.backoff_max);
+    return;
+  }
+  Record r = std::move(*got);
+  if (r.terminal()) return finish();
+  const MachineDef* def;
+  {
+    std::lock_guard lock(mu_);
+    def = &defs_.at(r.kind());
+  }
+  const std::string from = r.state();
+  Record next = r;
+  std::string error;
+  bool clears_cancel = false;
+
+  auto cancel = def->cancel_to.find(from);
+  if (r.cancel_requested() && cancel != def->cancel_to.end()) {
+    next.set_state(cancel->second);
+    next.set_cancel_requested(false);
+    next.set_attempts(0);
+    next.set_last_error("");
+    clears_cancel = true;
+    spdlog::info("fsm: {} {} -> {} (cancelled)", id, from, next.state());
+  } else if (r.cancel_requested()) {
+    // Requested in a cancellable state, but a step moved on first.
+    next.set_cancel_requested(false);
+    clears_cancel = true;
+    error = absl::StrCat("cancel refused: ", from, " only goes forward");
+    spdlog::warn("fsm: {} {}", id, error);
+  } else {
+    auto step = def->steps.find(from);
+    absl::StatusOr<Next> res = step == def->steps.end()
+                                   ? absl::InternalError(absl::StrCat("no step for state ", from))
+                                   : step->second(StepContext{id, from, r.data(), r.attempts()});
+    if (res.ok() && res->state == from && res->data == r.data()) {
+      // Polling: nothing to record.
+      return reschedule(std::max(res->wait, absl::Milliseconds(1)));
+    }
+    if (res.ok() && !def->steps.contains(res->state) && !def->terminal_states.contains(res->state)) {
+      res = absl::InternalError(absl::StrCat("step ", from, " returned unknown state ", res->state));
+    }
+    if (res.ok()) {
+      next.set_state(res->state);
+      next.set_data(res->data);
+      next.set_attempts(0);
+      next.set_last_error("");
+      spdlog::info("fsm: {} {} -> {}", id, from, next.state());
+    } else if (IsRetryable(res.status())) {
+      error = res.status().ToString();
+      next.set_attempts(r.attempts() + 1);
+      next.set_last_error(error);
+    } else {
+      error = res.status().ToString();
+      next.set_state(def->failed_state);
+      next.set_last_error(error);
+      spdlog::error("fsm: {} {} -> {}: {}", id, from, def->failed_state, error);
+    }
+  }
+  next.set_terminal(def->terminal_states.contains(next.state()));
+
+  if (absl::Status s = store_->Commit(next, from, error, clears_cancel); !s.ok()) {
+    // The store itself failing is not the step's fault: try again later, state unchanged.
+    spdlog::error("fsm: {}: committing {} -> {}: {}", id, from, next.state(), s.ToString());
+    return reschedule(opts_.backoff_max);
+  }
+  if (next.terminal()) return finish();
+  {
+    std::lock_guard lock(mu_);
+    Bump();
+  }
+  if (!error.empty() && !clears_cancel) {
+    absl::Duration d = opts_.backoff_initial;
+    for (uint32_t i = 1; i < next.attempts() && d < opts_.backoff_max; ++i) d *= 2;
+    d = std::min(d, opts_.backoff_max);
+    spdlog::warn("fsm: {} {} failed (attempt {}), retrying in {}: {}", id, from, next.attempts(),
+                 absl::FormatDuration(d), error);
+    return reschedule(d);
+  }
+  reschedule(absl::ZeroDuration());
+}
+
+}  // namespace volmigrate::fsm

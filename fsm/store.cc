@@ -1,0 +1,246 @@
+#include "fsm/store.h"
+
+#include <lmdb.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/status.h"
+
+namespace volmigrate::fsm {
+namespace {
+
+constexpr uint32_t kFormat = 1;
+constexpr size_t kMapSize = size_t{1} << 30;  // address space, not disk: grows as used
+
+absl::Status MdbError(int rc, absl::string_view what) {
+  absl::StatusCode code = absl::StatusCode::kInternal;
+  switch (rc) {
+    case MDB_INVALID:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+      code = absl::StatusCode::kDataLoss;
+      break;
+    case MDB_VERSION_MISMATCH:
+      code = absl::StatusCode::kFailedPrecondition;
+      break;
+    case MDB_MAP_FULL:
+      code = absl::StatusCode::kResourceExhausted;
+      break;
+    default:
+      if (rc > 0) return ErrnoError(rc, what);
+  }
+  return absl::Status(code, absl::StrCat(what, ": ", mdb_strerror(rc)));
+}
+
+struct EnvClose {
+  void operator()(MDB_env* e) const { mdb_env_close(e); }
+};
+
+// A transaction that aborts unless committed.
+class Txn {
+ public:
+  static absl::StatusOr<Txn> Begin(MDB_env* env, bool write) {
+    MDB_txn* t = nullptr;
+    if (int rc = mdb_txn_begin(env, nullptr, write ? 0 : MDB_RDONLY, &t); rc != 0)
+      return MdbError(rc, "beginning LMDB transaction");
+    return Txn(t);
+  }
+  Txn(Txn&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+  Txn& operator=(Txn&&) = delete;
+  ~Txn() {
+    if (t_) mdb_txn_abort(t_);
+  }
+  MDB_txn* get() const { return t_; }
+  absl::Status Commit() {
+    int rc = mdb_txn_commit(std::exchange(t_, nullptr));
+    return rc == 0 ? absl::OkStatus() : MdbError(rc, "committing LMDB transaction");
+  }
+
+ private:
+  explicit Txn(MDB_txn* t) : t_(t) {}
+  MDB_txn* t_;
+};
+
+MDB_val Val(absl::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+absl::string_view View(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+
+std::string HistoryKey(absl::string_view id, uint64_t seq) {
+  std::string k(id);
+  k.push_back('\0');
+  for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>((seq >> shift) & 0xff));
+  return k;
+}
+
+}  // namespace
+
+int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+struct Store::Env {
+  std::unique_ptr<MDB_env, EnvClose> env;
+  MDB_dbi machines = 0, history = 0, meta = 0;
+};
+
+Store::Store(std::string dir, std::unique_ptr<Env> env) : dir_(std::move(dir)), env_(std::move(env)) {}
+Store::~Store() = default;
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
+  RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  auto env = std::make_unique<Env>();
+  MDB_env* raw = nullptr;
+  if (int rc = mdb_env_create(&raw); rc != 0) return MdbError(rc, "creating LMDB environment");
+  env->env.reset(raw);
+  mdb_env_set_maxdbs(raw, 4);
+  mdb_env_set_mapsize(raw, kMapSize);
+  std::string where = absl::StrCat("opening state store ", dir, "/data.mdb");
+  if (int rc = mdb_env_open(raw, dir.c_str(), MDB_NOTLS, 0600); rc != 0) return MdbError(rc, where);
+
+  {
+    ASSIGN_OR_RETURN(Txn txn, Txn::Begin(raw, true));
+    for (auto [name, dbi] : {std::pair{"machines", &env->machines}, {"history", &env->history}, {"meta", &env->meta}}) {
+      if (int rc = mdb_dbi_open(txn.get(), name, MDB_CREATE, dbi); rc != 0) return MdbError(rc, where);
+    }
+    MDB_val k = Val("format"), v;
+    int rc = mdb_get(txn.get(), env->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      std::string f = std::to_string(kFormat);
+      MDB_val fv = Val(f);
+      if ((rc = mdb_put(txn.get(), env->meta, &k, &fv, 0)) != 0) return MdbError(rc, where);
+    } else if (rc != 0) {
+      return MdbError(rc, where);
+    } else if (View(v) != std::to_string(kFormat)) {
+      return absl::FailedPreconditionError(absl::StrCat(where, ": format version ", View(v), ", this build reads ",
+                                                        kFormat, " (written by a newer volmigrate?)"));
+    }
+    RETURN_IF_ERROR(txn.Commit());
+  }
+  std::unique_ptr<Store> store(new Store(dir, std::move(env)));
+  RETURN_IF_ERROR(store->Validate());
+  return store;
+}
+
+absl::Status Store::Validate() const {
+  // List() parses every record and fails on the first one it cannot read.
+  return List().status();
+}
+
+absl::Status Store::Create(Record r) {
+  if (r.id().empty() || r.id().find('\0') != std::string::npos)
+    return absl::InvalidArgumentError("machine id must be non-empty and contain no NUL");
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), true));
+  int64_t now = NowMs();
+  r.set_created_ms(now);
+  r.set_updated_ms(now);
+  r.set_next_seq(1);
+  HistoryEntry h;
+  h.set_at_ms(now);
+  h.set_to(r.state());
+  std::string rec = r.SerializeAsString(), hist = h.SerializeAsString(), hk = HistoryKey(r.id(), 0);
+  MDB_val k = Val(r.id()), v = Val(rec), hkv = Val(hk), hv = Val(hist);
+  int rc = mdb_put(txn.get(), env_->machines, &k, &v, MDB_NOOVERWRITE);
+  if (rc == MDB_KEYEXIST) return absl::AlreadyExistsError(absl::StrCat("machine ", r.id(), " already exists"));
+  if (rc != 0) return MdbError(rc, absl::StrCat("storing machine ", r.id()));
+  if ((rc = mdb_put(txn.get(), env_->history, &hkv, &hv, 0)) != 0)
+    return MdbError(rc, absl::StrCat("storing history of ", r.id()));
+  return txn.Commit();
+}
+
+absl::Status Store::Commit(Record next, const std::string& expected_state, const std::string& error,
+                           bool clears_cancel) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), true));
+  MDB_val k = Val(next.id()), cur;
+  int rc = mdb_get(txn.get(), env_->machines, &k, &cur);
+  if (rc == MDB_NOTFOUND) return absl::NotFoundError(absl::StrCat("machine ", next.id(), " does not exist"));
+  if (rc != 0) return MdbError(rc, absl::StrCat("reading machine ", next.id()));
+  Record stored;
+  if (!stored.ParseFromArray(cur.mv_data, static_cast<int>(cur.mv_size)))
+    return absl::DataLossError(absl::StrCat("record of machine ", next.id(), " in ", dir_, " is unreadable"));
+  if (stored.state() != expected_state)
+    return absl::FailedPreconditionError(absl::StrCat("machine ", next.id(), " is in ", stored.state(),
+                                                      ", not ", expected_state));
+  if (stored.cancel_requested() && !clears_cancel) next.set_cancel_requested(true);
+  int64_t now = NowMs();
+  next.set_created_ms(stored.created_ms());
+  next.set_updated_ms(now);
+  next.set_next_seq(stored.next_seq());
+  if (next.state() != expected_state || !error.empty()) {
+    HistoryEntry h;
+    h.set_at_ms(now);
+    h.set_from(expected_state);
+    h.set_to(next.state());
+    h.set_error(error);
+    std::string hist = h.SerializeAsString(), hk = HistoryKey(next.id(), stored.next_seq());
+    MDB_val hkv = Val(hk), hv = Val(hist);
+    if ((rc = mdb_put(txn.get(), env_->history, &hkv, &hv, MDB_NOOVERWRITE)) != 0)
+      return MdbError(rc, absl::StrCat("appending history of ", next.id()));
+    next.set_next_seq(stored.next_seq() + 1);
+  }
+  std::string rec = next.SerializeAsString();
+  MDB_val v = Val(rec);
+  if ((rc = mdb_put(txn.get(), env_->machines, &k, &v, 0)) != 0)
+    return MdbError(rc, absl::StrCat("storing machine ", next.id()));
+  return txn.Commit();
+}
+
+absl::StatusOr<Record> Store::Get(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), false));
+  MDB_val k = Val(id), v;
+  int rc = mdb_get(txn.get(), env_->machines, &k, &v);
+  if (rc == MDB_NOTFOUND) return absl::NotFoundError(absl::StrCat("no machine ", id));
+  if (rc != 0) return MdbError(rc, absl::StrCat("reading machine ", id));
+  Record r;
+  if (!r.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size)))
+    return absl::DataLossError(absl::StrCat("record of machine ", id, " in ", dir_, " is unreadable"));
+  return r;
+}
+
+absl::StatusOr<std::vector<Record>> Store::List() const {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), false));
+  MDB_cursor* c = nullptr;
+  if (int rc = mdb_cursor_open(txn.get(), env_->machines, &c); rc != 0) return MdbError(rc, "listing machines");
+  std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(c, mdb_cursor_close);
+  std::vector<Record> out;
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc != MDB_NOTFOUND; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    if (rc != 0) return MdbError(rc, absl::StrCat("listing machines in ", dir_));
+    Record r;
+    if (!r.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size)) || r.id() != View(k))
+      return absl::DataLossError(absl::StrCat("record '", View(k), "' in ", dir_,
+                                              "/data.mdb is unreadable; refusing to run without it"));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<HistoryEntry>> Store::History(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), false));
+  MDB_cursor* c = nullptr;
+  if (int rc = mdb_cursor_open(txn.get(), env_->history, &c); rc != 0) return MdbError(rc, "reading history");
+  std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(c, mdb_cursor_close);
+  std::string prefix = id + '\0';
+  MDB_val k = Val(prefix), v;
+  std::vector<HistoryEntry> out;
+  for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc != MDB_NOTFOUND;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    if (rc != 0) return MdbError(rc, absl::StrCat("reading history of ", id));
+    if (!absl::StartsWith(View(k), prefix)) break;
+    HistoryEntry h;
+    if (!h.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size)))
+      return absl::DataLossError(absl::StrCat("history of machine ", id, " in ", dir_, " is unreadable"));
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+}  // namespace volmigrate::fsm

@@ -1,0 +1,136 @@
+#include "fsm/store.h"
+
+#include <lmdb.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "common/files.h"
+#include "gtest/gtest.h"
+
+namespace volmigrate::fsm {
+namespace {
+
+std::string TempDir() {
+  std::string t = testing::TempDir() + "fsm_storeXXXXXX";
+  return mkdtemp(t.data());
+}
+
+Record Rec(const std::string& id, const std::string& state) {
+  Record r;
+  r.set_id(id);
+  r.set_kind("k");
+  r.set_state(state);
+  return r;
+}
+
+TEST(Store, CreateCommitAndHistory) {
+  auto s = Store::Open(TempDir());
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE((*s)->Create(Rec("a", "ONE")).ok());
+  EXPECT_EQ((*s)->Create(Rec("a", "ONE")).code(), absl::StatusCode::kAlreadyExists);
+
+  Record next = Rec("a", "TWO");
+  next.set_data("payload");
+  ASSERT_TRUE((*s)->Commit(next, "ONE", "").ok());
+  // A stale writer that still thinks the machine is in ONE is refused.
+  EXPECT_EQ((*s)->Commit(Rec("a", "THREE"), "ONE", "").code(), absl::StatusCode::kFailedPrecondition);
+  // Same state with an error: history records it.
+  ASSERT_TRUE((*s)->Commit(next, "TWO", "UNAVAILABLE: peer down").ok());
+
+  auto got = (*s)->Get("a");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state(), "TWO");
+  EXPECT_EQ(got->data(), "payload");
+  auto hist = (*s)->History("a");
+  ASSERT_TRUE(hist.ok());
+  ASSERT_EQ(hist->size(), 3u);
+  EXPECT_EQ((*hist)[0].to(), "ONE");
+  EXPECT_EQ((*hist)[1].from(), "ONE");
+  EXPECT_EQ((*hist)[1].to(), "TWO");
+  EXPECT_EQ((*hist)[2].error(), "UNAVAILABLE: peer down");
+  EXPECT_EQ((*s)->Get("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(Store, HistoryOfOneMachineExcludesPrefixSiblings) {
+  auto s = Store::Open(TempDir());
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Create(Rec("m1", "A")).ok());
+  ASSERT_TRUE((*s)->Create(Rec("m10", "A")).ok());
+  ASSERT_TRUE((*s)->Commit(Rec("m10", "B"), "A", "").ok());
+  EXPECT_EQ((*s)->History("m1")->size(), 1u);
+  EXPECT_EQ((*s)->History("m10")->size(), 2u);
+}
+
+TEST(Store, ReopenKeepsEverything) {
+  std::string dir = TempDir();
+  {
+    auto s = Store::Open(dir);
+    ASSERT_TRUE(s.ok());
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE((*s)->Create(Rec("m" + std::to_string(i), "A")).ok());
+    ASSERT_TRUE((*s)->Commit(Rec("m7", "B"), "A", "").ok());
+  }
+  auto s = Store::Open(dir);
+  ASSERT_TRUE(s.ok());
+  auto all = (*s)->List();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 50u);
+  EXPECT_EQ((*s)->Get("m7")->state(), "B");
+}
+
+TEST(Store, CancelRequestSurvivesAStepCommit) {
+  auto s = Store::Open(TempDir());
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Create(Rec("a", "A")).ok());
+  Record cancel = Rec("a", "A");
+  cancel.set_cancel_requested(true);
+  ASSERT_TRUE((*s)->Commit(cancel, "A", "cancel requested").ok());
+  // A step that read the record before the cancel commits without the flag.
+  ASSERT_TRUE((*s)->Commit(Rec("a", "B"), "A", "").ok());
+  EXPECT_TRUE((*s)->Get("a")->cancel_requested());
+  ASSERT_TRUE((*s)->Commit(Rec("a", "ROLLBACK"), "B", "", /*clears_cancel=*/true).ok());
+  EXPECT_FALSE((*s)->Get("a")->cancel_requested());
+}
+
+TEST(Store, GarbageFileIsAClearError) {
+  std::string dir = TempDir();
+  ASSERT_TRUE(WriteFileAtomic(dir + "/data.mdb", std::string(8192, 'x'), 0600).ok());
+  auto s = Store::Open(dir);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.status().message().find(dir + "/data.mdb"), std::string::npos) << s.status();
+}
+
+TEST(Store, UnreadableRecordRefusesToOpen) {
+  std::string dir = TempDir();
+  { ASSERT_TRUE(Store::Open(dir).ok()); }
+  // Write a record the store cannot parse, behind its back.
+  MDB_env* env;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 4);
+  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0600), 0);
+  MDB_txn* txn;
+  MDB_dbi dbi;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  ASSERT_EQ(mdb_dbi_open(txn, "machines", 0, &dbi), 0);
+  std::string key = "mig-1", val = "\xff\xff\xff\xff not a record";
+  MDB_val k{key.size(), key.data()}, v{val.size(), val.data()};
+  ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+
+  auto s = Store::Open(dir);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.status().message().find("mig-1"), std::string::npos) << s.status();
+}
+
+TEST(Store, RejectsBadIds) {
+  auto s = Store::Open(TempDir());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->Create(Rec("", "A")).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*s)->Create(Rec(std::string("a\0b", 3), "A")).code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace volmigrate::fsm
