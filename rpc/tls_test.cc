@@ -1,0 +1,42 @@
+#include "rpc/tls.h"
+
+#include <cstdlib>
+
+#include "common/files.h"
+#include "gtest/gtest.h"
+
+namespace volmigrate::rpc {
+namespace {
+
+std::string TempDir() {
+  std::string t = testing::TempDir() + "tlsXXXXXX";
+  return mkdtemp(t.data());
+}
+
+TEST(Tls, MissingCertNamesTheFile) {
+  std::string d = TempDir();
+  ASSERT_TRUE(WriteFileAtomic(d + "/ca.crt", "-----BEGIN CERTIFICATE-----\nx\n", 0644).ok());
+  auto c = ServerCredentials({d + "/ca.crt", d + "/missing.crt", d + "/k.key"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find("missing.crt"), std::string::npos) << c.status();
+}
+
+TEST(Tls, NonPemIsRefused) {
+  std::string d = TempDir();
+  ASSERT_TRUE(WriteFileAtomic(d + "/ca.crt", "hello", 0644).ok());
+  auto c = ClientCredentials({d + "/ca.crt", d + "/x", d + "/y"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("ca.crt"), std::string::npos);
+}
+
+TEST(Tls, EmptyPathSaysWhatIsMissing) {
+  auto c = ClientCredentials({"", "", ""});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.status().message(), "no TLS CA file configured");
+}
+
+}  // namespace
+}  // namespace volmigrate::rpc

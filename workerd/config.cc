@@ -1,0 +1,157 @@
+#include "workerd/config.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/files.h"
+#include "common/status.h"
+#include "toml++/toml.h"
+
+namespace volmigrate::workerd {
+namespace {
+
+absl::Status Bad(const std::string& src, const toml::node* n, const std::string& msg) {
+  if (n && n->source().begin.line)
+    return absl::InvalidArgumentError(absl::StrCat(src, ":", n->source().begin.line, ": ", msg));
+  return absl::InvalidArgumentError(absl::StrCat(src, ": ", msg));
+}
+
+absl::Status CheckKeys(const std::string& src, const toml::table& t, const std::string& where,
+                       const std::set<std::string>& allowed) {
+  for (auto&& [k, v] : t) {
+    std::string key(k.str());
+    if (!allowed.contains(key)) {
+      return Bad(src, &v,
+                 absl::StrCat("unknown key '", where, key, "' (known: ", absl::StrJoin(allowed, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Reads an optional string key; a present key of the wrong type is an error.
+absl::Status GetString(const std::string& src, const toml::table& t, const char* key, const std::string& where,
+                       std::string* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return absl::OkStatus();
+  auto v = n->value<std::string>();
+  if (!v || !n->is_string()) return Bad(src, n, absl::StrCat("'", where, key, "' must be a string"));
+  *out = *v;
+  return absl::OkStatus();
+}
+
+bool ValidAddress(const std::string& a) {
+  auto colon = a.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == a.size()) return false;
+  for (char c : a.substr(colon + 1))
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+}  // namespace
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && c == '-');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+const PeerConfig* Config::FindPeer(const std::string& name) const {
+  for (const auto& p : peers)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& src) {
+  toml::table root;
+  try {
+    root = toml::parse(text, src);
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, ":", e.source().begin.line, ":", e.source().begin.column, ": ", std::string(e.description())));
+  }
+  Config c;
+  RETURN_IF_ERROR(CheckKeys(src, root, "",
+                            {"worker", "listen", "data_dir", "log_level", "plaintext", "tls", "storage", "fsm",
+                             "peers"}));
+  RETURN_IF_ERROR(GetString(src, root, "worker", "", &c.worker));
+  RETURN_IF_ERROR(GetString(src, root, "listen", "", &c.listen));
+  RETURN_IF_ERROR(GetString(src, root, "data_dir", "", &c.data_dir));
+  RETURN_IF_ERROR(GetString(src, root, "log_level", "", &c.log_level));
+  if (const toml::node* n = root.get("plaintext")) {
+    if (!n->is_boolean()) return Bad(src, n, "'plaintext' must be true or false");
+    c.plaintext = *n->value<bool>();
+  }
+  if (!ValidName(c.worker))
+    return Bad(src, root.get("worker"),
+               "'worker' must be set to a name of 1-63 characters [a-z0-9-], not starting with '-'");
+  if (!ValidAddress(c.listen)) return Bad(src, root.get("listen"), "'listen' must be host:port");
+  if (c.data_dir.empty() || c.data_dir[0] != '/') return Bad(src, root.get("data_dir"), "'data_dir' must be an absolute path");
+
+  if (const toml::node* n = root.get("tls")) {
+    const toml::table* t = n->as_table();
+    if (!t) return Bad(src, n, "[tls] must be a table");
+    RETURN_IF_ERROR(CheckKeys(src, *t, "tls.", {"ca", "cert", "key"}));
+    RETURN_IF_ERROR(GetString(src, *t, "ca", "tls.", &c.tls.ca));
+    RETURN_IF_ERROR(GetString(src, *t, "cert", "tls.", &c.tls.cert));
+    RETURN_IF_ERROR(GetString(src, *t, "key", "tls.", &c.tls.key));
+  }
+  if (!c.plaintext && (c.tls.ca.empty() || c.tls.cert.empty() || c.tls.key.empty()))
+    return Bad(src, root.get("tls"),
+               "[tls] needs ca, cert and key (or plaintext = true, for local development only)");
+
+  if (const toml::node* n = root.get("storage")) {
+    const toml::table* t = n->as_table();
+    if (!t) return Bad(src, n, "[storage] must be a table");
+    RETURN_IF_ERROR(CheckKeys(src, *t, "storage.", {"volume_group", "thin_pool", "key_dir"}));
+    RETURN_IF_ERROR(GetString(src, *t, "volume_group", "storage.", &c.storage.volume_group));
+    RETURN_IF_ERROR(GetString(src, *t, "thin_pool", "storage.", &c.storage.thin_pool));
+    c.storage.key_dir = c.data_dir + "/keys";
+    RETURN_IF_ERROR(GetString(src, *t, "key_dir", "storage.", &c.storage.key_dir));
+    if (c.storage.volume_group.empty() || c.storage.thin_pool.empty())
+      return Bad(src, n, "[storage] needs volume_group and thin_pool");
+    c.storage.configured = true;
+  }
+
+  if (const toml::node* n = root.get("fsm")) {
+    const toml::table* t = n->as_table();
+    if (!t) return Bad(src, n, "[fsm] must be a table");
+    RETURN_IF_ERROR(CheckKeys(src, *t, "fsm.", {"max_concurrent"}));
+    if (const toml::node* m = t->get("max_concurrent")) {
+      auto v = m->value<int64_t>();
+      if (!m->is_integer() || *v < 1 || *v > 64) return Bad(src, m, "'fsm.max_concurrent' must be 1..64");
+      c.max_concurrent = static_cast<int>(*v);
+    }
+  }
+
+  if (const toml::node* n = root.get("peers")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return Bad(src, n, "'peers' must be an array of tables ([[peers]])");
+    for (const toml::node& e : *arr) {
+      const toml::table* t = e.as_table();
+      if (!t) return Bad(src, &e, "each [[peers]] entry must be a table");
+      RETURN_IF_ERROR(CheckKeys(src, *t, "peers.", {"name", "address"}));
+      PeerConfig p;
+      RETURN_IF_ERROR(GetString(src, *t, "name", "peers.", &p.name));
+      RETURN_IF_ERROR(GetString(src, *t, "address", "peers.", &p.address));
+      if (!ValidName(p.name)) return Bad(src, &e, absl::StrCat("peer name '", p.name, "' is not a valid worker name"));
+      if (!ValidAddress(p.address)) return Bad(src, &e, absl::StrCat("peer ", p.name, ": address must be host:port"));
+      if (p.name == c.worker) return Bad(src, &e, absl::StrCat("peer ", p.name, " is this worker itself"));
+      if (c.FindPeer(p.name)) return Bad(src, &e, absl::StrCat("peer ", p.name, " is listed twice"));
+      c.peers.push_back(std::move(p));
+    }
+  }
+  return c;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return Annotate(text.status(), "config");
+  return ParseConfig(*text, path);
+}
+
+}  // namespace volmigrate::workerd

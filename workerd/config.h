@@ -1,0 +1,46 @@
+// workerd's configuration file (TOML). Unknown keys are errors: a typo must not
+// silently fall back to a default on a production host.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rpc/tls.h"
+
+namespace volmigrate::workerd {
+
+struct PeerConfig {
+  std::string name;     // the peer's worker name, also its certificate's common name
+  std::string address;  // host:port of its workerd
+};
+
+struct StorageConfig {
+  bool configured = false;
+  std::string volume_group;
+  std::string thin_pool;
+  std::string key_dir;  // one key file per volume, 0600, in a 0700 directory
+};
+
+struct Config {
+  std::string worker;  // this worker's name; its certificate's common name
+  std::string listen = "0.0.0.0:7443";
+  std::string data_dir = "/var/lib/volmigrate";
+  std::string log_level = "info";
+  bool plaintext = false;  // local development only: no TLS, no peer authentication
+  rpc::TlsFiles tls;
+  StorageConfig storage;
+  int max_concurrent = 4;  // machines running a step at once
+  std::vector<PeerConfig> peers;
+
+  const PeerConfig* FindPeer(const std::string& name) const;
+};
+
+// Parses and validates; errors name the file, the line where known, and the key.
+absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_name);
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+
+// Worker and volume names become parts of LV, dm and IQN names.
+bool ValidName(const std::string& s);
+
+}  // namespace volmigrate::workerd

@@ -1,0 +1,100 @@
+#include "workerd/config.h"
+
+#include "gtest/gtest.h"
+
+namespace volmigrate::workerd {
+namespace {
+
+constexpr char kGood[] = R"(
+worker = "w1"
+listen = "127.0.0.1:7443"
+data_dir = "/var/lib/volmigrate"
+
+[tls]
+ca = "/etc/volmigrate/tls/ca.crt"
+cert = "/etc/volmigrate/tls/w1.crt"
+key = "/etc/volmigrate/tls/w1.key"
+
+[storage]
+volume_group = "vg0"
+thin_pool = "pool"
+
+[fsm]
+max_concurrent = 2
+
+[[peers]]
+name = "w2"
+address = "169.254.0.2:7443"
+)";
+
+TEST(Config, ParsesAFullFile) {
+  auto c = ParseConfig(kGood, "w.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->worker, "w1");
+  EXPECT_EQ(c->tls.cert, "/etc/volmigrate/tls/w1.crt");
+  EXPECT_TRUE(c->storage.configured);
+  EXPECT_EQ(c->storage.key_dir, "/var/lib/volmigrate/keys");
+  EXPECT_EQ(c->max_concurrent, 2);
+  ASSERT_EQ(c->peers.size(), 1u);
+  EXPECT_EQ(c->FindPeer("w2")->address, "169.254.0.2:7443");
+  EXPECT_EQ(c->FindPeer("w3"), nullptr);
+}
+
+TEST(Config, UnknownKeyNamesItsLine) {
+  std::string text = std::string(kGood) + "\n[tls2]\nx = 1\n";
+  auto c = ParseConfig(text, "w.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("w.toml:"), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("unknown key 'tls2'"), std::string::npos) << c.status();
+}
+
+TEST(Config, SyntaxErrorNamesLineAndColumn) {
+  auto c = ParseConfig("worker = \"w1\"\nlisten = \n", "bad.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message().substr(0, 10), "bad.toml:2") << c.status();
+}
+
+TEST(Config, TlsRequiredUnlessPlaintext) {
+  auto c = ParseConfig("worker = \"w1\"\n", "x.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("[tls] needs ca, cert and key"), std::string::npos) << c.status();
+  EXPECT_TRUE(ParseConfig("worker = \"w1\"\nplaintext = true\n", "x.toml").ok());
+}
+
+TEST(Config, RejectsBadValues) {
+  for (const char* text : {
+           "plaintext = true\n",                                              // no worker
+           "worker = \"W1\"\nplaintext = true\n",                             // bad name
+           "worker = \"w1\"\nplaintext = true\nlisten = \"nowhere\"\n",      // no port
+           "worker = \"w1\"\nplaintext = true\ndata_dir = \"rel\"\n",        // relative
+           "worker = \"w1\"\nplaintext = \"yes\"\n",                          // wrong type
+           "worker = \"w1\"\nplaintext = true\n[fsm]\nmax_concurrent = 0\n",  // out of range
+           "worker = \"w1\"\nplaintext = true\n[[peers]]\nname = \"w1\"\naddress = \"a:1\"\n",  // itself
+           "worker = \"w1\"\nplaintext = true\n[[peers]]\nname = \"w2\"\naddress = \"a:1\"\n"
+           "[[peers]]\nname = \"w2\"\naddress = \"b:1\"\n",  // twice
+           "worker = \"w1\"\nplaintext = true\n[storage]\nvolume_group = \"vg\"\n",  // no pool
+       }) {
+    auto c = ParseConfig(text, "x.toml");
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << text;
+  }
+}
+
+TEST(Config, MissingFileIsNotFound) {
+  auto c = LoadConfig("/nonexistent/workerd.toml");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(c.status().message().find("/nonexistent/workerd.toml"), std::string::npos);
+}
+
+TEST(Config, ValidNames) {
+  EXPECT_TRUE(ValidName("w1"));
+  EXPECT_TRUE(ValidName("vol-0a"));
+  EXPECT_FALSE(ValidName(""));
+  EXPECT_FALSE(ValidName("-x"));
+  EXPECT_FALSE(ValidName("Vol"));
+  EXPECT_FALSE(ValidName("a/b"));
+  EXPECT_FALSE(ValidName(std::string(64, 'a')));
+}
+
+}  // namespace
+}  // namespace volmigrate::workerd

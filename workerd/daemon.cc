@@ -1,0 +1,90 @@
+#include "workerd/daemon.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/files.h"
+#include "common/grpc_status.h"
+#include "common/status.h"
+#include "rpc/channel.h"
+#include "rpc/tls.h"
+#include "spdlog/spdlog.h"
+
+namespace volmigrate::workerd {
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
+  std::unique_ptr<Daemon> d(new Daemon(std::move(cfg)));
+  const Config& c = d->cfg_;
+
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (c.plaintext) {
+    spdlog::warn("plaintext mode: no TLS and no peer authentication (local development only)");
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    ASSIGN_OR_RETURN(creds, rpc::ServerCredentials(c.tls));
+  }
+
+  RETURN_IF_ERROR(MakeDirs(c.data_dir, 0700));
+  ASSIGN_OR_RETURN(d->store_, fsm::Store::Open(c.data_dir + "/state"));
+  d->runner_ = std::make_unique<fsm::Runner>(d->store_.get(), fsm::RunnerOptions{.max_concurrent = c.max_concurrent});
+  RETURN_IF_ERROR(d->runner_->Start());
+
+  d->operator_ = std::make_unique<OperatorService>(c, d->runner_.get());
+  d->peer_ = std::make_unique<PeerService>(c);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(c.listen, creds, &d->port_);
+  builder.RegisterService(d->operator_.get());
+  builder.RegisterService(d->peer_.get());
+  d->server_ = builder.BuildAndStart();
+  if (!d->server_ || d->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", c.listen, " (address in use or not local)"));
+  }
+  spdlog::info("workerd {} listening on {} (port {}), {} peer(s), state in {}", c.worker, c.listen, d->port_,
+               c.peers.size(), c.data_dir);
+  return d;
+}
+
+Daemon::~Daemon() { Shutdown(absl::Seconds(5)); }
+
+void Daemon::Shutdown(absl::Duration grace) {
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+    server_->Wait();
+    server_.reset();
+  }
+  if (runner_) runner_->Stop();
+}
+
+absl::Status CheckPeers(const Config& cfg, absl::Duration timeout) {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (cfg.plaintext) {
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    ASSIGN_OR_RETURN(creds, rpc::ClientCredentials(cfg.tls));
+  }
+  std::vector<std::string> bad;
+  for (const PeerConfig& p : cfg.peers) {
+    auto ch = rpc::Dial(p.address, creds, p.name);
+    auto stub = v1::Operator::NewStub(ch);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+    v1::HealthRequest req;
+    v1::HealthResponse resp;
+    grpc::Status s = stub->Health(&ctx, req, &resp);
+    if (!s.ok()) {
+      bad.push_back(absl::StrCat(p.name, " at ", p.address, ": ", GrpcCodeName(s.error_code()), " ", s.error_message()));
+    } else if (resp.worker() != p.name) {
+      bad.push_back(absl::StrCat(p.name, " at ", p.address, ": answers as worker '", resp.worker(), "'"));
+    }
+  }
+  if (bad.empty()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("unreachable peer(s): ", absl::StrJoin(bad, "; ")));
+}
+
+}  // namespace volmigrate::workerd

@@ -1,0 +1,47 @@
+// One running workerd: state store, FSM runner and gRPC server, started and
+// stopped as a unit. main() and the tests both use it.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "fsm/runner.h"
+#include "fsm/store.h"
+#include "workerd/config.h"
+#include "workerd/services.h"
+
+namespace volmigrate::workerd {
+
+class Daemon {
+ public:
+  // Opens the state store (refusing a damaged one), resumes unfinished machines
+  // and starts serving. Errors are one clear line for the operator.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(Config cfg);
+  ~Daemon();
+
+  // Stops taking calls, lets steps in flight commit, and leaves every machine
+  // resumable by the next start.
+  void Shutdown(absl::Duration grace);
+
+  int port() const { return port_; }
+  const Config& config() const { return cfg_; }
+
+ private:
+  explicit Daemon(Config cfg) : cfg_(std::move(cfg)) {}
+
+  Config cfg_;
+  std::unique_ptr<fsm::Store> store_;
+  std::unique_ptr<fsm::Runner> runner_;
+  std::unique_ptr<OperatorService> operator_;
+  std::unique_ptr<PeerService> peer_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+// Calls Health on every configured peer over mutual TLS, as this worker.
+// Unavailable naming each unreachable peer and why.
+absl::Status CheckPeers(const Config& cfg, absl::Duration timeout);
+
+}  // namespace volmigrate::workerd

@@ -1,0 +1,55 @@
+// The gRPC services of one workerd. Handlers validate, read durable state or hand
+// work to the FSM runner, and answer; they never wait on kernel work.
+#pragma once
+
+#include "absl/time/time.h"
+#include "fsm/runner.h"
+#include "volmigrate/v1/volmigrate.grpc.pb.h"
+#include "workerd/config.h"
+
+namespace volmigrate::workerd {
+
+class OperatorService final : public v1::Operator::Service {
+ public:
+  OperatorService(const Config& cfg, fsm::Runner* runner);
+
+  grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse*) override;
+  grpc::Status ListVolumes(grpc::ServerContext*, const v1::ListVolumesRequest*, v1::ListVolumesResponse*) override;
+  grpc::Status GetVolume(grpc::ServerContext*, const v1::GetVolumeRequest*, v1::Volume*) override;
+  grpc::Status CreateVolume(grpc::ServerContext*, const v1::CreateVolumeRequest*, v1::Volume*) override;
+  grpc::Status DeleteVolume(grpc::ServerContext*, const v1::DeleteVolumeRequest*, v1::DeleteVolumeResponse*) override;
+  grpc::Status StartMigration(grpc::ServerContext*, const v1::StartMigrationRequest*, v1::Migration*) override;
+  grpc::Status DrainWorker(grpc::ServerContext*, const v1::DrainWorkerRequest*, v1::Drain*) override;
+  grpc::Status GetMigration(grpc::ServerContext*, const v1::GetMigrationRequest*, v1::Migration*) override;
+  grpc::Status ListMigrations(grpc::ServerContext*, const v1::ListMigrationsRequest*,
+                              v1::ListMigrationsResponse*) override;
+  grpc::Status WatchMigration(grpc::ServerContext*, const v1::WatchMigrationRequest*,
+                              grpc::ServerWriter<v1::Migration>*) override;
+  grpc::Status AbortMigration(grpc::ServerContext*, const v1::AbortMigrationRequest*, v1::Migration*) override;
+
+ private:
+  absl::StatusOr<v1::Migration> LoadMigration(const std::string& id, bool with_history);
+  absl::Status CheckPeer(const std::string& worker) const;
+
+  const Config& cfg_;
+  fsm::Runner* runner_;
+  absl::Time started_;
+};
+
+// Only callers whose certificate names a configured peer get in.
+class PeerService final : public v1::Peer::Service {
+ public:
+  explicit PeerService(const Config& cfg);
+
+  grpc::Status OfferMigration(grpc::ServerContext*, const v1::OfferMigrationRequest*,
+                              v1::OfferMigrationResponse*) override;
+  grpc::Status ReportProgress(grpc::ServerContext*, const v1::ReportProgressRequest*,
+                              v1::ReportProgressResponse*) override;
+
+ private:
+  absl::Status Authorize(const grpc::ServerContext& ctx) const;
+
+  const Config& cfg_;
+};
+
+}  // namespace volmigrate::workerd

@@ -1,0 +1,201 @@
+// The operator service over a real in-process gRPC server, backed by a real store.
+#include "workerd/services.h"
+
+#include <grpcpp/server_builder.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "workerd/migration_view.h"
+
+namespace volmigrate::workerd {
+namespace {
+
+class ServicesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = testing::TempDir() + "servicesXXXXXX";
+    ASSERT_NE(mkdtemp(dir.data()), nullptr);
+    cfg_.worker = "w1";
+    cfg_.plaintext = true;
+    cfg_.data_dir = dir;
+    cfg_.peers = {{"w2", "127.0.0.1:1"}};
+    auto s = fsm::Store::Open(dir + "/state");
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(*s);
+    runner_ = std::make_unique<fsm::Runner>(store_.get(), fsm::RunnerOptions{});
+    fsm::MachineDef def;
+    def.kind = kMigrationOutKind;
+    def.initial_state = "FENCED";
+    def.terminal_states = {"DONE", "FAILED", "ABORTED"};
+    def.cancel_to = {{"FENCED", "ABORTED"}};
+    def.steps["FENCED"] = [this](const fsm::StepContext& c) -> absl::StatusOr<fsm::Next> {
+      if (!release_) return fsm::Next{"FENCED", c.data, absl::Milliseconds(5)};
+      return fsm::Next{"DONE", c.data};
+    };
+    ASSERT_TRUE(runner_->Register(def).ok());
+    ASSERT_TRUE(runner_->Start().ok());
+    svc_ = std::make_unique<OperatorService>(cfg_, runner_.get());
+    grpc::ServerBuilder b;
+    b.RegisterService(svc_.get());
+    server_ = b.BuildAndStart();
+    stub_ = v1::Operator::NewStub(server_->InProcessChannel({}));
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    runner_->Stop();
+  }
+
+  void SubmitMigration(const std::string& id) {
+    v1::Migration m;
+    m.set_volume_id("vol-1");
+    m.set_source_worker("w1");
+    m.set_destination_worker("w2");
+    ASSERT_TRUE(runner_->Submit(kMigrationOutKind, id, m.SerializeAsString()).ok());
+  }
+
+  Config cfg_;
+  std::unique_ptr<fsm::Store> store_;
+  std::unique_ptr<fsm::Runner> runner_;
+  std::unique_ptr<OperatorService> svc_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Operator::Stub> stub_;
+  std::atomic<bool> release_ = false;
+};
+
+TEST_F(ServicesTest, HealthNamesWorkerAndPeers) {
+  grpc::ClientContext ctx;
+  v1::HealthResponse r;
+  ASSERT_TRUE(stub_->Health(&ctx, {}, &r).ok());
+  EXPECT_EQ(r.worker(), "w1");
+  ASSERT_EQ(r.peers_size(), 1);
+  EXPECT_EQ(r.peers(0).name(), "w2");
+}
+
+TEST_F(ServicesTest, WorkerWithoutStorageHasNoVolumes) {
+  grpc::ClientContext ctx;
+  v1::ListVolumesResponse r;
+  ASSERT_TRUE(stub_->ListVolumes(&ctx, {}, &r).ok());
+  EXPECT_EQ(r.volumes_size(), 0);
+  grpc::ClientContext ctx2;
+  v1::CreateVolumeRequest c;
+  c.set_id("vol-1");
+  c.set_size_bytes(1 << 20);
+  v1::Volume v;
+  EXPECT_EQ(stub_->CreateVolume(&ctx2, c, &v).error_code(), grpc::FAILED_PRECONDITION);
+}
+
+TEST_F(ServicesTest, MigrationToUnknownWorkerIsNotFound) {
+  grpc::ClientContext ctx;
+  v1::StartMigrationRequest req;
+  req.set_volume_id("vol-1");
+  req.set_destination_worker("w9");
+  v1::Migration m;
+  grpc::Status s = stub_->StartMigration(&ctx, req, &m);
+  EXPECT_EQ(s.error_code(), grpc::NOT_FOUND);
+  EXPECT_NE(s.error_message().find("unknown worker 'w9' (peers of w1: w2)"), std::string::npos) << s.error_message();
+}
+
+TEST_F(ServicesTest, MigrationOfMissingVolumeIsNotFound) {
+  grpc::ClientContext ctx;
+  v1::StartMigrationRequest req;
+  req.set_volume_id("vol-1");
+  req.set_destination_worker("w2");
+  v1::Migration m;
+  EXPECT_EQ(stub_->StartMigration(&ctx, req, &m).error_code(), grpc::NOT_FOUND);
+}
+
+TEST_F(ServicesTest, InvalidIdsAreRefused) {
+  grpc::ClientContext ctx;
+  v1::GetMigrationRequest req;
+  req.set_id("../../etc");
+  v1::Migration m;
+  EXPECT_EQ(stub_->GetMigration(&ctx, req, &m).error_code(), grpc::INVALID_ARGUMENT);
+}
+
+TEST_F(ServicesTest, DrainOfAnotherWorkerIsRefused) {
+  grpc::ClientContext ctx;
+  v1::DrainWorkerRequest req;
+  req.set_worker("w2");
+  v1::Drain d;
+  EXPECT_EQ(stub_->DrainWorker(&ctx, req, &d).error_code(), grpc::FAILED_PRECONDITION);
+}
+
+TEST_F(ServicesTest, GetListWatchAndAbortAMigration) {
+  SubmitMigration("mig-a");
+  {
+    grpc::ClientContext ctx;
+    v1::GetMigrationRequest req;
+    req.set_id("mig-a");
+    v1::Migration m;
+    ASSERT_TRUE(stub_->GetMigration(&ctx, req, &m).ok());
+    EXPECT_EQ(m.state(), "FENCED");
+    EXPECT_EQ(m.destination_worker(), "w2");
+    ASSERT_GE(m.history_size(), 1);
+    EXPECT_EQ(m.history(0).to(), "FENCED");
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListMigrationsResponse r;
+    ASSERT_TRUE(stub_->ListMigrations(&ctx, {}, &r).ok());
+    ASSERT_EQ(r.migrations_size(), 1);
+  }
+  // Abort while watching: the stream ends with the terminal state.
+  grpc::ClientContext wctx;
+  v1::WatchMigrationRequest wreq;
+  wreq.set_id("mig-a");
+  auto reader = stub_->WatchMigration(&wctx, wreq);
+  v1::Migration m;
+  ASSERT_TRUE(reader->Read(&m));
+  EXPECT_EQ(m.state(), "FENCED");
+  {
+    grpc::ClientContext ctx;
+    v1::AbortMigrationRequest req;
+    req.set_id("mig-a");
+    v1::Migration out;
+    ASSERT_TRUE(stub_->AbortMigration(&ctx, req, &out).ok());
+  }
+  std::string last;
+  while (reader->Read(&m)) last = m.state();
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last, "ABORTED");
+  {
+    grpc::ClientContext ctx;
+    v1::ListMigrationsResponse r;
+    ASSERT_TRUE(stub_->ListMigrations(&ctx, {}, &r).ok());
+    EXPECT_EQ(r.migrations_size(), 0);  // finished ones only on request
+  }
+}
+
+TEST_F(ServicesTest, AbortAfterTheEndIsFailedPrecondition) {
+  release_ = true;
+  SubmitMigration("mig-b");
+  grpc::ClientContext wctx;
+  v1::WatchMigrationRequest wreq;
+  wreq.set_id("mig-b");
+  auto reader = stub_->WatchMigration(&wctx, wreq);
+  v1::Migration m;
+  while (reader->Read(&m)) {
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(m.state(), "DONE");
+  grpc::ClientContext ctx;
+  v1::AbortMigrationRequest req;
+  req.set_id("mig-b");
+  v1::Migration out;
+  EXPECT_EQ(stub_->AbortMigration(&ctx, req, &out).error_code(), grpc::FAILED_PRECONDITION);
+}
+
+TEST_F(ServicesTest, WatchOfUnknownMigrationIsNotFound) {
+  grpc::ClientContext ctx;
+  v1::WatchMigrationRequest req;
+  req.set_id("nope");
+  auto reader = stub_->WatchMigration(&ctx, req);
+  v1::Migration m;
+  EXPECT_FALSE(reader->Read(&m));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace volmigrate::workerd
