@@ -1,0 +1,236 @@
+#include "migratectl/format.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/grpc_status.h"
+#include "nlohmann/json.hpp"
+
+namespace volmigrate::cli {
+namespace {
+
+std::string VolumeStateName(v1::VolumeState s) {
+  std::string n = v1::VolumeState_Name(s);
+  constexpr char kPrefix[] = "VOLUME_STATE_";
+  if (n.rfind(kPrefix, 0) == 0) n = n.substr(sizeof kPrefix - 1);
+  return n.empty() ? "UNKNOWN" : n;
+}
+
+std::string Percent(const v1::MigrationProgress& p) {
+  if (p.total_bytes() == 0) return "-";
+  return absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(p.hydrated_bytes()) / p.total_bytes());
+}
+
+std::string UnixTime(int64_t t) {
+  if (t <= 0) return "-";
+  std::time_t tt = t;
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string FormatBytes(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  return absl::StrFormat("%.1f %s", v, kUnits[u]);
+}
+
+std::string FormatDuration(double seconds) {
+  if (!(seconds > 0) || std::isinf(seconds)) return "-";
+  auto s = static_cast<int64_t>(std::llround(seconds));
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+}
+
+std::string FormatRate(double bps) {
+  if (!(bps > 0)) return "-";
+  return absl::StrCat(FormatBytes(static_cast<uint64_t>(bps)), "/s");
+}
+
+std::string RenderTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(header.size());
+  for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < w.size(); ++i) {
+      std::string c = i < cells.size() ? cells[i] : "";
+      if (i + 1 < w.size()) c.resize(w[i] + 2, ' ');
+      out += c;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "\n";
+  };
+  std::string out = line(header);
+  for (const auto& r : rows) out += line(r);
+  return out;
+}
+
+std::string VolumesTable(const v1::ListVolumesResponse& r) {
+  if (r.volumes_size() == 0) return "no volumes\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::Volume& v : r.volumes()) {
+    rows.push_back({v.id(), FormatBytes(v.size_bytes()), VolumeStateName(v.state()), v.worker(),
+                    v.migration_id().empty() ? "-" : v.migration_id()});
+  }
+  return RenderTable({"VOLUME", "SIZE", "STATE", "WORKER", "MIGRATION"}, rows);
+}
+
+std::string MigrationsTable(const v1::ListMigrationsResponse& r) {
+  if (r.migrations_size() == 0) return "no migrations\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::Migration& m : r.migrations()) {
+    rows.push_back({m.id(), m.volume_id(), absl::StrCat(m.source_worker(), " -> ", m.destination_worker()), m.state(),
+                    Percent(m.progress()), FormatRate(m.progress().rate_bytes_per_second()),
+                    FormatDuration(m.progress().eta_seconds())});
+  }
+  return RenderTable({"MIGRATION", "VOLUME", "ROUTE", "STATE", "DONE", "RATE", "ETA"}, rows);
+}
+
+std::string MigrationDetails(const v1::Migration& m) {
+  const v1::MigrationProgress& p = m.progress();
+  std::string out;
+  absl::StrAppend(&out, "migration:   ", m.id(), "\n", "volume:      ", m.volume_id(), "\n", "route:       ",
+                  m.source_worker(), " -> ", m.destination_worker(), "\n", "state:       ", m.state(),
+                  m.terminal() ? " (ended)" : "", "\n");
+  if (!m.error().empty()) absl::StrAppend(&out, "error:       ", m.error(), "\n");
+  absl::StrAppend(&out, "progress:    ", Percent(p), " (", FormatBytes(p.hydrated_bytes()), " of ",
+                  FormatBytes(p.total_bytes()), ", ", FormatBytes(p.discarded_bytes()), " skipped by discard)\n");
+  absl::StrAppend(&out, "rate:        ", FormatRate(p.rate_bytes_per_second()), ", ETA ",
+                  FormatDuration(p.eta_seconds()), "\n");
+  if (p.stalled()) absl::StrAppend(&out, "STALLED:     ", p.stall_reason(), "\n");
+  absl::StrAppend(&out, "blackout:    ", m.blackout_seconds() > 0 ? absl::StrFormat("%.2fs", m.blackout_seconds()) : "-",
+                  "\n", "started:     ", UnixTime(m.started_unix()), "\n", "updated:     ", UnixTime(m.updated_unix()),
+                  "\n");
+  if (m.history_size() > 0) {
+    out += "history:\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const v1::Transition& t : m.history()) {
+      rows.push_back({UnixTime(t.at_unix_ms() / 1000), t.from().empty() ? "-" : t.from(), t.to(),
+                      t.error().empty() ? "" : t.error()});
+    }
+    std::string table = RenderTable({"  AT", "FROM", "TO", "ERROR"}, rows);
+    out += table;
+  }
+  return out;
+}
+
+std::string HealthText(const v1::HealthResponse& h) {
+  std::vector<std::string> peers;
+  for (const auto& p : h.peers()) peers.push_back(absl::StrCat(p.name(), " (", p.address(), ")"));
+  return absl::StrCat("worker ", h.worker(), " is serving: version ", h.version(), ", up ",
+                      FormatDuration(static_cast<double>(h.uptime_seconds())), ", ", h.active_machines(),
+                      " active machine(s), peers: ", peers.empty() ? "none" : absl::StrJoin(peers, ", "), "\n");
+}
+
+std::string ProgressLine(const v1::Migration& m, int width) {
+  const v1::MigrationProgress& p = m.progress();
+  double frac = p.total_bytes() ? static_cast<double>(p.hydrated_bytes()) / p.total_bytes() : 0.0;
+  frac = std::clamp(frac, 0.0, 1.0);
+  int filled = static_cast<int>(frac * width + 0.5);
+  std::string bar = absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'), "]");
+  std::string out = absl::StrFormat("%s %5.1f%%  %s/%s  %s  ETA %s  %s", bar, frac * 100, FormatBytes(p.hydrated_bytes()),
+                                    FormatBytes(p.total_bytes()), FormatRate(p.rate_bytes_per_second()),
+                                    FormatDuration(p.eta_seconds()), m.state());
+  if (p.stalled()) absl::StrAppend(&out, "  STALLED: ", p.stall_reason());
+  return out;
+}
+
+std::string ToJson(const google::protobuf::Message& msg) {
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  o.always_print_primitive_fields = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(msg, &out, o).ok()) return "{}";
+  return out;
+}
+
+std::string ErrorLine(const grpc::Status& s) { return absl::StrCat(GrpcCodeName(s.error_code()), ": ", s.error_message()); }
+
+std::string ErrorJson(const grpc::Status& s) {
+  nlohmann::json j = {{"error", {{"code", GrpcCodeName(s.error_code())}, {"message", s.error_message()}}}};
+  return j.dump();
+}
+
+int ExitCodeFor(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::OK: return kOk;
+    case grpc::NOT_FOUND: return kNotFound;
+    case grpc::INVALID_ARGUMENT:
+    case grpc::FAILED_PRECONDITION:
+    case grpc::ALREADY_EXISTS:
+    case grpc::OUT_OF_RANGE:
+    case grpc::RESOURCE_EXHAUSTED:
+    case grpc::ABORTED: return kRefused;
+    case grpc::UNAVAILABLE:
+    case grpc::DEADLINE_EXCEEDED: return kUnreachable;
+    case grpc::UNAUTHENTICATED:
+    case grpc::PERMISSION_DENIED: return kAuth;
+    case grpc::UNIMPLEMENTED: return kUnimplemented;
+    default: return kServerError;
+  }
+}
+
+const char kExitCodeHelp[] =
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  server error (INTERNAL, DATA_LOSS, ...)\n"
+    "  2  bad command line\n"
+    "  3  not found (volume, migration, worker)\n"
+    "  4  refused: invalid input or wrong state (nothing was changed)\n"
+    "  5  workerd unreachable or timed out\n"
+    "  6  TLS identity refused (UNAUTHENTICATED, PERMISSION_DENIED)\n"
+    "  7  not implemented by this workerd\n"
+    "  8  the watched migration ended FAILED or ABORTED\n"
+    "Environment: VOLMIGRATE_SERVER, VOLMIGRATE_CA, VOLMIGRATE_CERT, VOLMIGRATE_KEY set the defaults of\n"
+    "--server, --ca, --cert and --key.";
+
+}  // namespace volmigrate::cli
+
+namespace volmigrate::cli {
+
+absl::StatusOr<uint64_t> ParseSize(const std::string& s) {
+  size_t pos = 0;
+  while (pos < s.size() && (isdigit(static_cast<unsigned char>(s[pos])) || s[pos] == '.')) ++pos;
+  std::string num = s.substr(0, pos), unit = s.substr(pos);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+  if (unit.size() == 2 && unit[1] == 'i') unit.pop_back();
+  double mult = 1;
+  if (unit.empty()) {
+  } else if (unit == "K" || unit == "k") {
+    mult = 1024.0;
+  } else if (unit == "M" || unit == "m") {
+    mult = 1024.0 * 1024;
+  } else if (unit == "G" || unit == "g") {
+    mult = 1024.0 * 1024 * 1024;
+  } else if (unit == "T" || unit == "t") {
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("size '", s, "': unknown unit (use K, M, G, T or bytes)"));
+  }
+  char* end = nullptr;
+  double v = num.empty() ? -1 : std::strtod(num.c_str(), &end);
+  if (num.empty() || end != num.c_str() + num.size() || v <= 0 || v * mult > 1.8e19)
+    return absl::InvalidArgumentError(absl::StrCat("size '", s, "' is not a positive size like 256M or 10G"));
+  return static_cast<uint64_t>(v * mult);
+}
+
+}  // namespace volmigrate::cli

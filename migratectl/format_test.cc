@@ -1,0 +1,119 @@
+#include "migratectl/format.h"
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace volmigrate::cli {
+namespace {
+
+TEST(Format, Bytes) {
+  EXPECT_EQ(FormatBytes(0), "0 B");
+  EXPECT_EQ(FormatBytes(1023), "1023 B");
+  EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
+  EXPECT_EQ(FormatBytes(uint64_t{4} << 30), "4.0 GiB");
+}
+
+TEST(Format, Durations) {
+  EXPECT_EQ(FormatDuration(0), "-");
+  EXPECT_EQ(FormatDuration(45), "45s");
+  EXPECT_EQ(FormatDuration(187), "3m07s");
+  EXPECT_EQ(FormatDuration(7500), "2h05m");
+}
+
+TEST(Format, TableAlignsColumns) {
+  std::string t = RenderTable({"A", "LONGER"}, {{"xxxx", "1"}, {"y", "22"}});
+  EXPECT_EQ(t, "A     LONGER\nxxxx  1\ny     22\n");
+}
+
+TEST(Format, VolumesTable) {
+  v1::ListVolumesResponse r;
+  EXPECT_EQ(VolumesTable(r), "no volumes\n");
+  v1::Volume* v = r.add_volumes();
+  v->set_id("vol-1");
+  v->set_size_bytes(uint64_t{256} << 20);
+  v->set_state(v1::VOLUME_STATE_MIGRATING_OUT);
+  v->set_worker("w1");
+  v->set_migration_id("mig-1");
+  EXPECT_EQ(VolumesTable(r),
+            "VOLUME  SIZE       STATE          WORKER  MIGRATION\n"
+            "vol-1   256.0 MiB  MIGRATING_OUT  w1      mig-1\n");
+}
+
+v1::Migration Halfway() {
+  v1::Migration m;
+  m.set_id("mig-1");
+  m.set_volume_id("vol-1");
+  m.set_source_worker("w1");
+  m.set_destination_worker("w2");
+  m.set_state("HYDRATING");
+  auto* p = m.mutable_progress();
+  p->set_total_bytes(uint64_t{4} << 30);
+  p->set_hydrated_bytes(uint64_t{2} << 30);
+  p->set_rate_bytes_per_second(20 << 20);
+  p->set_eta_seconds(102.4);
+  return m;
+}
+
+TEST(Format, ProgressLine) {
+  EXPECT_EQ(ProgressLine(Halfway(), 10), "[#####.....]  50.0%  2.0 GiB/4.0 GiB  20.0 MiB/s  ETA 1m42s  HYDRATING");
+  v1::Migration m = Halfway();
+  m.mutable_progress()->set_stalled(true);
+  m.mutable_progress()->set_stall_reason("no progress for 60s");
+  EXPECT_NE(ProgressLine(m, 10).find("STALLED: no progress for 60s"), std::string::npos);
+  v1::Migration empty;
+  empty.set_state("FENCED");
+  EXPECT_EQ(ProgressLine(empty, 4), "[....]   0.0%  0 B/0 B  -  ETA -  FENCED");
+}
+
+TEST(Format, MigrationsTable) {
+  v1::ListMigrationsResponse r;
+  *r.add_migrations() = Halfway();
+  EXPECT_EQ(MigrationsTable(r),
+            "MIGRATION  VOLUME  ROUTE     STATE      DONE   RATE        ETA\n"
+            "mig-1      vol-1   w1 -> w2  HYDRATING  50.0%  20.0 MiB/s  1m42s\n");
+}
+
+TEST(Format, DetailsShowErrorAndHistory) {
+  v1::Migration m = Halfway();
+  m.set_error("UNAVAILABLE: iSCSI login timed out");
+  auto* t = m.add_history();
+  t->set_at_unix_ms(1795000000000);
+  t->set_to("FENCED");
+  std::string d = MigrationDetails(m);
+  EXPECT_NE(d.find("error:       UNAVAILABLE: iSCSI login timed out\n"), std::string::npos) << d;
+  EXPECT_NE(d.find("history:\n"), std::string::npos);
+  EXPECT_NE(d.find("FENCED"), std::string::npos);
+}
+
+TEST(Format, JsonUsesProtoNamesAndDefaults) {
+  auto j = nlohmann::json::parse(ToJson(Halfway()));
+  EXPECT_EQ(j["volume_id"], "vol-1");
+  EXPECT_EQ(j["progress"]["hydrated_bytes"], "2147483648");  // 64-bit ints are strings in proto3 JSON
+  EXPECT_EQ(j["blackout_seconds"], 0);
+}
+
+TEST(Format, ErrorsAndExitCodes) {
+  grpc::Status s(grpc::NOT_FOUND, "no volume 'x' on worker w1");
+  EXPECT_EQ(ErrorLine(s), "NOT_FOUND: no volume 'x' on worker w1");
+  auto j = nlohmann::json::parse(ErrorJson(s));
+  EXPECT_EQ(j["error"]["code"], "NOT_FOUND");
+  EXPECT_EQ(ExitCodeFor(grpc::NOT_FOUND), kNotFound);
+  EXPECT_EQ(ExitCodeFor(grpc::FAILED_PRECONDITION), kRefused);
+  EXPECT_EQ(ExitCodeFor(grpc::UNAVAILABLE), kUnreachable);
+  EXPECT_EQ(ExitCodeFor(grpc::PERMISSION_DENIED), kAuth);
+  EXPECT_EQ(ExitCodeFor(grpc::INTERNAL), kServerError);
+}
+
+TEST(Format, ParseSize) {
+  EXPECT_EQ(*ParseSize("4096"), 4096u);
+  EXPECT_EQ(*ParseSize("256M"), uint64_t{256} << 20);
+  EXPECT_EQ(*ParseSize("10G"), uint64_t{10} << 30);
+  EXPECT_EQ(*ParseSize("1.5GiB"), uint64_t{3} << 29);
+  EXPECT_FALSE(ParseSize("").ok());
+  EXPECT_FALSE(ParseSize("-1G").ok());
+  EXPECT_FALSE(ParseSize("10X").ok());
+  EXPECT_FALSE(ParseSize("G").ok());
+}
+
+}  // namespace
+}  // namespace volmigrate::cli
