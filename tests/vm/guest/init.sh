@@ -1,0 +1,60 @@
+#!/bin/bash
+# Second stage, PID 1 of every test guest, on the host's userland (9p, read-only,
+# under a tmpfs overlay). Kernel arguments: vm.name= vm.ip= vm.assets= vm.iqn=.
+# Sets up what udev and systemd would, then serves commands from the host:
+# /shared/cmd/N.sh is run with output in N.out and exit status in N.rc.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+# Without udev, libdevmapper must create device nodes itself and not wait for udev.
+export DM_DISABLE_UDEV=1
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mkdir -p /dev/pts /dev/shm /run/lock /shared
+mount -t devpts devpts /dev/pts
+mount -t configfs configfs /sys/kernel/config 2>/dev/null
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    vm.name=*) name=${arg#vm.name=} ;;
+    vm.ip=*) ip=${arg#vm.ip=} ;;
+    vm.assets=*) assets=${arg#vm.assets=} ;;
+    vm.iqn=*) iqn=${arg#vm.iqn=} ;;
+  esac
+done
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 shared /shared
+exec > /shared/init.log 2>&1
+echo "init: $name up $(cut -d' ' -f1 /proc/uptime)s after boot"
+mount --bind "$assets/lib/modules" /lib/modules
+hostname "$name"
+echo "$name" > /etc/hostname
+
+modprobe virtio_net
+ip link set lo up
+ip link set eth0 up
+ip addr add "$ip" dev eth0
+
+# LVM without udev or lvmetad: scan /dev itself, sync nothing with udev.
+mkdir -p /etc/lvm-vm
+cat > /etc/lvm-vm/lvm.conf <<LVM
+devices { obtain_device_list_from_udev = 0 external_device_info_source = "none" }
+activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }
+LVM
+echo "export LVM_SYSTEM_DIR=/etc/lvm-vm" > /etc/profile.d/vm.sh
+export LVM_SYSTEM_DIR=/etc/lvm-vm
+mkdir -p /etc/iscsi /var/lib/iscsi /run/lock/lvm
+echo "InitiatorName=$iqn" > /etc/iscsi/initiatorname.iscsi
+
+mkdir -p /shared/cmd
+echo "$(cut -d' ' -f1 /proc/uptime)" > /shared/ready.tmp && mv /shared/ready.tmp /shared/ready
+echo "init: ready at $(cat /shared/ready)s"
+while :; do
+  for f in /shared/cmd/*.sh; do
+    [ -e "$f" ] || continue
+    n=${f%.sh}
+    mv "$f" "$n.run"
+    ( bash "$n.run" > "$n.out" 2>&1; echo $? > "$n.rc.tmp"; mv "$n.rc.tmp" "$n.rc" ) &
+  done
+  sleep 0.1
+done
