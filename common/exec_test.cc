@@ -1,0 +1,48 @@
+#include "common/exec.h"
+
+#include "gtest/gtest.h"
+
+namespace volmigrate {
+namespace {
+
+TEST(Exec, CapturesOutputAndExitCode) {
+  SystemExecutor ex;
+  auto r = ex.Run({.argv = {"sh", "-c", "echo out; echo err >&2; exit 3"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->out, "out\n");
+  EXPECT_EQ(r->err, "err\n");
+}
+
+TEST(Exec, FeedsStdin) {
+  SystemExecutor ex;
+  auto r = ex.Run({.argv = {"cat"}, .stdin_data = std::string(200000, 'x')});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out.size(), 200000u);
+}
+
+TEST(Exec, MissingProgramIsNotFound) {
+  SystemExecutor ex;
+  auto r = ex.Run({.argv = {"/nonexistent/tool"}});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(Exec, TimeoutKills) {
+  SystemExecutor ex;
+  auto r = ex.Run({.argv = {"sleep", "10"}, .timeout = absl::Milliseconds(100)});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(Exec, SecretsNeverInErrors) {
+  SystemExecutor ex;
+  Command c{.argv = {"sh", "-c", "echo bad password s3cr3t-value >&2; exit 1", "s3cr3t-value"},
+            .secrets = {"s3cr3t-value"}};
+  auto r = RunChecked(ex, c, absl::StatusCode::kUnavailable);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(std::string(r.status().message()).find("s3cr3t"), std::string::npos) << r.status();
+  EXPECT_NE(std::string(r.status().message()).find("***"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace volmigrate
