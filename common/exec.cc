@@ -70,7 +70,13 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
 
   ExecResult res;
   size_t in_off = 0;
-  if (cmd.stdin_data.empty()) in_w = Fd();
+  if (cmd.stdin_data.empty()) {
+    in_w = Fd();
+  } else {
+    // A blocking write of more than a pipe holds would deadlock with a child
+    // that is itself blocked writing output we have not read yet.
+    fcntl(in_w.get(), F_SETFL, fcntl(in_w.get(), F_GETFL) | O_NONBLOCK);
+  }
   absl::Time deadline = absl::Now() + cmd.timeout;
   bool timed_out = false;
   while (out_r.valid() || err_r.valid()) {
@@ -91,7 +97,7 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
       if (in_w.valid() && fds[i].fd == in_w.get()) {
         ssize_t w = write(in_w.get(), cmd.stdin_data.data() + in_off, cmd.stdin_data.size() - in_off);
         if (w > 0) in_off += static_cast<size_t>(w);
-        if (w < 0 || in_off == cmd.stdin_data.size()) in_w = Fd();
+        if ((w < 0 && errno != EAGAIN) || in_off == cmd.stdin_data.size()) in_w = Fd();
         continue;
       }
       char buf[16384];

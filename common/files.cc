@@ -1,6 +1,8 @@
 #include "common/files.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +67,17 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view data, mo
     return ErrnoError(err, absl::StrCat("cannot rename ", tmp, " to ", path));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> DeviceBytes(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, absl::StrCat("opening ", path));
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return ErrnoError(errno, absl::StrCat("stat ", path));
+  if (S_ISREG(st.st_mode)) return static_cast<uint64_t>(st.st_size);
+  uint64_t bytes = 0;
+  if (ioctl(fd.get(), BLKGETSIZE64, &bytes) != 0) return ErrnoError(errno, absl::StrCat("size of ", path));
+  return bytes;
 }
 
 absl::Status MakeDirs(const std::string& path, mode_t mode) {

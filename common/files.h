@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -14,6 +15,9 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 // Writes via a temporary file, fsync and rename, so readers see old or new, never half.
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view data, mode_t mode);
+
+// Size in bytes of a block device (BLKGETSIZE64) or a regular file.
+absl::StatusOr<uint64_t> DeviceBytes(const std::string& path);
 
 // Creates a directory (and parents) with the given mode; an existing directory is fine.
 absl::Status MakeDirs(const std::string& path, mode_t mode);

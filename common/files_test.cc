@@ -1,6 +1,7 @@
 #include "common/files.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -40,6 +41,15 @@ TEST(Files, MakeDirsSetsMode) {
   struct stat st {};
   ASSERT_EQ(stat(dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST(DeviceBytes, RegularFile) {
+  std::string t = testing::TempDir() + "devbytesXXXXXX";
+  int fd = mkstemp(t.data());
+  ASSERT_EQ(ftruncate(fd, 12345), 0);
+  close(fd);
+  EXPECT_EQ(*DeviceBytes(t), 12345u);
+  EXPECT_EQ(DeviceBytes("/nonexistent").status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

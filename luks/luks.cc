@@ -32,16 +32,6 @@ absl::StatusOr<Crypt> Init(const std::string& path) {
   return Crypt(cd);
 }
 
-absl::StatusOr<uint64_t> DeviceBytes(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError(errno, absl::StrCat("opening ", path));
-  struct stat st {};
-  if (fstat(fd.get(), &st) != 0) return ErrnoError(errno, absl::StrCat("stat ", path));
-  if (S_ISREG(st.st_mode)) return static_cast<uint64_t>(st.st_size);
-  uint64_t bytes = 0;
-  if (ioctl(fd.get(), BLKGETSIZE64, &bytes) != 0) return ErrnoError(errno, absl::StrCat("size of ", path));
-  return bytes;
-}
 
 // LUKS1 and LUKS2 primary headers start "LUKS\xba\xbe"; LUKS2's secondary copy,
 // which survives a damaged primary, "SKUL\xba\xbe" at one of a few offsets.

@@ -1,0 +1,137 @@
+#include "iscsi/initiator.h"
+
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/files.h"
+#include "common/status.h"
+
+namespace volmigrate::iscsi {
+namespace {
+
+// iscsiadm's exit code when there is nothing to show or log out of.
+constexpr int kNoObjectsFound = 21;
+
+bool SamePortal(const std::string& printed, const std::string& portal) {
+  // iscsiadm prints "169.254.0.1:3260,1" (with the portal group).
+  return printed == portal || absl::StartsWith(printed, portal + ",");
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<SessionInfo>> ParseSessionsP3(const std::string& text) {
+  std::vector<SessionInfo> out;
+  std::string iqn, portal;
+  for (const auto& raw : absl::StrSplit(text, '\n')) {
+    std::string t(absl::StripAsciiWhitespace(raw));
+    if (absl::StartsWith(t, "Target: ")) {
+      iqn = t.substr(8);
+      iqn = iqn.substr(0, iqn.find(' '));  // "(non-flash)"
+    } else if (absl::StartsWith(t, "Current Portal: ")) {
+      portal = t.substr(16);
+    } else if (absl::StartsWith(t, "SID: ")) {
+      SessionInfo s;
+      if (!absl::SimpleAtoi(t.substr(5), &s.sid)) return absl::InvalidArgumentError(absl::StrCat("iscsiadm: '", t, "'"));
+      s.iqn = iqn;
+      s.portal = portal;
+      out.push_back(std::move(s));
+    } else if (!out.empty() && absl::StartsWith(t, "iSCSI Session State: ")) {
+      out.back().state = t.substr(21);
+    } else if (!out.empty() && absl::StrContains(t, "Attached scsi disk ")) {
+      std::string rest = t.substr(t.find("Attached scsi disk ") + 19);
+      out.back().disks.push_back(rest.substr(0, rest.find_first_of(" \t")));
+    }
+  }
+  return out;
+}
+
+absl::Status Initiator::Node(const LoginSpec& s, const std::string& name, const std::string& value, bool secret) {
+  Command c{.argv = {"iscsiadm", "-m", "node", "-T", s.iqn, "-p", s.portal, "-o", "update", "-n", name, "-v", value}};
+  if (secret) c.secrets = {value};
+  return RunChecked(*ex_, c, absl::StatusCode::kUnavailable).status();
+}
+
+absl::StatusOr<std::vector<SessionInfo>> Initiator::Sessions() {
+  ASSIGN_OR_RETURN(ExecResult r, ex_->Run({.argv = {"iscsiadm", "-m", "session", "-P", "3"}}));
+  if (r.exit_code == kNoObjectsFound) return std::vector<SessionInfo>{};
+  if (r.exit_code != 0)
+    return absl::UnavailableError(absl::StrCat("iscsiadm -m session: exit ", r.exit_code, ": ",
+                                               absl::StripAsciiWhitespace(r.err)));
+  return ParseSessionsP3(r.out);
+}
+
+absl::Status Initiator::Login(const LoginSpec& s) {
+  ASSIGN_OR_RETURN(std::vector<SessionInfo> sessions, Sessions());
+  for (const SessionInfo& si : sessions)
+    if (si.iqn == s.iqn && SamePortal(si.portal, s.portal)) return absl::OkStatus();
+  // A node record of our own, not discovery: no dependence on what else the target offers.
+  RETURN_IF_ERROR(RunChecked(*ex_, {.argv = {"iscsiadm", "-m", "node", "-o", "new", "-T", s.iqn, "-p", s.portal}},
+                             absl::StatusCode::kUnavailable)
+                      .status());
+  RETURN_IF_ERROR(Node(s, "node.session.auth.authmethod", "CHAP"));
+  RETURN_IF_ERROR(Node(s, "node.session.auth.username", s.chap_user));
+  RETURN_IF_ERROR(Node(s, "node.session.auth.password", s.chap_secret, true));
+  RETURN_IF_ERROR(Node(s, "node.session.timeo.replacement_timeout", absl::StrCat(s.replacement_timeout_seconds)));
+  RETURN_IF_ERROR(Node(s, "node.startup", "manual"));
+  ASSIGN_OR_RETURN(ExecResult r, ex_->Run({.argv = {"iscsiadm", "-m", "node", "-T", s.iqn, "-p", s.portal, "--login"},
+                                           .timeout = absl::Seconds(60)}));
+  if (r.exit_code == 0) return absl::OkStatus();
+  std::string why(absl::StripAsciiWhitespace(r.err));
+  // 24: authorization failure (wrong CHAP, or an initiator the target does not admit).
+  if (r.exit_code == 24)
+    return absl::PermissionDeniedError(absl::StrCat("iSCSI login to ", s.iqn, " at ", s.portal, " refused: ", why));
+  return absl::UnavailableError(absl::StrCat("iSCSI login to ", s.iqn, " at ", s.portal, ": exit ", r.exit_code, ": ", why));
+}
+
+absl::Status Initiator::Logout(const std::string& iqn, const std::string& portal) {
+  ASSIGN_OR_RETURN(std::vector<SessionInfo> sessions, Sessions());
+  for (const SessionInfo& si : sessions) {
+    if (si.iqn != iqn || !SamePortal(si.portal, portal)) continue;
+    ASSIGN_OR_RETURN(ExecResult r, ex_->Run({.argv = {"iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "--logout"}}));
+    if (r.exit_code != 0 && r.exit_code != kNoObjectsFound)
+      return absl::UnavailableError(absl::StrCat("iSCSI logout from ", iqn, ": ", absl::StripAsciiWhitespace(r.err)));
+  }
+  ASSIGN_OR_RETURN(ExecResult r, ex_->Run({.argv = {"iscsiadm", "-m", "node", "-o", "delete", "-T", iqn, "-p", portal}}));
+  if (r.exit_code != 0 && r.exit_code != kNoObjectsFound)
+    return absl::UnavailableError(absl::StrCat("deleting node record of ", iqn, ": ", absl::StripAsciiWhitespace(r.err)));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Initiator::FindDevice(const std::string& iqn) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path sessions = fs::path(sysfs_) / "class/iscsi_session";
+  for (const auto& s : fs::directory_iterator(sessions, ec)) {
+    auto name = ReadFile((s.path() / "targetname").string());
+    if (!name.ok() || absl::StripTrailingAsciiWhitespace(*name) != iqn) continue;
+    // session*/device/target*/<h:c:t:l>/block/<disk>
+    for (const auto& tgt : fs::directory_iterator(s.path() / "device", ec)) {
+      if (!absl::StartsWith(tgt.path().filename().string(), "target")) continue;
+      for (const auto& lun : fs::directory_iterator(tgt.path(), ec)) {
+        for (const auto& blk : fs::directory_iterator(lun.path() / "block", ec)) {
+          return "/dev/" + blk.path().filename().string();
+        }
+      }
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no disk for ", iqn, " yet"));
+}
+
+absl::StatusOr<std::string> Initiator::WaitDevice(const std::string& iqn, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    auto dev = FindDevice(iqn);
+    // The sysfs entry comes first, the /dev node a moment later.
+    if (dev.ok() && std::filesystem::exists(sysfs_ == "/sys" ? *dev : sysfs_ + *dev)) return dev;
+    if (absl::Now() >= deadline)
+      return absl::DeadlineExceededError(absl::StrCat("no disk appeared for ", iqn, " within ", absl::FormatDuration(timeout)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace volmigrate::iscsi

@@ -1,0 +1,85 @@
+#include "iscsi/initiator.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/fake_executor.h"
+#include "gtest/gtest.h"
+
+namespace volmigrate::iscsi {
+namespace {
+
+constexpr char kIqn[] = "iqn.2026-11.io.volmigrate:g1.mig-1";
+
+TEST(SessionsP3, ParsesCapturedSession) {
+  auto s = ParseSessionsP3(TestData("iscsiadm-session-P3.txt"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->size(), 1u);
+  EXPECT_EQ((*s)[0].sid, 1);
+  EXPECT_EQ((*s)[0].iqn, kIqn);
+  EXPECT_EQ((*s)[0].portal, "169.254.0.1:3260,1");
+  EXPECT_EQ((*s)[0].state, "LOGGED_IN");
+  EXPECT_EQ((*s)[0].disks, std::vector<std::string>{"sda"});
+}
+
+LoginSpec Spec() { return {"169.254.0.1:3260", kIqn, "mig-1", "secret-12345ab", 120}; }
+
+TEST(Initiator, LoginWritesTheNodeRecordThenLogsIn) {
+  FakeExecutor ex;
+  ex.On("iscsiadm -m session", ExecResult{21, "", "iscsiadm: No active sessions.\n"});
+  ex.On("iscsiadm -m node", ExecResult{0, "", ""});
+  Initiator ini(&ex);
+  ASSERT_TRUE(ini.Login(Spec()).ok());
+  EXPECT_EQ(ex.Count(std::string("iscsiadm -m node -o new -T ") + kIqn + " -p 169.254.0.1:3260"), 1);
+  EXPECT_EQ(ex.Count(std::string("iscsiadm -m node -T ") + kIqn +
+                     " -p 169.254.0.1:3260 -o update -n node.session.timeo.replacement_timeout -v 120"),
+            1);
+  EXPECT_EQ(ex.calls.back(), std::string("iscsiadm -m node -T ") + kIqn + " -p 169.254.0.1:3260 --login");
+}
+
+TEST(Initiator, LoginWithASessionAlreadyThereDoesNothing) {
+  FakeExecutor ex;
+  ex.On("iscsiadm -m session", ExecResult{0, TestData("iscsiadm-session-P3.txt"), ""});
+  ASSERT_TRUE(Initiator(&ex).Login(Spec()).ok());
+  EXPECT_EQ(ex.Count("iscsiadm -m node"), 0);
+}
+
+TEST(Initiator, RefusedLoginIsPermissionDenied) {
+  FakeExecutor ex;
+  ex.On("iscsiadm -m session", ExecResult{21, "", ""});
+  ex.On("iscsiadm -m node", ExecResult{0, "", ""});
+  ex.On(std::string("iscsiadm -m node -T ") + kIqn + " -p 169.254.0.1:3260 --login",
+        ExecResult{24, "", "iscsiadm: initiator reported error (24 - iSCSI login failed due to authorization failure)\n"});
+  absl::Status s = Initiator(&ex).Login(Spec());
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  EXPECT_EQ(s.message().find("secret-12345ab"), std::string::npos);
+}
+
+TEST(Initiator, LogoutWithoutSessionStillDropsTheRecord) {
+  FakeExecutor ex;
+  ex.On("iscsiadm -m session", ExecResult{21, "", ""});
+  ex.On("iscsiadm -m node -o delete", ExecResult{21, "", ""});
+  ASSERT_TRUE(Initiator(&ex).Logout(kIqn, "169.254.0.1:3260").ok());
+  EXPECT_EQ(ex.Count("iscsiadm -m node -T"), 0);
+}
+
+TEST(Initiator, WaitsForTheDiskBySysfs) {
+  namespace fs = std::filesystem;
+  std::string root = testing::TempDir() + "sysfsXXXXXX";
+  ASSERT_NE(mkdtemp(root.data()), nullptr);
+  fs::create_directories(root + "/class/iscsi_session/session1/device/target0:0:0/0:0:0:1/block/sda");
+  std::ofstream(root + "/class/iscsi_session/session1/targetname") << kIqn << "\n";
+  FakeExecutor ex;
+  Initiator ini(&ex, root);
+  // sysfs knows the disk but /dev does not yet: keep waiting, then give up.
+  EXPECT_EQ(ini.WaitDevice(kIqn, absl::Milliseconds(200)).status().code(), absl::StatusCode::kDeadlineExceeded);
+  fs::create_directories(root + "/dev");
+  std::ofstream(root + "/dev/sda") << "";
+  auto dev = ini.WaitDevice(kIqn, absl::Seconds(2));
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  EXPECT_EQ(*dev, "/dev/sda");
+  EXPECT_EQ(ini.WaitDevice("iqn.other", absl::Milliseconds(100)).status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+}  // namespace
+}  // namespace volmigrate::iscsi

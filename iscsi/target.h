@@ -1,0 +1,67 @@
+// The iSCSI target side (tgt): one target per export, its LUN read-only, CHAP
+// credentials made for it, and only the named initiator admitted.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/exec.h"
+
+namespace volmigrate::iscsi {
+
+struct ExportSpec {
+  std::string iqn;            // the target's name
+  std::string device;         // block device to export
+  std::string chap_user;
+  std::string chap_secret;    // 12-16 characters; never logged
+  std::string initiator_iqn;  // the only initiator admitted (by name) ...
+  std::string initiator_address;  // ... and, when set, from this address only
+};
+
+struct Lun {
+  int lun = 0;
+  std::string type;  // "controller" or "disk"
+  std::string backing_path;
+  bool readonly = false;
+};
+
+struct Nexus {
+  std::string initiator;
+  std::string address;
+};
+
+struct TargetInfo {
+  int tid = 0;
+  std::string iqn;
+  std::vector<Lun> luns;
+  std::vector<std::string> accounts;
+  std::vector<std::string> acl;  // addresses and initiator names
+  std::vector<Nexus> nexuses;    // logged-in initiators
+};
+
+// `tgtadm --lld iscsi --op show --mode target`
+absl::StatusOr<std::vector<TargetInfo>> ParseTgtadmShow(const std::string& text);
+
+class Tgt {
+ public:
+  explicit Tgt(Executor* ex) : ex_(ex) {}
+
+  // Idempotent and resumable: finds a target of that name and completes what
+  // is missing (LUN, read-only flag, account, ACL). A target of that name over
+  // another device: AlreadyExists.
+  absl::Status Export(const ExportSpec& spec);
+  // Removes the target (even with initiators logged in) and its account. A
+  // target that is not there is success.
+  absl::Status Remove(const std::string& iqn, const std::string& chap_user);
+  absl::StatusOr<std::vector<TargetInfo>> List();
+  // Targets whose name starts with `prefix`: what a crash may have left.
+  absl::StatusOr<std::vector<TargetInfo>> Leftovers(const std::string& prefix);
+
+ private:
+  absl::StatusOr<std::string> Accounts();
+  absl::Status Tgtadm(std::vector<std::string> args, const std::vector<std::string>& secrets = {});
+  Executor* ex_;
+};
+
+}  // namespace volmigrate::iscsi

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The volume plumbing modules, real operations in two guests (through tests/vm/plumb):
+# thin volumes; LUKS2 format with a given offset, header read, open, wrong key;
+# a tgt export with CHAP and ACL imported by the other guest, refused with a wrong
+# secret and from an initiator not admitted; the destination formatted with the
+# source's layout; a dm-clone over the imported decrypted source, hydrated and
+# swapped to linear; a clone over a bigger source refused naming both sizes.
+source "$(dirname "$0")/lib.sh"
+t0=$SECONDS
+vm_setup
+P=$VM_BUILD/tests/vm/plumb
+vm_boot g1 1 && vm_boot g2 2 || exit 1
+vm_wait_ready g1 && vm_wait_ready g2 || exit 1
+
+IQN=iqn.2026-11.io.volmigrate:g1.mig-1
+SECRET=$(head -c 9 /dev/urandom | base64 | tr -d '/+=' | cut -c1-12)
+MiB=1048576
+pool_setup='
+  modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod nvme
+  for i in $(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
+  pvcreate -q /dev/nvme0n1 && vgcreate -q vg0 /dev/nvme0n1 && lvcreate -q -L 1G -T vg0/pool'
+vm_check g1 90 "g1: thin pool" "$pool_setup"
+vm_check g2 90 "g2: thin pool" "$pool_setup"
+
+vm_check g1 60 "lv-create, idempotent, conflict refused, listed, grown" "
+  $P lv-create vol-1 $((256 * MiB)) && $P lv-create vol-1 $((256 * MiB))
+  ! $P lv-create vol-1 $((512 * MiB)) 2>/tmp/e && grep -q ALREADY_EXISTS /tmp/e
+  $P lv-create scratch $((64 * MiB)) && $P lv-resize scratch $((128 * MiB))
+  ! $P lv-resize scratch $((64 * MiB)) 2>/tmp/e && grep -q FAILED_PRECONDITION /tmp/e
+  $P lv-list | tee /dev/stderr | grep -q '\"name\":\"vol-1\",\"size_bytes\":268435456'
+  $P lv-delete scratch && $P lv-delete scratch"
+
+vm_check g1 120 "LUKS2 with a 4 MiB offset: header, open, data, wrong key, non-LUKS" "
+  head -c 64 /dev/urandom > /shared/src.key && head -c 64 /dev/urandom > /tmp/wrong.key
+  $P luks-format /dev/vg0/vol-1 /shared/src.key --offset $((4 * MiB))
+  $P luks-format /dev/vg0/vol-1 /shared/src.key --offset $((4 * MiB))   # idempotent
+  $P luks-header /dev/vg0/vol-1 | tee /shared/src-header.json | grep -q '\"data_offset\":4194304'
+  ! $P luks-open /dev/vg0/vol-1 vol-1 /tmp/wrong.key 2>/tmp/e && grep -q PERMISSION_DENIED /tmp/e
+  $P luks-open /dev/vg0/vol-1 vol-1 /shared/src.key && $P luks-open /dev/vg0/vol-1 vol-1 /shared/src.key
+  dd if=/dev/urandom of=/dev/mapper/vol-1 bs=1M count=16 oflag=direct status=none
+  head -c 16M /dev/mapper/vol-1 | sha256sum | cut -d' ' -f1 > /shared/plain.sum
+  $P luks-close vol-1 && $P luks-close vol-1
+  $P lv-create plain $((64 * MiB))
+  ! $P luks-header /dev/vg0/plain 2>/tmp/e && grep -q FAILED_PRECONDITION /tmp/e"
+
+vm_check g1 60 "export over tgt: read-only LUN, CHAP, ACL; idempotent" "
+  tgtd
+  for i in \$(seq 100); do tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1 && break; sleep 0.1; done
+  $P export $IQN /dev/vg0/vol-1 mig-1 $SECRET iqn.2026-11.io.volmigrate:g2 --address 169.254.0.2
+  $P export $IQN /dev/vg0/vol-1 mig-1 $SECRET iqn.2026-11.io.volmigrate:g2 --address 169.254.0.2
+  $P exports | tee /dev/stderr | grep -q '\"path\":\"/dev/vg0/vol-1\",\"readonly\":true'
+  [ \$(tgtadm --lld iscsi --op show --mode target | grep -c '^Target') = 1 ]"
+
+vm_check g2 60 "login with a wrong CHAP secret refused" "
+  iscsid
+  ! $P login 169.254.0.1:3260 $IQN mig-1 wrong-secret-1 2>/tmp/e; cat /tmp/e; grep -q PERMISSION_DENIED /tmp/e
+  $P logout 169.254.0.1:3260 $IQN"
+
+vm_check g2 60 "login from an initiator that was not admitted refused" "
+  pkill iscsid; for i in \$(seq 50); do pgrep iscsid >/dev/null || break; sleep 0.1; done
+  echo InitiatorName=iqn.2026-11.io.volmigrate:intruder > /etc/iscsi/initiatorname.iscsi
+  iscsid
+  ! $P login 169.254.0.1:3260 $IQN mig-1 $SECRET --timeout 5 2>/tmp/e; cat /tmp/e
+  grep -qE 'PERMISSION_DENIED|UNAVAILABLE' /tmp/e
+  $P logout 169.254.0.1:3260 $IQN
+  pkill iscsid; for i in \$(seq 50); do pgrep iscsid >/dev/null || break; sleep 0.1; done
+  echo InitiatorName=iqn.2026-11.io.volmigrate:g2 > /etc/iscsi/initiatorname.iscsi
+  iscsid"
+
+cp "$VM_RUN/g1/shared/src.key" "$VM_RUN/g2/shared/src.key"
+vm_check g2 120 "login with CHAP, destination formatted with the source's layout, clone created" "
+  dev=\$($P login 169.254.0.1:3260 $IQN mig-1 $SECRET)
+  echo \"source disk \$dev\"
+  [ \"\$(cat /sys/block/\${dev#/dev/}/ro)\" = 1 ]
+  offset=\$($P luks-header \$dev | sed 's/.*\"data_offset\":\\([0-9]*\\).*/\\1/')
+  [ \"\$offset\" = 4194304 ]
+  head -c 64 /dev/urandom > /shared/dst.key   # re-keyed on migration
+  $P lv-create vol-1 $((256 * MiB)) && $P luks-format /dev/vg0/vol-1 /shared/dst.key --offset \$offset
+  $P luks-open /dev/vg0/vol-1 vol-1-dst /shared/dst.key
+  $P luks-open \$dev mig-1-src /shared/src.key --readonly
+  $P lv-create mig-1-meta $((8 * MiB)) && dd if=/dev/zero of=/dev/vg0/mig-1-meta bs=1M count=8 oflag=direct status=none
+  $P clone-create vol-1 /dev/vg0/mig-1-meta /dev/mapper/vol-1-dst /dev/mapper/mig-1-src --threshold 256 --batch 32
+  $P clone-status vol-1 | tee /dev/stderr | grep -q '\"features\":\\[\"no_hydration\"'
+  head -c 16M /dev/mapper/vol-1 | sha256sum | cut -d' ' -f1 > /tmp/clone.sum
+  [ \"\$(cat /tmp/clone.sum)\" = \"$(cat "$VM_RUN/g1/shared/plain.sum")\" ]"
+
+vm_check g2 60 "a clone over a bigger source is refused, naming both sizes" "
+  $P lv-create other $((256 * MiB)) && $P luks-format /dev/vg0/other /shared/dst.key   # cryptsetup's default offset
+  $P luks-open /dev/vg0/other other-dst /shared/dst.key
+  ! $P clone-create bad /dev/vg0/mig-1-meta /dev/mapper/other-dst /dev/mapper/mig-1-src 2>/tmp/e; cat /tmp/e
+  grep -q 'FAILED_PRECONDITION: source plaintext is 264241152 bytes but destination plaintext is 251658240 bytes' /tmp/e
+  ! dmsetup info bad >/dev/null 2>&1
+  $P luks-close other-dst"
+
+vm_check g2 600 "hydration tracked to completion, swapped to linear under the same node" "
+  $P dm-message vol-1 enable_hydration
+  for i in \$(seq 1200); do $P clone-status vol-1 > /tmp/st; grep -q '\"done\":true' /tmp/st && break; sleep 0.5; done
+  cat /tmp/st; grep -q '\"done\":true' /tmp/st
+  $P swap-linear vol-1 /dev/mapper/vol-1-dst && $P swap-linear vol-1 /dev/mapper/vol-1-dst
+  $P dm-table vol-1 | tee /dev/stderr | grep -q ' linear '
+  $P luks-close mig-1-src
+  $P logout 169.254.0.1:3260 $IQN && $P logout 169.254.0.1:3260 $IQN
+  [ \"\$($P sessions)\" = '[]' ]
+  [ \"\$(head -c 16M /dev/mapper/vol-1 | sha256sum | cut -d' ' -f1)\" = \"$(cat "$VM_RUN/g1/shared/plain.sum")\" ]"
+
+vm_check g1 30 "unexport, idempotent" "
+  $P unexport $IQN mig-1 && $P unexport $IQN mig-1
+  [ \"\$($P exports)\" = '[]' ]"
+
+vm_log "plumbing test $((SECONDS - t0))s in all"
+vm_finish

@@ -1,0 +1,150 @@
+#include "volumes/lvm.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status.h"
+#include "nlohmann/json.hpp"
+
+namespace volmigrate::volumes {
+
+const char kLvsFields[] = "lv_name,lv_size,pool_lv,data_percent,metadata_percent,lv_attr,lv_tags";
+
+namespace {
+
+using json = nlohmann::json;
+
+absl::StatusOr<json> ReportRows(const std::string& text, const char* kind) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.contains("report") || !j["report"].is_array() || j["report"].empty() ||
+      !j["report"][0].contains(kind) || !j["report"][0][kind].is_array())
+    return absl::InvalidArgumentError(absl::StrCat("not an lvm JSON report with '", kind, "' rows"));
+  return j["report"][0][kind];
+}
+
+std::string Str(const json& row, const char* key) {
+  return row.contains(key) && row[key].is_string() ? row[key].get<std::string>() : "";
+}
+
+absl::Status Num(const json& row, const char* key, uint64_t* out) {
+  std::string s = Str(row, key);
+  if (!absl::SimpleAtoi(s, out)) return absl::InvalidArgumentError(absl::StrCat("lvm report: ", key, " '", s, "'"));
+  return absl::OkStatus();
+}
+
+double Percent(const json& row, const char* key) {
+  double d = 0;
+  return absl::SimpleAtod(Str(row, key), &d) ? d : 0;
+}
+
+uint64_t RoundUp(uint64_t v, uint64_t unit) { return unit ? (v + unit - 1) / unit * unit : v; }
+
+}  // namespace
+
+absl::StatusOr<std::vector<LvRow>> ParseLvsJson(const std::string& text) {
+  ASSIGN_OR_RETURN(json rows, ReportRows(text, "lv"));
+  std::vector<LvRow> out;
+  for (const json& r : rows) {
+    LvRow lv;
+    lv.name = Str(r, "lv_name");
+    RETURN_IF_ERROR(Num(r, "lv_size", &lv.size_bytes));
+    lv.pool = Str(r, "pool_lv");
+    lv.data_percent = Percent(r, "data_percent");
+    lv.metadata_percent = Percent(r, "metadata_percent");
+    lv.attr = Str(r, "lv_attr");
+    for (auto t : absl::StrSplit(Str(r, "lv_tags"), ',', absl::SkipEmpty())) lv.tags.emplace_back(t);
+    out.push_back(std::move(lv));
+  }
+  return out;
+}
+
+absl::StatusOr<VgInfo> ParseVgsJson(const std::string& text) {
+  ASSIGN_OR_RETURN(json rows, ReportRows(text, "vg"));
+  if (rows.size() != 1) return absl::InvalidArgumentError("vgs report: expected one volume group");
+  VgInfo v;
+  RETURN_IF_ERROR(Num(rows[0], "vg_extent_size", &v.extent_bytes));
+  RETURN_IF_ERROR(Num(rows[0], "vg_free", &v.free_bytes));
+  return v;
+}
+
+absl::StatusOr<std::vector<LvRow>> Lvm::Lvs() {
+  ASSIGN_OR_RETURN(ExecResult r, RunChecked(*ex_, {.argv = {"lvs", "--reportformat", "json", "--units", "b",
+                                                            "--nosuffix", "-o", kLvsFields, o_.volume_group}},
+                                            absl::StatusCode::kUnavailable));
+  return ParseLvsJson(r.out);
+}
+
+absl::StatusOr<VgInfo> Lvm::Vg() {
+  ASSIGN_OR_RETURN(ExecResult r, RunChecked(*ex_, {.argv = {"vgs", "--reportformat", "json", "--units", "b",
+                                                            "--nosuffix", "-o", "vg_extent_size,vg_free",
+                                                            o_.volume_group}},
+                                            absl::StatusCode::kUnavailable));
+  return ParseVgsJson(r.out);
+}
+
+absl::StatusOr<std::vector<LvRow>> Lvm::List(const std::string& tag) {
+  ASSIGN_OR_RETURN(std::vector<LvRow> all, Lvs());
+  std::vector<LvRow> out;
+  for (LvRow& lv : all) {
+    if (lv.pool == o_.thin_pool && std::find(lv.tags.begin(), lv.tags.end(), tag) != lv.tags.end())
+      out.push_back(std::move(lv));
+  }
+  return out;
+}
+
+absl::StatusOr<LvRow> Lvm::Get(const std::string& name) {
+  ASSIGN_OR_RETURN(std::vector<LvRow> all, Lvs());
+  for (LvRow& lv : all)
+    if (lv.name == name) return lv;
+  return absl::NotFoundError(absl::StrCat("no logical volume ", o_.volume_group, "/", name));
+}
+
+absl::StatusOr<PoolUsage> Lvm::Pool() {
+  ASSIGN_OR_RETURN(LvRow pool, Get(o_.thin_pool));
+  if (pool.attr.empty() || pool.attr[0] != 't')
+    return absl::FailedPreconditionError(absl::StrCat(o_.volume_group, "/", o_.thin_pool, " is not a thin pool"));
+  return PoolUsage{pool.size_bytes, pool.data_percent, pool.metadata_percent};
+}
+
+absl::Status Lvm::Create(const std::string& name, uint64_t size_bytes, const std::string& tag) {
+  ASSIGN_OR_RETURN(VgInfo vg, Vg());
+  uint64_t want = RoundUp(size_bytes, vg.extent_bytes);
+  if (auto have = Get(name); have.ok()) {
+    if (have->size_bytes == want && have->pool == o_.thin_pool) return absl::OkStatus();
+    return absl::AlreadyExistsError(absl::StrCat("logical volume ", name, " exists with ", have->size_bytes,
+                                                 " bytes in pool '", have->pool, "', not ", want, " bytes in '",
+                                                 o_.thin_pool, "'"));
+  } else if (have.status().code() != absl::StatusCode::kNotFound) {
+    return have.status();
+  }
+  ASSIGN_OR_RETURN(PoolUsage pool, Pool());
+  if (pool.data_percent >= o_.refuse_above_percent || pool.metadata_percent >= o_.refuse_above_percent)
+    return absl::ResourceExhaustedError(absl::StrCat("thin pool ", o_.volume_group, "/", o_.thin_pool, " is ",
+                                                     pool.data_percent, "% full (metadata ", pool.metadata_percent,
+                                                     "%): refusing to create ", name));
+  return RunChecked(*ex_,
+                    {.argv = {"lvcreate", "-q", "-y", "-V", absl::StrCat(want, "b"), "-T",
+                              absl::StrCat(o_.volume_group, "/", o_.thin_pool), "-n", name, "--addtag", tag}})
+      .status();
+}
+
+absl::Status Lvm::Delete(const std::string& name) {
+  auto have = Get(name);
+  if (!have.ok()) return have.status().code() == absl::StatusCode::kNotFound ? absl::OkStatus() : have.status();
+  return RunChecked(*ex_, {.argv = {"lvremove", "-q", "-y", absl::StrCat(o_.volume_group, "/", name)}}).status();
+}
+
+absl::Status Lvm::Resize(const std::string& name, uint64_t size_bytes) {
+  ASSIGN_OR_RETURN(LvRow have, Get(name));
+  ASSIGN_OR_RETURN(VgInfo vg, Vg());
+  uint64_t want = RoundUp(size_bytes, vg.extent_bytes);
+  if (want == have.size_bytes) return absl::OkStatus();
+  if (want < have.size_bytes)
+    return absl::FailedPreconditionError(absl::StrCat("volume ", name, " is ", have.size_bytes,
+                                                      " bytes; shrinking to ", want, " is not supported"));
+  return RunChecked(*ex_, {.argv = {"lvextend", "-q", "-L", absl::StrCat(want, "b"),
+                                    absl::StrCat(o_.volume_group, "/", name)}})
+      .status();
+}
+
+}  // namespace volmigrate::volumes

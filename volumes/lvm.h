@@ -1,0 +1,84 @@
+// A worker's volumes: thin LVs in one thin pool, driven through lvm2's
+// command-line tools and their JSON reports (the supported interface).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/exec.h"
+
+namespace volmigrate::volumes {
+
+struct LvRow {
+  std::string name;
+  uint64_t size_bytes = 0;
+  std::string pool;  // thin pool of a thin LV; "" otherwise
+  double data_percent = 0;
+  double metadata_percent = 0;
+  std::string attr;  // lv_attr, e.g. "Vwi-a-tz--"
+  std::vector<std::string> tags;
+  bool active() const { return attr.size() > 4 && attr[4] == 'a'; }
+};
+
+// `lvs --reportformat json --units b --nosuffix -o <kLvsFields> VG`
+extern const char kLvsFields[];
+absl::StatusOr<std::vector<LvRow>> ParseLvsJson(const std::string& json);
+
+struct VgInfo {
+  uint64_t extent_bytes = 0;
+  uint64_t free_bytes = 0;
+};
+// `vgs --reportformat json --units b --nosuffix -o vg_extent_size,vg_free VG`
+absl::StatusOr<VgInfo> ParseVgsJson(const std::string& json);
+
+struct PoolUsage {
+  uint64_t size_bytes = 0;
+  double data_percent = 0;
+  double metadata_percent = 0;
+  uint64_t free_bytes() const {
+    return static_cast<uint64_t>(static_cast<double>(size_bytes) * (100.0 - data_percent) / 100.0);
+  }
+};
+
+struct LvmOptions {
+  std::string volume_group;
+  std::string thin_pool;
+  double refuse_above_percent = 90;  // pool data or metadata use that refuses new volumes
+};
+
+// Tag on every LV this project made: volumes and clone metadata LVs are told
+// apart from the pool and anything else in the VG by it.
+inline constexpr char kVolumeTag[] = "volmigrate_volume";
+
+class Lvm {
+ public:
+  Lvm(Executor* ex, LvmOptions opts) : ex_(ex), o_(std::move(opts)) {}
+
+  // Thin LVs carrying `tag` (volumes by default).
+  absl::StatusOr<std::vector<LvRow>> List(const std::string& tag = kVolumeTag);
+  absl::StatusOr<LvRow> Get(const std::string& name);  // NotFound
+  absl::StatusOr<PoolUsage> Pool();
+
+  // Creates a thin LV of at least `size_bytes` (rounded up to whole extents),
+  // active. Idempotent: an existing LV of that size is success; of another
+  // size, AlreadyExists. A pool above the refusal threshold: ResourceExhausted,
+  // and nothing is made.
+  absl::Status Create(const std::string& name, uint64_t size_bytes, const std::string& tag = kVolumeTag);
+  // A missing LV is success.
+  absl::Status Delete(const std::string& name);
+  // Grows only: a smaller size is FailedPrecondition, the same size success.
+  absl::Status Resize(const std::string& name, uint64_t size_bytes);
+
+  std::string DevicePath(const std::string& name) const { return "/dev/" + o_.volume_group + "/" + name; }
+  const LvmOptions& options() const { return o_; }
+
+ private:
+  absl::StatusOr<std::vector<LvRow>> Lvs();
+  absl::StatusOr<VgInfo> Vg();
+  Executor* ex_;
+  LvmOptions o_;
+};
+
+}  // namespace volmigrate::volumes
