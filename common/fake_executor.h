@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "common/exec.h"
+#include "common/test_util.h"
 
 namespace volmigrate {
 
@@ -45,8 +46,5 @@ class FakeExecutor final : public Executor {
   };
   std::vector<Rule> rules_;
 };
-
-// Reads tests/testdata/<name>: output captured from the guests.
-std::string TestData(const std::string& name);
 
 }  // namespace volmigrate

@@ -6,18 +6,14 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/test_util.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate {
 namespace {
 
-std::string TempDir() {
-  std::string t = testing::TempDir() + "files_testXXXXXX";
-  return mkdtemp(t.data());
-}
-
 TEST(Files, AtomicWriteThenRead) {
-  std::string dir = TempDir();
+  std::string dir = NewTempDir();
   std::string p = dir + "/a";
   ASSERT_TRUE(WriteFileAtomic(p, "hello", 0600).ok());
   auto got = ReadFile(p);
@@ -35,7 +31,7 @@ TEST(Files, MissingFileIsNotFound) {
 }
 
 TEST(Files, MakeDirsSetsMode) {
-  std::string dir = TempDir() + "/x/y";
+  std::string dir = NewTempDir() + "/x/y";
   ASSERT_TRUE(MakeDirs(dir, 0700).ok());
   ASSERT_TRUE(MakeDirs(dir, 0700).ok());
   struct stat st {};
@@ -44,7 +40,7 @@ TEST(Files, MakeDirsSetsMode) {
 }
 
 TEST(DeviceBytes, RegularFile) {
-  std::string t = testing::TempDir() + "devbytesXXXXXX";
+  std::string t = NewTempDir() + "/devbytesXXXXXX";
   int fd = mkstemp(t.data());
   ASSERT_EQ(ftruncate(fd, 12345), 0);
   close(fd);

@@ -1,7 +1,8 @@
+#include <cstdio>
 #include <cstdlib>
 
-#include "common/fake_executor.h"
 #include "common/files.h"
+#include "common/test_util.h"
 
 namespace volmigrate {
 
@@ -12,6 +13,13 @@ std::string TestData(const std::string& name) {
     std::abort();
   }
   return *text;
+}
+
+std::string NewTempDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string t = std::string(tmp && *tmp ? tmp : "/tmp") + "/volmigrate-testXXXXXX";
+  if (!mkdtemp(t.data())) std::abort();
+  return t;
 }
 
 }  // namespace volmigrate

@@ -4,15 +4,11 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/test_util.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::fsm {
 namespace {
-
-std::string TempDir() {
-  std::string t = testing::TempDir() + "fsm_runnerXXXXXX";
-  return mkdtemp(t.data());
-}
 
 constexpr RunnerOptions kFast{.max_concurrent = 2,
                               .backoff_initial = absl::Milliseconds(1),
@@ -50,7 +46,7 @@ MachineDef Chain(std::atomic<int>* calls) {
 }
 
 TEST(Runner, RunsToTheEnd) {
-  auto store = Store::Open(TempDir());
+  auto store = Store::Open(NewTempDir());
   ASSERT_TRUE(store.ok());
   std::atomic<int> calls = 0;
   Runner r(store->get(), kFast);
@@ -66,7 +62,7 @@ TEST(Runner, RunsToTheEnd) {
 }
 
 TEST(Runner, RetriesRetryableErrorsAndRecordsThem) {
-  auto store = Store::Open(TempDir());
+  auto store = Store::Open(NewTempDir());
   ASSERT_TRUE(store.ok());
   MachineDef d;
   d.kind = "flaky";
@@ -88,7 +84,7 @@ TEST(Runner, RetriesRetryableErrorsAndRecordsThem) {
 }
 
 TEST(Runner, TerminalErrorFailsTheMachine) {
-  auto store = Store::Open(TempDir());
+  auto store = Store::Open(NewTempDir());
   ASSERT_TRUE(store.ok());
   MachineDef d;
   d.kind = "bad";
@@ -107,7 +103,7 @@ TEST(Runner, TerminalErrorFailsTheMachine) {
 }
 
 TEST(Runner, UnknownNextStateFailsTheMachine) {
-  auto store = Store::Open(TempDir());
+  auto store = Store::Open(NewTempDir());
   ASSERT_TRUE(store.ok());
   MachineDef d;
   d.kind = "k";
@@ -122,7 +118,7 @@ TEST(Runner, UnknownNextStateFailsTheMachine) {
 }
 
 TEST(Runner, CancelGoesToTheRollbackStateOnlyWhereAllowed) {
-  auto store = Store::Open(TempDir());
+  auto store = Store::Open(NewTempDir());
   ASSERT_TRUE(store.ok());
   std::atomic<bool> release = false;
   MachineDef d;
@@ -158,7 +154,7 @@ TEST(Runner, CancelGoesToTheRollbackStateOnlyWhereAllowed) {
 }
 
 TEST(Runner, PollingDoesNotGrowHistory) {
-  auto store = Store::Open(TempDir());
+  auto store = Store::Open(NewTempDir());
   ASSERT_TRUE(store.ok());
   std::atomic<int> polls = 0;
   MachineDef d;
@@ -178,7 +174,7 @@ TEST(Runner, PollingDoesNotGrowHistory) {
 }
 
 TEST(Runner, RespectsTheConcurrencyLimit) {
-  auto store = Store::Open(TempDir());
+  auto store = Store::Open(NewTempDir());
   ASSERT_TRUE(store.ok());
   std::atomic<int> now = 0, peak = 0;
   MachineDef d;
@@ -204,7 +200,7 @@ TEST(Runner, RespectsTheConcurrencyLimit) {
 }
 
 TEST(Runner, ResumesAfterStopAndRestart) {
-  std::string dir = TempDir();
+  std::string dir = NewTempDir();
   std::atomic<int> calls = 0;
   {
     auto store = Store::Open(dir);
@@ -234,7 +230,7 @@ TEST(Runner, ResumesAfterStopAndRestart) {
 }
 
 TEST(Runner, RefusesToStartWithAnUnknownKind) {
-  std::string dir = TempDir();
+  std::string dir = NewTempDir();
   {
     auto store = Store::Open(dir);
     Record rec;

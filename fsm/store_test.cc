@@ -6,15 +6,11 @@
 #include <string>
 
 #include "common/files.h"
+#include "common/test_util.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::fsm {
 namespace {
-
-std::string TempDir() {
-  std::string t = testing::TempDir() + "fsm_storeXXXXXX";
-  return mkdtemp(t.data());
-}
 
 Record Rec(const std::string& id, const std::string& state) {
   Record r;
@@ -25,7 +21,7 @@ Record Rec(const std::string& id, const std::string& state) {
 }
 
 TEST(Store, CreateCommitAndHistory) {
-  auto s = Store::Open(TempDir());
+  auto s = Store::Open(NewTempDir());
   ASSERT_TRUE(s.ok()) << s.status();
   ASSERT_TRUE((*s)->Create(Rec("a", "ONE")).ok());
   EXPECT_EQ((*s)->Create(Rec("a", "ONE")).code(), absl::StatusCode::kAlreadyExists);
@@ -53,7 +49,7 @@ TEST(Store, CreateCommitAndHistory) {
 }
 
 TEST(Store, HistoryOfOneMachineExcludesPrefixSiblings) {
-  auto s = Store::Open(TempDir());
+  auto s = Store::Open(NewTempDir());
   ASSERT_TRUE(s.ok());
   ASSERT_TRUE((*s)->Create(Rec("m1", "A")).ok());
   ASSERT_TRUE((*s)->Create(Rec("m10", "A")).ok());
@@ -63,7 +59,7 @@ TEST(Store, HistoryOfOneMachineExcludesPrefixSiblings) {
 }
 
 TEST(Store, ReopenKeepsEverything) {
-  std::string dir = TempDir();
+  std::string dir = NewTempDir();
   {
     auto s = Store::Open(dir);
     ASSERT_TRUE(s.ok());
@@ -79,7 +75,7 @@ TEST(Store, ReopenKeepsEverything) {
 }
 
 TEST(Store, CancelRequestSurvivesAStepCommit) {
-  auto s = Store::Open(TempDir());
+  auto s = Store::Open(NewTempDir());
   ASSERT_TRUE(s.ok());
   ASSERT_TRUE((*s)->Create(Rec("a", "A")).ok());
   Record cancel = Rec("a", "A");
@@ -93,7 +89,7 @@ TEST(Store, CancelRequestSurvivesAStepCommit) {
 }
 
 TEST(Store, GarbageFileIsAClearError) {
-  std::string dir = TempDir();
+  std::string dir = NewTempDir();
   ASSERT_TRUE(WriteFileAtomic(dir + "/data.mdb", std::string(8192, 'x'), 0600).ok());
   auto s = Store::Open(dir);
   ASSERT_FALSE(s.ok());
@@ -102,7 +98,7 @@ TEST(Store, GarbageFileIsAClearError) {
 }
 
 TEST(Store, UnreadableRecordRefusesToOpen) {
-  std::string dir = TempDir();
+  std::string dir = NewTempDir();
   { ASSERT_TRUE(Store::Open(dir).ok()); }
   // Write a record the store cannot parse, behind its back.
   MDB_env* env;
@@ -126,7 +122,7 @@ TEST(Store, UnreadableRecordRefusesToOpen) {
 }
 
 TEST(Store, RejectsBadIds) {
-  auto s = Store::Open(TempDir());
+  auto s = Store::Open(NewTempDir());
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)->Create(Rec("", "A")).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*s)->Create(Rec(std::string("a\0b", 3), "A")).code(), absl::StatusCode::kInvalidArgument);

@@ -82,8 +82,9 @@ absl::Status Initiator::Login(const LoginSpec& s) {
                                            .timeout = absl::Seconds(60)}));
   if (r.exit_code == 0) return absl::OkStatus();
   std::string why(absl::StripAsciiWhitespace(r.err));
-  // 24: authorization failure (wrong CHAP, or an initiator the target does not admit).
-  if (r.exit_code == 24)
+  // 24: authorization failure (wrong CHAP). 19: non-retryable login failure,
+  // which is how tgt refuses an initiator its ACL does not admit.
+  if (r.exit_code == 24 || r.exit_code == 19)
     return absl::PermissionDeniedError(absl::StrCat("iSCSI login to ", s.iqn, " at ", s.portal, " refused: ", why));
   return absl::UnavailableError(absl::StrCat("iSCSI login to ", s.iqn, " at ", s.portal, ": exit ", r.exit_code, ": ", why));
 }

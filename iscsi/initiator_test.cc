@@ -55,6 +55,16 @@ TEST(Initiator, RefusedLoginIsPermissionDenied) {
   EXPECT_EQ(s.message().find("secret-12345ab"), std::string::npos);
 }
 
+TEST(Initiator, InitiatorNotAdmittedIsPermissionDenied) {
+  FakeExecutor ex;
+  ex.On("iscsiadm -m session", ExecResult{21, "", ""});
+  ex.On("iscsiadm -m node", ExecResult{0, "", ""});
+  // What tgt's ACL refusal looks like from open-iscsi (seen in tests/vm/plumbing_test.sh).
+  ex.On(std::string("iscsiadm -m node -T ") + kIqn + " -p 169.254.0.1:3260 --login",
+        ExecResult{19, "", "iscsiadm: initiator reported error (19 - encountered non-retryable iSCSI login failure)\n"});
+  EXPECT_EQ(Initiator(&ex).Login(Spec()).code(), absl::StatusCode::kPermissionDenied);
+}
+
 TEST(Initiator, LogoutWithoutSessionStillDropsTheRecord) {
   FakeExecutor ex;
   ex.On("iscsiadm -m session", ExecResult{21, "", ""});

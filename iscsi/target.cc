@@ -149,8 +149,6 @@ absl::Status Tgt::Export(const ExportSpec& s) {
   }
   if (!have || !Contains(have->acl, s.initiator_iqn))
     RETURN_IF_ERROR(Tgtadm({"--op", "bind", "--mode", "target", "--tid", t, "--initiator-name", s.initiator_iqn}));
-  if (!s.initiator_address.empty() && (!have || !Contains(have->acl, s.initiator_address)))
-    RETURN_IF_ERROR(Tgtadm({"--op", "bind", "--mode", "target", "--tid", t, "--initiator-address", s.initiator_address}));
   return absl::OkStatus();
 }
 

@@ -15,8 +15,10 @@ struct ExportSpec {
   std::string device;         // block device to export
   std::string chap_user;
   std::string chap_secret;    // 12-16 characters; never logged
-  std::string initiator_iqn;  // the only initiator admitted (by name) ...
-  std::string initiator_address;  // ... and, when set, from this address only
+  // The only initiator admitted, by name. tgt ORs its ACL entries (an address
+  // entry would admit any initiator from that address), so the export binds the
+  // name alone; CHAP is the second factor.
+  std::string initiator_iqn;
 };
 
 struct Lun {

@@ -43,8 +43,7 @@ ExportSpec Spec() {
           .device = "/dev/vg0/vol-2",
           .chap_user = "mig-2",
           .chap_secret = "0123456789abcd",
-          .initiator_iqn = "iqn.2026-11.io.volmigrate:g2",
-          .initiator_address = "169.254.0.2"};
+          .initiator_iqn = "iqn.2026-11.io.volmigrate:g2"};
 }
 
 TEST(Tgt, ExportMakesEveryPieceWithTheNextFreeTid) {
@@ -65,7 +64,6 @@ TEST(Tgt, ExportMakesEveryPieceWithTheNextFreeTid) {
       "tgtadm --lld iscsi --op new --mode account --user mig-2 --password 0123456789abcd",
       "tgtadm --lld iscsi --op bind --mode account --tid 2 --user mig-2",
       "tgtadm --lld iscsi --op bind --mode target --tid 2 --initiator-name iqn.2026-11.io.volmigrate:g2",
-      "tgtadm --lld iscsi --op bind --mode target --tid 2 --initiator-address 169.254.0.2",
   };
   EXPECT_EQ(ex.calls, want);
 }

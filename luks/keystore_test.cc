@@ -4,15 +4,11 @@
 
 #include <cstdlib>
 
+#include "common/test_util.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::luks {
 namespace {
-
-std::string TempDir() {
-  std::string t = testing::TempDir() + "keysXXXXXX";
-  return mkdtemp(t.data());
-}
 
 mode_t ModeOf(const std::string& p) {
   struct stat st {};
@@ -21,7 +17,7 @@ mode_t ModeOf(const std::string& p) {
 }
 
 TEST(FileKeyStore, KeysAre0600InA0700Dir) {
-  std::string dir = TempDir() + "/keys";
+  std::string dir = NewTempDir() + "/keys";
   umask(022);
   auto ks = FileKeyStore::Open(dir);
   ASSERT_TRUE(ks.ok());
@@ -34,14 +30,14 @@ TEST(FileKeyStore, KeysAre0600InA0700Dir) {
 }
 
 TEST(FileKeyStore, TightensALooseDirectory) {
-  std::string dir = TempDir();
+  std::string dir = NewTempDir();
   chmod(dir.c_str(), 0755);
   ASSERT_TRUE(FileKeyStore::Open(dir).ok());
   EXPECT_EQ(ModeOf(dir), 0700u);
 }
 
 TEST(FileKeyStore, MissingAndDelete) {
-  auto ks = FileKeyStore::Open(TempDir());
+  auto ks = FileKeyStore::Open(NewTempDir());
   ASSERT_TRUE(ks.ok());
   EXPECT_EQ((*ks)->Get("vol-2").status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE((*ks)->Put("vol-2", "secret").ok());
@@ -52,7 +48,7 @@ TEST(FileKeyStore, MissingAndDelete) {
 }
 
 TEST(FileKeyStore, RefusesPathTricks) {
-  auto ks = FileKeyStore::Open(TempDir());
+  auto ks = FileKeyStore::Open(NewTempDir());
   ASSERT_TRUE(ks.ok());
   EXPECT_EQ((*ks)->Put("../etc/passwd", "x").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*ks)->Get("a/b").status().code(), absl::StatusCode::kInvalidArgument);

@@ -3,18 +3,14 @@
 #include <cstdlib>
 
 #include "common/files.h"
+#include "common/test_util.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::rpc {
 namespace {
 
-std::string TempDir() {
-  std::string t = testing::TempDir() + "tlsXXXXXX";
-  return mkdtemp(t.data());
-}
-
 TEST(Tls, MissingCertNamesTheFile) {
-  std::string d = TempDir();
+  std::string d = NewTempDir();
   ASSERT_TRUE(WriteFileAtomic(d + "/ca.crt", "-----BEGIN CERTIFICATE-----\nx\n", 0644).ok());
   auto c = ServerCredentials({d + "/ca.crt", d + "/missing.crt", d + "/k.key"});
   ASSERT_FALSE(c.ok());
@@ -23,7 +19,7 @@ TEST(Tls, MissingCertNamesTheFile) {
 }
 
 TEST(Tls, NonPemIsRefused) {
-  std::string d = TempDir();
+  std::string d = NewTempDir();
   ASSERT_TRUE(WriteFileAtomic(d + "/ca.crt", "hello", 0644).ok());
   auto c = ClientCredentials({d + "/ca.crt", d + "/x", d + "/y"});
   ASSERT_FALSE(c.ok());

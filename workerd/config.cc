@@ -107,11 +107,22 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
   if (const toml::node* n = root.get("storage")) {
     const toml::table* t = n->as_table();
     if (!t) return Bad(src, n, "[storage] must be a table");
-    RETURN_IF_ERROR(CheckKeys(src, *t, "storage.", {"volume_group", "thin_pool", "key_dir"}));
+    RETURN_IF_ERROR(
+        CheckKeys(src, *t, "storage.", {"volume_group", "thin_pool", "key_dir", "pbkdf", "pbkdf_iterations"}));
     RETURN_IF_ERROR(GetString(src, *t, "volume_group", "storage.", &c.storage.volume_group));
     RETURN_IF_ERROR(GetString(src, *t, "thin_pool", "storage.", &c.storage.thin_pool));
     c.storage.key_dir = c.data_dir + "/keys";
     RETURN_IF_ERROR(GetString(src, *t, "key_dir", "storage.", &c.storage.key_dir));
+    RETURN_IF_ERROR(GetString(src, *t, "pbkdf", "storage.", &c.storage.pbkdf));
+    if (!c.storage.pbkdf.empty() && c.storage.pbkdf != "pbkdf2" && c.storage.pbkdf != "argon2id" &&
+        c.storage.pbkdf != "argon2i")
+      return Bad(src, t->get("pbkdf"), "'storage.pbkdf' must be pbkdf2, argon2i or argon2id");
+    if (const toml::node* it = t->get("pbkdf_iterations")) {
+      auto v = it->value<int64_t>();
+      if (!it->is_integer() || *v < 1000 || *v > 100000000)
+        return Bad(src, it, "'storage.pbkdf_iterations' must be 1000..100000000");
+      c.storage.pbkdf_iterations = static_cast<uint32_t>(*v);
+    }
     if (c.storage.volume_group.empty() || c.storage.thin_pool.empty())
       return Bad(src, n, "[storage] needs volume_group and thin_pool");
     c.storage.configured = true;

@@ -20,6 +20,10 @@ struct StorageConfig {
   std::string volume_group;
   std::string thin_pool;
   std::string key_dir;  // one key file per volume, 0600, in a 0700 directory
+  // Key derivation for new keyslots; empty: cryptsetup's defaults (argon2id).
+  // Test beds set "pbkdf2" with few iterations: Argon2 is slow under TCG.
+  std::string pbkdf;
+  uint32_t pbkdf_iterations = 0;
 };
 
 struct Config {

@@ -18,6 +18,8 @@ key = "/etc/volmigrate/tls/w1.key"
 [storage]
 volume_group = "vg0"
 thin_pool = "pool"
+pbkdf = "pbkdf2"
+pbkdf_iterations = 1000
 
 [fsm]
 max_concurrent = 2
@@ -34,6 +36,8 @@ TEST(Config, ParsesAFullFile) {
   EXPECT_EQ(c->tls.cert, "/etc/volmigrate/tls/w1.crt");
   EXPECT_TRUE(c->storage.configured);
   EXPECT_EQ(c->storage.key_dir, "/var/lib/volmigrate/keys");
+  EXPECT_EQ(c->storage.pbkdf, "pbkdf2");
+  EXPECT_EQ(c->storage.pbkdf_iterations, 1000u);
   EXPECT_EQ(c->max_concurrent, 2);
   ASSERT_EQ(c->peers.size(), 1u);
   EXPECT_EQ(c->FindPeer("w2")->address, "169.254.0.2:7443");
@@ -74,6 +78,8 @@ TEST(Config, RejectsBadValues) {
            "worker = \"w1\"\nplaintext = true\n[[peers]]\nname = \"w2\"\naddress = \"a:1\"\n"
            "[[peers]]\nname = \"w2\"\naddress = \"b:1\"\n",  // twice
            "worker = \"w1\"\nplaintext = true\n[storage]\nvolume_group = \"vg\"\n",  // no pool
+           "worker = \"w1\"\nplaintext = true\n[storage]\nvolume_group = \"v\"\nthin_pool = \"p\"\npbkdf = \"md5\"\n",
+           "worker = \"w1\"\nplaintext = true\n[storage]\nvolume_group = \"v\"\nthin_pool = \"p\"\npbkdf_iterations = 5\n",
        }) {
     auto c = ParseConfig(text, "x.toml");
     EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << text;

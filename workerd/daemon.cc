@@ -33,7 +33,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
   d->runner_ = std::make_unique<fsm::Runner>(d->store_.get(), fsm::RunnerOptions{.max_concurrent = c.max_concurrent});
   RETURN_IF_ERROR(d->runner_->Start());
 
-  d->operator_ = std::make_unique<OperatorService>(c, d->runner_.get());
+  if (c.storage.configured) {
+    d->exec_ = std::make_unique<SystemExecutor>();
+    d->lvm_ = std::make_unique<volumes::Lvm>(
+        d->exec_.get(), volumes::LvmOptions{.volume_group = c.storage.volume_group, .thin_pool = c.storage.thin_pool});
+    ASSIGN_OR_RETURN(d->keys_, luks::FileKeyStore::Open(c.storage.key_dir));
+    d->volumes_ = std::make_unique<VolumeManager>(c.worker, d->lvm_.get(), d->keys_.get(),
+                                                  luks::Pbkdf{c.storage.pbkdf, c.storage.pbkdf_iterations});
+  }
+  d->operator_ = std::make_unique<OperatorService>(c, d->runner_.get(), d->volumes_.get());
   d->peer_ = std::make_unique<PeerService>(c);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -11,6 +11,7 @@
 #include "fsm/store.h"
 #include "workerd/config.h"
 #include "workerd/services.h"
+#include "workerd/volume_manager.h"
 
 namespace volmigrate::workerd {
 
@@ -32,6 +33,10 @@ class Daemon {
   explicit Daemon(Config cfg) : cfg_(std::move(cfg)) {}
 
   Config cfg_;
+  std::unique_ptr<Executor> exec_;
+  std::unique_ptr<volumes::Lvm> lvm_;
+  std::unique_ptr<luks::KeyStore> keys_;
+  std::unique_ptr<VolumeManager> volumes_;
   std::unique_ptr<fsm::Store> store_;
   std::unique_ptr<fsm::Runner> runner_;
   std::unique_ptr<OperatorService> operator_;

@@ -17,18 +17,15 @@ namespace {
 
 constexpr char kVersion[] = "0.1.0";
 
-// The volume layer (LVM thin + LUKS2) is not built yet; say so rather than pretend.
-absl::Status NoVolumeLayer(const Config& cfg) {
-  if (!cfg.storage.configured)
-    return absl::FailedPreconditionError(
-        absl::StrCat("worker ", cfg.worker, " has no [storage] configured, so it holds no volumes"));
-  return absl::UnimplementedError("volume operations on LVM thin volumes are not implemented in this build");
+absl::Status NoStorage(const Config& cfg) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("worker ", cfg.worker, " has no [storage] configured, so it holds no volumes"));
 }
 
 }  // namespace
 
-OperatorService::OperatorService(const Config& cfg, fsm::Runner* runner)
-    : cfg_(cfg), runner_(runner), started_(absl::Now()) {}
+OperatorService::OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes)
+    : cfg_(cfg), runner_(runner), volumes_(volumes), started_(absl::Now()) {}
 
 grpc::Status OperatorService::Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse* out) {
   out->set_worker(cfg_.worker);
@@ -44,30 +41,41 @@ grpc::Status OperatorService::Health(grpc::ServerContext*, const v1::HealthReque
 }
 
 grpc::Status OperatorService::ListVolumes(grpc::ServerContext*, const v1::ListVolumesRequest*,
-                                          v1::ListVolumesResponse*) {
+                                          v1::ListVolumesResponse* out) {
   // Without storage the worker truly holds no volumes: an empty list is the answer.
-  if (!cfg_.storage.configured) return grpc::Status::OK;
-  return ToGrpc(NoVolumeLayer(cfg_));
+  if (!volumes_) return grpc::Status::OK;
+  auto all = volumes_->List();
+  if (!all.ok()) return ToGrpc(all.status());
+  for (auto& v : *all) *out->add_volumes() = std::move(v);
+  return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::GetVolume(grpc::ServerContext*, const v1::GetVolumeRequest* req, v1::Volume*) {
+grpc::Status OperatorService::GetVolume(grpc::ServerContext*, const v1::GetVolumeRequest* req, v1::Volume* out) {
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
-  if (!cfg_.storage.configured)
-    return ToGrpc(absl::NotFoundError(absl::StrCat("no volume '", req->id(), "' on worker ", cfg_.worker)));
-  return ToGrpc(NoVolumeLayer(cfg_));
+  if (!volumes_) return ToGrpc(absl::NotFoundError(absl::StrCat("no volume '", req->id(), "' on worker ", cfg_.worker)));
+  auto v = volumes_->Get(req->id());
+  if (!v.ok()) return ToGrpc(v.status());
+  *out = std::move(*v);
+  return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::CreateVolume(grpc::ServerContext*, const v1::CreateVolumeRequest* req, v1::Volume*) {
+grpc::Status OperatorService::CreateVolume(grpc::ServerContext*, const v1::CreateVolumeRequest* req, v1::Volume* out) {
   if (absl::Status s = ValidateCreateVolume(*req); !s.ok()) return ToGrpc(s);
-  return ToGrpc(NoVolumeLayer(cfg_));
+  if (!volumes_) return ToGrpc(NoStorage(cfg_));
+  auto v = volumes_->Create(req->id(), req->size_bytes());
+  if (!v.ok()) return ToGrpc(v.status());
+  spdlog::info("{} created, {} bytes", LogTag(req->id(), ""), req->size_bytes());
+  *out = std::move(*v);
+  return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::DeleteVolume(grpc::ServerContext* ctx, const v1::DeleteVolumeRequest* req,
+grpc::Status OperatorService::DeleteVolume(grpc::ServerContext*, const v1::DeleteVolumeRequest* req,
                                            v1::DeleteVolumeResponse*) {
-  v1::GetVolumeRequest get;
-  get.set_id(req->id());
-  v1::Volume unused;
-  return GetVolume(ctx, &get, &unused);
+  if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
+  if (!volumes_) return ToGrpc(absl::NotFoundError(absl::StrCat("no volume '", req->id(), "' on worker ", cfg_.worker)));
+  if (absl::Status s = volumes_->Delete(req->id()); !s.ok()) return ToGrpc(s);
+  spdlog::info("{} deleted", LogTag(req->id(), ""));
+  return grpc::Status::OK;
 }
 
 absl::Status OperatorService::CheckPeer(const std::string& worker) const {
@@ -98,13 +106,15 @@ grpc::Status OperatorService::DrainWorker(grpc::ServerContext*, const v1::DrainW
                      "': point --server at the worker to drain")));
   for (const std::string& d : req->destinations())
     if (absl::Status s = CheckPeer(d); !s.ok()) return ToGrpc(s);
-  if (!cfg_.storage.configured) {
+  v1::ListVolumesResponse vols;
+  if (grpc::Status s = ListVolumes(nullptr, nullptr, &vols); !s.ok()) return s;
+  if (vols.volumes_size() == 0) {
     // Nothing to move: the drain is complete as soon as it is asked for.
     out->set_worker(cfg_.worker);
     out->set_state("DONE");
     return grpc::Status::OK;
   }
-  return ToGrpc(NoVolumeLayer(cfg_));
+  return ToGrpc(absl::UnimplementedError("live migration is not implemented in this build"));
 }
 
 absl::StatusOr<v1::Migration> OperatorService::LoadMigration(const std::string& id, bool with_history) {
@@ -189,7 +199,7 @@ grpc::Status PeerService::OfferMigration(grpc::ServerContext* ctx, const v1::Off
                                          v1::OfferMigrationResponse*) {
   if (absl::Status s = Authorize(*ctx); !s.ok()) return ToGrpc(s);
   if (absl::Status s = ValidateOffer(*req); !s.ok()) return ToGrpc(s);
-  if (!cfg_.storage.configured) return ToGrpc(NoVolumeLayer(cfg_));
+  if (!cfg_.storage.configured) return ToGrpc(NoStorage(cfg_));
   return ToGrpc(absl::UnimplementedError("incoming migrations are not implemented in this build"));
 }
 

@@ -6,12 +6,14 @@
 #include "fsm/runner.h"
 #include "volmigrate/v1/volmigrate.grpc.pb.h"
 #include "workerd/config.h"
+#include "workerd/volume_manager.h"
 
 namespace volmigrate::workerd {
 
 class OperatorService final : public v1::Operator::Service {
  public:
-  OperatorService(const Config& cfg, fsm::Runner* runner);
+  // `volumes` is null when the worker has no [storage].
+  OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes);
 
   grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse*) override;
   grpc::Status ListVolumes(grpc::ServerContext*, const v1::ListVolumesRequest*, v1::ListVolumesResponse*) override;
@@ -33,6 +35,7 @@ class OperatorService final : public v1::Operator::Service {
 
   const Config& cfg_;
   fsm::Runner* runner_;
+  VolumeManager* volumes_;
   absl::Time started_;
 };
 

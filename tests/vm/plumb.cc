@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   CLI::App app{"plumb: one volume-plumbing operation per call (VM tests)"};
   app.require_subcommand(1);
   SystemExecutor ex;
-  std::string vg = "vg0", pool = "pool", name, dev, key, iqn, user, secret, initiator, address, portal, meta, dst, src;
+  std::string vg = "vg0", pool = "pool", name, dev, key, iqn, user, secret, initiator, portal, meta, dst, src;
   uint64_t size = 0, offset = 0, region = 128;
   uint32_t threshold = 0, batch = 0;
   bool ro = false, discards = false, hydration = false;
@@ -118,10 +118,9 @@ int main(int argc, char** argv) {
   c->add_option("user", user)->required();
   c->add_option("secret", secret)->required();
   c->add_option("initiator", initiator)->required();
-  c->add_option("--address", address);
   c->callback([&] {
     rc = Done(iscsi::Tgt(&ex).Export({.iqn = iqn, .device = dev, .chap_user = user, .chap_secret = secret,
-                                      .initiator_iqn = initiator, .initiator_address = address}));
+                                      .initiator_iqn = initiator}));
   });
   c = app.add_subcommand("unexport", "remove a tgt export");
   c->add_option("iqn", iqn)->required();

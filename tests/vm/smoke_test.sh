@@ -11,7 +11,7 @@ vm_wait_ready g1 || exit 1; b1=$VM_BOOT_SECONDS
 vm_wait_ready g2 || exit 1; b2=$VM_BOOT_SECONDS
 
 IQN=iqn.2026-11.io.volmigrate:g1.smoke
-SECRET=$(head -c 9 /dev/urandom | base64 | tr -d '/+=' | cut -c1-12)
+SECRET=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')  # 12 characters, as CHAP wants
 
 for g in g1 g2; do
   vm_check $g 60 "$g loads dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp" \
@@ -82,18 +82,32 @@ vm_check g1 30 "g1 sees no initiator left after the logout" "
 # Each guest runs workerd; they reach each other over the private link with mutual TLS.
 pki=$VM_RUN/pki
 "$VM_REPO/deploy/tls/make-certs.sh" ca "$pki" && "$VM_REPO/deploy/tls/make-certs.sh" issue "$pki" g1 &&
-  "$VM_REPO/deploy/tls/make-certs.sh" issue "$pki" g2 || vm_fail "make-certs"
+  "$VM_REPO/deploy/tls/make-certs.sh" issue "$pki" g2 && "$VM_REPO/deploy/tls/make-certs.sh" issue "$pki" operator ||
+  vm_fail "make-certs"
 for i in 1 2; do
   g=g$i o=g$((3 - i))
   cp -r "$pki" "$VM_RUN/$g/shared/tls"
   printf 'worker = "%s"\nlisten = "169.254.0.%s:7443"\ndata_dir = "/var/lib/volmigrate"\n[tls]\nca = "/shared/tls/ca.crt"\ncert = "/shared/tls/%s.crt"\nkey = "/shared/tls/%s.key"\n[[peers]]\nname = "%s"\naddress = "169.254.0.%s:7443"\n' \
     "$g" "$i" "$g" "$g" "$o" "$((3 - i))" > "$VM_RUN/$g/shared/workerd.toml"
+  # Only g1 has vg0/pool: g2 serves without storage.
+  [ $g = g1 ] && printf '[storage]\nvolume_group = "vg0"\nthin_pool = "pool"\npbkdf = "pbkdf2"\npbkdf_iterations = 1000\n' \
+    >> "$VM_RUN/$g/shared/workerd.toml"
   vm_check $g 30 "$g starts workerd" "
     setsid $VM_BUILD/workerd/workerd -c /shared/workerd.toml > /shared/workerd.log 2>&1 < /dev/null &
     for i in \$(seq 100); do grep -q listening /shared/workerd.log && exit 0; sleep 0.1; done; exit 1"
 done
 vm_check g1 30 "workerd g1 reaches its peer g2 over mutual TLS (--check)" \
   "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check"
+
+C="$VM_BUILD/migratectl/migratectl --server 169.254.0.1:7443 --server-name g1 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
+vm_check g2 120 "migratectl from g2 creates, lists and deletes an encrypted volume on g1" "
+  $C volume create vol-2 --size 64M
+  $C volumes --json | tee /dev/stderr | grep -q '\"id\":\"vol-2\",\"worker\":\"g1\",\"size_bytes\":\"67108864\"'
+  $C volume create vol-2 --size 64M        # idempotent
+  ! $C volume create vol-2 --size 128M     # a conflict, refused
+  $C volumes
+  $C volume delete vol-2
+  ! $C volume show vol-2"
 
 vm_log "boot g1 ${b1}s, g2 ${b2}s; smoke test $((SECONDS - t0))s in all"
 vm_finish

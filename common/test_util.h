@@ -1,0 +1,14 @@
+// Helpers for unit tests only (library vm_testing).
+#pragma once
+
+#include <string>
+
+namespace volmigrate {
+
+// Reads tests/testdata/<name>: output captured from the guests. Aborts if missing.
+std::string TestData(const std::string& name);
+
+// A new empty directory under $TMPDIR (or /tmp), left for the test runner to clean.
+std::string NewTempDir();
+
+}  // namespace volmigrate
