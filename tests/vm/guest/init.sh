@@ -11,7 +11,8 @@ export DM_DISABLE_UDEV=1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
+# /tmp stays the overlay's (writable, in the tmpfs upper): a tmpfs over it would
+# hide a build tree or checkout that lives under the host's /tmp.
 mkdir -p /dev/pts /dev/shm /run/lock /shared
 mount -t devpts devpts /dev/pts
 mount -t configfs configfs /sys/kernel/config 2>/dev/null
