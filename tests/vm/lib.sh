@@ -102,8 +102,12 @@ vm_run() {
 
 # vm_check NAME T DESCRIPTION CMD: runs CMD and counts a pass or a failure.
 vm_check() {
-  local name=$1 timeout=$2 what=$3 cmd=$4 out rc
-  out=$(vm_run "$name" "$timeout" "$cmd" 2>&1); rc=$?
+  local name=$1 timeout=$2 what=$3 cmd=$4 out rc tmp=$VM_RUN/check.out
+  # In the background and waited for: `wait` returns at once on a signal, so
+  # Ctrl-C or a SIGTERM from ctest tears down now, not when the command ends.
+  vm_run "$name" "$timeout" "$cmd" > "$tmp" 2>&1 &
+  wait $!; rc=$?
+  out=$(cat "$tmp")
   if [ $rc = 0 ]; then vm_pass "$what"; else vm_fail "$what (exit $rc): $out"; fi
   VM_OUT=$out
   return $rc
@@ -130,7 +134,7 @@ vm_teardown() {
   local rc=$?
   if [ $rc != 0 ] && [ $rc != 77 ] || [ "$vm_failed" != 0 ]; then vm_dump; fi
   local p
-  for p in "${vm_pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in $(jobs -p) "${vm_pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${vm_pids[@]}"; do wait "$p" 2>/dev/null; done
   [ -n "${VM_RUN:-}" ] && [ "${VM_KEEP:-0}" = 0 ] && rm -rf "$VM_RUN"
   exit $rc
