@@ -166,13 +166,17 @@ absl::Status Format(const std::string& path, const Layout& want, const std::stri
 }
 
 absl::StatusOr<bool> IsOpen(const std::string& name) {
-  crypt_device* cd = nullptr;
-  int r = crypt_init_by_name(&cd, name.c_str());
-  Crypt owned(cd);
-  if (r == -ENODEV) return false;
-  if (r < 0) return ErrnoError(-r, absl::StrCat("looking up mapping ", name));
-  crypt_status_info st = crypt_status(cd, name.c_str());
-  return st == CRYPT_ACTIVE || st == CRYPT_BUSY;
+  // No crypt_device needed; crypt_init_by_name would log an error for a mapping
+  // that is simply not there.
+  switch (crypt_status(nullptr, name.c_str())) {
+    case CRYPT_ACTIVE:
+    case CRYPT_BUSY:
+      return true;
+    case CRYPT_INACTIVE:
+      return false;
+    default:
+      return absl::UnavailableError(absl::StrCat("cannot query device-mapper for ", name));
+  }
 }
 
 absl::Status Open(const std::string& path, const std::string& name, const std::string& passphrase,
