@@ -1,10 +1,7 @@
 // The only file that includes <libdevmapper.h>.
 #include "dmutil/dm.h"
 
-#include <fcntl.h>
 #include <libdevmapper.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -15,7 +12,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/files.h"
 #include "common/status.h"
 #include "spdlog/spdlog.h"
 

@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <libcryptsetup.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +30,12 @@ absl::StatusOr<Crypt> Init(const std::string& path) {
   return Crypt(cd);
 }
 
+// The active mapping `name`, for queries and deactivation.
+absl::StatusOr<Crypt> InitByName(const std::string& name) {
+  crypt_device* cd = nullptr;
+  if (int r = crypt_init_by_name(&cd, name.c_str()); r < 0) return ErrnoError(-r, absl::StrCat("mapping ", name));
+  return Crypt(cd);
+}
 
 // LUKS1 and LUKS2 primary headers start "LUKS\xba\xbe"; LUKS2's secondary copy,
 // which survives a damaged primary, "SKUL\xba\xbe" at one of a few offsets.
@@ -184,9 +188,7 @@ absl::Status Open(const std::string& path, const std::string& name, const std::s
   RouteLogging();
   ASSIGN_OR_RETURN(bool open, IsOpen(name));
   if (open) {
-    crypt_device* raw = nullptr;
-    if (int r = crypt_init_by_name(&raw, name.c_str()); r < 0) return ErrnoError(-r, absl::StrCat("mapping ", name));
-    Crypt cd(raw);
+    ASSIGN_OR_RETURN(Crypt cd, InitByName(name));
     const char* dev = crypt_get_device_name(cd.get());
     struct stat a {}, b {};
     if (dev && stat(dev, &a) == 0 && stat(path.c_str(), &b) == 0 && a.st_rdev == b.st_rdev) return absl::OkStatus();
@@ -205,9 +207,7 @@ absl::Status Close(const std::string& name) {
   RouteLogging();
   ASSIGN_OR_RETURN(bool open, IsOpen(name));
   if (!open) return absl::OkStatus();
-  crypt_device* raw = nullptr;
-  if (int r = crypt_init_by_name(&raw, name.c_str()); r < 0) return ErrnoError(-r, absl::StrCat("mapping ", name));
-  Crypt cd(raw);
+  ASSIGN_OR_RETURN(Crypt cd, InitByName(name));
   if (int r = crypt_deactivate(cd.get(), name.c_str()); r < 0) return ErrnoError(-r, absl::StrCat("closing ", name));
   return absl::OkStatus();
 }

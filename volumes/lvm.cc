@@ -92,24 +92,39 @@ absl::StatusOr<std::vector<LvRow>> Lvm::List(const std::string& tag) {
   return out;
 }
 
+namespace {
+
+absl::StatusOr<LvRow> Find(std::vector<LvRow> rows, const std::string& vg, const std::string& name) {
+  for (LvRow& lv : rows)
+    if (lv.name == name) return std::move(lv);
+  return absl::NotFoundError(absl::StrCat("no logical volume ", vg, "/", name));
+}
+
+absl::StatusOr<PoolUsage> PoolOf(const std::vector<LvRow>& rows, const std::string& vg, const std::string& pool) {
+  ASSIGN_OR_RETURN(LvRow p, Find(rows, vg, pool));
+  if (p.attr.empty() || p.attr[0] != 't')
+    return absl::FailedPreconditionError(absl::StrCat(vg, "/", pool, " is not a thin pool"));
+  return PoolUsage{p.size_bytes, p.data_percent, p.metadata_percent};
+}
+
+}  // namespace
+
 absl::StatusOr<LvRow> Lvm::Get(const std::string& name) {
   ASSIGN_OR_RETURN(std::vector<LvRow> all, Lvs());
-  for (LvRow& lv : all)
-    if (lv.name == name) return lv;
-  return absl::NotFoundError(absl::StrCat("no logical volume ", o_.volume_group, "/", name));
+  return Find(std::move(all), o_.volume_group, name);
 }
 
 absl::StatusOr<PoolUsage> Lvm::Pool() {
-  ASSIGN_OR_RETURN(LvRow pool, Get(o_.thin_pool));
-  if (pool.attr.empty() || pool.attr[0] != 't')
-    return absl::FailedPreconditionError(absl::StrCat(o_.volume_group, "/", o_.thin_pool, " is not a thin pool"));
-  return PoolUsage{pool.size_bytes, pool.data_percent, pool.metadata_percent};
+  ASSIGN_OR_RETURN(std::vector<LvRow> all, Lvs());
+  return PoolOf(all, o_.volume_group, o_.thin_pool);
 }
 
 absl::Status Lvm::Create(const std::string& name, uint64_t size_bytes, const std::string& tag) {
   ASSIGN_OR_RETURN(VgInfo vg, Vg());
   uint64_t want = RoundUp(size_bytes, vg.extent_bytes);
-  if (auto have = Get(name); have.ok()) {
+  // One report answers both questions: does the LV exist, and how full is the pool.
+  ASSIGN_OR_RETURN(std::vector<LvRow> all, Lvs());
+  if (auto have = Find(all, o_.volume_group, name); have.ok()) {
     if (have->size_bytes == want && have->pool == o_.thin_pool) return absl::OkStatus();
     return absl::AlreadyExistsError(absl::StrCat("logical volume ", name, " exists with ", have->size_bytes,
                                                  " bytes in pool '", have->pool, "', not ", want, " bytes in '",
@@ -117,7 +132,7 @@ absl::Status Lvm::Create(const std::string& name, uint64_t size_bytes, const std
   } else if (have.status().code() != absl::StatusCode::kNotFound) {
     return have.status();
   }
-  ASSIGN_OR_RETURN(PoolUsage pool, Pool());
+  ASSIGN_OR_RETURN(PoolUsage pool, PoolOf(all, o_.volume_group, o_.thin_pool));
   if (pool.data_percent >= o_.refuse_above_percent || pool.metadata_percent >= o_.refuse_above_percent)
     return absl::ResourceExhaustedError(absl::StrCat("thin pool ", o_.volume_group, "/", o_.thin_pool, " is ",
                                                      pool.data_percent, "% full (metadata ", pool.metadata_percent,
