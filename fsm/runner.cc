@@ -216,6 +216,7 @@ void Runner::RunOne(const std::string& id) {
   Record next = r;
   std::string error;
   bool clears_cancel = false;
+  absl::Duration then = absl::ZeroDuration();  // before running the next step
 
   auto cancel = def->cancel_to.find(from);
   if (r.cancel_requested() && cancel != def->cancel_to.end()) {
@@ -244,11 +245,12 @@ void Runner::RunOne(const std::string& id) {
       res = absl::InternalError(absl::StrCat("step ", from, " returned unknown state ", res->state));
     }
     if (res.ok()) {
+      if (res->state == from) then = res->wait;  // polling that recorded new data
       next.set_state(res->state);
       next.set_data(res->data);
       next.set_attempts(0);
       next.set_last_error("");
-      spdlog::info("fsm: {} {} -> {}", id, from, next.state());
+      if (res->state != from) spdlog::info("fsm: {} {} -> {}", id, from, next.state());
     } else if (IsRetryable(res.status())) {
       error = res.status().ToString();
       next.set_attempts(r.attempts() + 1);
@@ -280,7 +282,7 @@ void Runner::RunOne(const std::string& id) {
                  absl::FormatDuration(d), error);
     return reschedule(d);
   }
-  reschedule(absl::ZeroDuration());
+  reschedule(then);
 }
 
 }  // namespace volmigrate::fsm

@@ -9,6 +9,7 @@
 //   step result                         runner does
 //   Next{S', D'}                        commit; run S' (terminal states end it)
 //   Next{S, D, wait}  (nothing changed) no commit; run S again after `wait` (polling)
+//   Next{S, D', wait} (new data)        commit; run S again after `wait` (polling with progress)
 //   Unavailable/Aborted/DeadlineExceeded/ResourceExhausted
 //                                       record the error; retry S with capped backoff
 //   any other error                     commit the definition's failed state
@@ -38,7 +39,7 @@ namespace volmigrate::fsm {
 struct Next {
   std::string state;
   std::string data;
-  absl::Duration wait = absl::ZeroDuration();  // only when state and data are unchanged
+  absl::Duration wait = absl::ZeroDuration();  // only when the state is unchanged
 };
 
 struct StepContext {

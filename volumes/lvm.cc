@@ -162,4 +162,22 @@ absl::Status Lvm::Resize(const std::string& name, uint64_t size_bytes) {
       .status();
 }
 
+absl::Status Lvm::Retire(const std::string& name, const std::string& new_name) {
+  ASSIGN_OR_RETURN(std::vector<LvRow> all, Lvs());
+  bool have_old = Find(all, o_.volume_group, name).ok();
+  auto have_new = Find(all, o_.volume_group, new_name);
+  if (!have_old && !have_new.ok()) return absl::NotFoundError(absl::StrCat("no logical volume ", o_.volume_group, "/", name));
+  if (have_old && have_new.ok())
+    return absl::AlreadyExistsError(absl::StrCat("cannot retire ", name, ": ", new_name, " exists already"));
+  if (have_old) {
+    RETURN_IF_ERROR(RunChecked(*ex_, {.argv = {"lvrename", "-q", o_.volume_group, name, new_name}}).status());
+  } else if (std::find(have_new->tags.begin(), have_new->tags.end(), kRetiredTag) != have_new->tags.end() &&
+             std::find(have_new->tags.begin(), have_new->tags.end(), kVolumeTag) == have_new->tags.end()) {
+    return absl::OkStatus();
+  }
+  return RunChecked(*ex_, {.argv = {"lvchange", "-q", "--deltag", kVolumeTag, "--addtag", kRetiredTag,
+                                    absl::StrCat(o_.volume_group, "/", new_name)}})
+      .status();
+}
+
 }  // namespace volmigrate::volumes

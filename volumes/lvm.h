@@ -51,6 +51,8 @@ struct LvmOptions {
 // Tag on every LV this project made: volumes and clone metadata LVs are told
 // apart from the pool and anything else in the VG by it.
 inline constexpr char kVolumeTag[] = "volmigrate_volume";
+inline constexpr char kRetiredTag[] = "volmigrate_retired";  // a source copy kept after migrating away
+inline constexpr char kScratchTag[] = "volmigrate_scratch";  // e.g. a dm-clone metadata LV
 
 class Lvm {
  public:
@@ -70,6 +72,9 @@ class Lvm {
   absl::Status Delete(const std::string& name);
   // Grows only: a smaller size is FailedPrecondition, the same size success.
   absl::Status Resize(const std::string& name, uint64_t size_bytes);
+  // Renames `name` to `new_name` and swaps kVolumeTag for kRetiredTag. Done
+  // already (only `new_name` there): success.
+  absl::Status Retire(const std::string& name, const std::string& new_name);
 
   std::string DevicePath(const std::string& name) const { return "/dev/" + o_.volume_group + "/" + name; }
   const LvmOptions& options() const { return o_; }

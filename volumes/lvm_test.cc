@@ -111,5 +111,14 @@ TEST_F(LvmTest, LvmFailureIsUnavailableWithStderr) {
   EXPECT_NE(s.status().message().find("Volume group \"vg0\" not found"), std::string::npos);
 }
 
+TEST_F(LvmTest, RetireRenamesAndRetagsOnceAndFindsItDone) {
+  ex_.On("lvrename", ExecResult{0, "", ""});
+  ex_.On("lvchange", ExecResult{0, "", ""});
+  ASSERT_TRUE(lvm_.Retire("vol-1", "vol-1-retired").ok());
+  EXPECT_EQ(ex_.Count("lvrename -q vg0 vol-1 vol-1-retired"), 1);
+  EXPECT_EQ(ex_.Count("lvchange -q --deltag volmigrate_volume --addtag volmigrate_retired vg0/vol-1-retired"), 1);
+  EXPECT_EQ(lvm_.Retire("nothing", "nothing-retired").code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace volmigrate::volumes

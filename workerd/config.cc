@@ -77,7 +77,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
   Config c;
   RETURN_IF_ERROR(CheckKeys(src, root, "",
                             {"worker", "listen", "data_dir", "log_level", "plaintext", "tls", "storage", "fsm",
-                             "peers"}));
+                             "migration", "peers"}));
   RETURN_IF_ERROR(GetString(src, root, "worker", "", &c.worker));
   RETURN_IF_ERROR(GetString(src, root, "listen", "", &c.listen));
   RETURN_IF_ERROR(GetString(src, root, "data_dir", "", &c.data_dir));
@@ -137,6 +137,49 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
       if (!m->is_integer() || *v < 1 || *v > 64) return Bad(src, m, "'fsm.max_concurrent' must be 1..64");
       c.max_concurrent = static_cast<int>(*v);
     }
+  }
+
+  if (const toml::node* n = root.get("migration")) {
+    const toml::table* t = n->as_table();
+    if (!t) return Bad(src, n, "[migration] must be a table");
+    migration::Options& m = c.migration;
+    RETURN_IF_ERROR(CheckKeys(src, *t, "migration.",
+                              {"iscsi_portal", "initiator_name", "consumer_start", "consumer_stop",
+                               "hook_timeout_seconds", "region_kib", "hydration_threshold", "hydration_batch",
+                               "hydration_max_bytes_per_second", "stall_seconds", "replacement_timeout_seconds",
+                               "retire"}));
+    RETURN_IF_ERROR(GetString(src, *t, "iscsi_portal", "migration.", &m.iscsi_portal));
+    RETURN_IF_ERROR(GetString(src, *t, "initiator_name", "migration.", &m.initiator_name));
+    RETURN_IF_ERROR(GetString(src, *t, "consumer_start", "migration.", &m.consumer_start));
+    RETURN_IF_ERROR(GetString(src, *t, "consumer_stop", "migration.", &m.consumer_stop));
+    RETURN_IF_ERROR(GetString(src, *t, "retire", "migration.", &m.retire));
+    if (!m.iscsi_portal.empty() && !ValidAddress(m.iscsi_portal))
+      return Bad(src, t->get("iscsi_portal"), "'migration.iscsi_portal' must be host:port");
+    for (const char* k : {"consumer_start", "consumer_stop"}) {
+      auto v = t->get(k) ? t->get(k)->value<std::string>() : std::nullopt;
+      if (v && !v->empty() && (*v)[0] != '/')
+        return Bad(src, t->get(k), absl::StrCat("'migration.", k, "' must be an absolute path"));
+    }
+    if (m.retire != "keep" && m.retire != "delete")
+      return Bad(src, t->get("retire"), "'migration.retire' must be \"keep\" or \"delete\"");
+    auto integer = [&](const char* k, int64_t lo, int64_t hi, auto* out) -> absl::Status {
+      const toml::node* v = t->get(k);
+      if (!v) return absl::OkStatus();
+      auto i = v->value<int64_t>();
+      if (!v->is_integer() || *i < lo || *i > hi)
+        return Bad(src, v, absl::StrCat("'migration.", k, "' must be ", lo, "..", hi));
+      *out = static_cast<std::remove_pointer_t<decltype(out)>>(*i);
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(integer("hook_timeout_seconds", 1, 3600, &m.hook_timeout_seconds));
+    RETURN_IF_ERROR(integer("region_kib", 4, 1048576, &m.region_kib));
+    if (m.region_kib & (m.region_kib - 1))
+      return Bad(src, t->get("region_kib"), "'migration.region_kib' must be a power of two");
+    RETURN_IF_ERROR(integer("hydration_threshold", 1, 1 << 20, &m.hydration_threshold));
+    RETURN_IF_ERROR(integer("hydration_batch", 1, 1 << 20, &m.hydration_batch));
+    RETURN_IF_ERROR(integer("hydration_max_bytes_per_second", 0, int64_t{1} << 40, &m.hydration_max_bytes_per_second));
+    RETURN_IF_ERROR(integer("stall_seconds", 5, 86400, &m.stall_seconds));
+    RETURN_IF_ERROR(integer("replacement_timeout_seconds", 5, 86400, &m.replacement_timeout_seconds));
   }
 
   if (const toml::node* n = root.get("peers")) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "migration/options.h"
 #include "rpc/tls.h"
 
 namespace volmigrate::workerd {
@@ -35,6 +36,7 @@ struct Config {
   rpc::TlsFiles tls;
   StorageConfig storage;
   int max_concurrent = 4;  // machines running a step at once
+  migration::Options migration;
   std::vector<PeerConfig> peers;
 
   const PeerConfig* FindPeer(const std::string& name) const;

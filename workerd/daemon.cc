@@ -7,6 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "common/status.h"
@@ -15,6 +18,30 @@
 #include "spdlog/spdlog.h"
 
 namespace volmigrate::workerd {
+
+namespace {
+
+// "InitiatorName=iqn...." from open-iscsi's file, unless the config names it.
+absl::StatusOr<std::string> InitiatorName(const Config& c) {
+  if (!c.migration.initiator_name.empty()) return c.migration.initiator_name;
+  const std::string path = "/etc/iscsi/initiatorname.iscsi";
+  auto text = ReadFile(path);
+  if (!text.ok()) return Annotate(text.status(), "iSCSI initiator name (set [migration] initiator_name)");
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    if (absl::ConsumePrefix(&line, "InitiatorName=")) return std::string(absl::StripAsciiWhitespace(line));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(path, " has no InitiatorName= line"));
+}
+
+// Where destinations reach this worker's tgt: configured, or the listen host.
+std::string Portal(const Config& c) {
+  if (!c.migration.iscsi_portal.empty()) return c.migration.iscsi_portal;
+  std::string host = c.listen.substr(0, c.listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]") return "";
+  return host + ":3260";
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
   std::unique_ptr<Daemon> d(new Daemon(std::move(cfg)));
@@ -31,18 +58,42 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
   RETURN_IF_ERROR(MakeDirs(c.data_dir, 0700));
   ASSIGN_OR_RETURN(d->store_, fsm::Store::Open(c.data_dir + "/state"));
   d->runner_ = std::make_unique<fsm::Runner>(d->store_.get(), fsm::RunnerOptions{.max_concurrent = c.max_concurrent});
-  RETURN_IF_ERROR(d->runner_->Start());
 
   if (c.storage.configured) {
+    luks::Pbkdf pbkdf{c.storage.pbkdf, c.storage.pbkdf_iterations};
     d->exec_ = std::make_unique<SystemExecutor>();
     d->lvm_ = std::make_unique<volumes::Lvm>(
         d->exec_.get(), volumes::LvmOptions{.volume_group = c.storage.volume_group, .thin_pool = c.storage.thin_pool});
     ASSIGN_OR_RETURN(d->keys_, luks::FileKeyStore::Open(c.storage.key_dir));
-    d->volumes_ = std::make_unique<VolumeManager>(c.worker, d->lvm_.get(), d->keys_.get(),
-                                                  luks::Pbkdf{c.storage.pbkdf, c.storage.pbkdf_iterations});
+    d->volumes_ = std::make_unique<VolumeManager>(c.worker, d->lvm_.get(), d->keys_.get(), pbkdf);
+
+    std::shared_ptr<grpc::ChannelCredentials> client;
+    if (c.plaintext) {
+      client = grpc::InsecureChannelCredentials();
+    } else {
+      ASSIGN_OR_RETURN(client, rpc::ClientCredentials(c.tls));
+    }
+    std::map<std::string, std::string> addresses;
+    for (const PeerConfig& p : c.peers) addresses[p.name] = p.address;
+    d->host_ = migration::NewSystemHost(d->exec_.get(), d->lvm_.get(), d->keys_.get(), dm::NewLibDm(),
+                                        {.pbkdf = pbkdf, .hook_timeout = absl::Seconds(c.migration.hook_timeout_seconds)});
+    d->peers_ = migration::NewGrpcPeers(std::move(addresses), client, absl::Seconds(10));
+    d->env_ = std::make_unique<migration::Env>();
+    migration::Env& e = *d->env_;
+    e.worker = c.worker;
+    e.portal = Portal(c);
+    ASSIGN_OR_RETURN(e.initiator_iqn, InitiatorName(c));
+    e.opts = c.migration;
+    e.host = d->host_.get();
+    e.peers = d->peers_.get();
+    e.store = d->store_.get();
+    e.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+    RETURN_IF_ERROR(d->runner_->Register(migration::SourceMachine(&e)));
+    RETURN_IF_ERROR(d->runner_->Register(migration::DestinationMachine(&e)));
   }
-  d->operator_ = std::make_unique<OperatorService>(c, d->runner_.get(), d->volumes_.get());
-  d->peer_ = std::make_unique<PeerService>(c);
+  RETURN_IF_ERROR(d->runner_->Start());
+  d->operator_ = std::make_unique<OperatorService>(c, d->runner_.get(), d->volumes_.get(), d->env_.get());
+  d->peer_ = std::make_unique<PeerService>(c, d->runner_.get(), d->env_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -9,6 +9,9 @@
 #include "absl/status/statusor.h"
 #include "fsm/runner.h"
 #include "fsm/store.h"
+#include "migration/host.h"
+#include "migration/machines.h"
+#include "migration/peers.h"
 #include "workerd/config.h"
 #include "workerd/services.h"
 #include "workerd/volume_manager.h"
@@ -37,6 +40,9 @@ class Daemon {
   std::unique_ptr<volumes::Lvm> lvm_;
   std::unique_ptr<luks::KeyStore> keys_;
   std::unique_ptr<VolumeManager> volumes_;
+  std::unique_ptr<migration::Host> host_;
+  std::unique_ptr<migration::Peers> peers_;
+  std::unique_ptr<migration::Env> env_;
   std::unique_ptr<fsm::Store> store_;
   std::unique_ptr<fsm::Runner> runner_;
   std::unique_ptr<OperatorService> operator_;

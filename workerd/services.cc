@@ -9,7 +9,6 @@
 #include "common/status.h"
 #include "rpc/tls.h"
 #include "spdlog/spdlog.h"
-#include "workerd/migration_view.h"
 #include "workerd/validate.h"
 
 namespace volmigrate::workerd {
@@ -24,8 +23,18 @@ absl::Status NoStorage(const Config& cfg) {
 
 }  // namespace
 
-OperatorService::OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes)
-    : cfg_(cfg), runner_(runner), volumes_(volumes), started_(absl::Now()) {}
+OperatorService::OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes,
+                                 migration::Env* env)
+    : cfg_(cfg), runner_(runner), volumes_(volumes), env_(env), started_(absl::Now()) {}
+
+void OperatorService::ShowMigration(v1::Volume& v) {
+  auto id = migration::ActiveMigrationOf(runner_->store(), v.id());
+  if (!id.ok() || id->empty()) return;
+  auto r = runner_->store()->Get(*id);
+  if (!r.ok()) return;
+  v.set_migration_id(*id);
+  v.set_state(r->kind() == migration::kOutKind ? v1::VOLUME_STATE_MIGRATING_OUT : v1::VOLUME_STATE_MIGRATING_IN);
+}
 
 grpc::Status OperatorService::Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse* out) {
   out->set_worker(cfg_.worker);
@@ -37,6 +46,12 @@ grpc::Status OperatorService::Health(grpc::ServerContext*, const v1::HealthReque
     pi->set_name(p.name);
     pi->set_address(p.address);
   }
+  if (env_) {
+    out->set_initiator_iqn(env_->initiator_iqn);
+    auto free = env_->host->PoolFreeBytes();
+    if (!free.ok()) return ToGrpc(free.status());
+    out->set_pool_free_bytes(*free);
+  }
   return grpc::Status::OK;
 }
 
@@ -46,7 +61,10 @@ grpc::Status OperatorService::ListVolumes(grpc::ServerContext*, const v1::ListVo
   if (!volumes_) return grpc::Status::OK;
   auto all = volumes_->List();
   if (!all.ok()) return ToGrpc(all.status());
-  for (auto& v : *all) *out->add_volumes() = std::move(v);
+  for (auto& v : *all) {
+    ShowMigration(v);
+    *out->add_volumes() = std::move(v);
+  }
   return grpc::Status::OK;
 }
 
@@ -55,6 +73,7 @@ grpc::Status OperatorService::GetVolume(grpc::ServerContext*, const v1::GetVolum
   if (!volumes_) return ToGrpc(absl::NotFoundError(absl::StrCat("no volume '", req->id(), "' on worker ", cfg_.worker)));
   auto v = volumes_->Get(req->id());
   if (!v.ok()) return ToGrpc(v.status());
+  ShowMigration(*v);
   *out = std::move(*v);
   return grpc::Status::OK;
 }
@@ -73,6 +92,10 @@ grpc::Status OperatorService::DeleteVolume(grpc::ServerContext*, const v1::Delet
                                            v1::DeleteVolumeResponse*) {
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
   if (!volumes_) return ToGrpc(absl::NotFoundError(absl::StrCat("no volume '", req->id(), "' on worker ", cfg_.worker)));
+  auto busy = migration::ActiveMigrationOf(runner_->store(), req->id());
+  if (!busy.ok()) return ToGrpc(busy.status());
+  if (!busy->empty())
+    return ToGrpc(absl::FailedPreconditionError(absl::StrCat("volume ", req->id(), " is migrating (", *busy, ")")));
   if (absl::Status s = volumes_->Delete(req->id()); !s.ok()) return ToGrpc(s);
   spdlog::info("{} deleted", LogTag(req->id(), ""));
   return grpc::Status::OK;
@@ -89,14 +112,18 @@ absl::Status OperatorService::CheckPeer(const std::string& worker) const {
 }
 
 grpc::Status OperatorService::StartMigration(grpc::ServerContext* ctx, const v1::StartMigrationRequest* req,
-                                             v1::Migration*) {
+                                             v1::Migration* out) {
   if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
   if (absl::Status s = CheckPeer(req->destination_worker()); !s.ok()) return ToGrpc(s);
   v1::GetVolumeRequest get;
   get.set_id(req->volume_id());
   v1::Volume vol;
   if (grpc::Status s = GetVolume(ctx, &get, &vol); !s.ok()) return s;
-  return ToGrpc(absl::UnimplementedError("live migration is not implemented in this build"));
+  if (!env_) return ToGrpc(NoStorage(cfg_));
+  auto m = migration::StartMigration(env_, runner_, req->volume_id(), req->destination_worker());
+  if (!m.ok()) return ToGrpc(m.status());
+  *out = std::move(*m);
+  return grpc::Status::OK;
 }
 
 grpc::Status OperatorService::DrainWorker(grpc::ServerContext*, const v1::DrainWorkerRequest* req, v1::Drain* out) {
@@ -106,32 +133,41 @@ grpc::Status OperatorService::DrainWorker(grpc::ServerContext*, const v1::DrainW
                      "': point --server at the worker to drain")));
   for (const std::string& d : req->destinations())
     if (absl::Status s = CheckPeer(d); !s.ok()) return ToGrpc(s);
-  size_t held = 0;
-  if (volumes_) {
-    auto all = volumes_->List();
-    if (!all.ok()) return ToGrpc(all.status());
-    held = all->size();
-  }
-  if (held == 0) {
-    // Nothing to move: the drain is complete as soon as it is asked for.
+  if (!env_) {
+    // No storage, no volumes: the drain is complete as soon as it is asked for.
     out->set_worker(cfg_.worker);
     out->set_state("DONE");
     return grpc::Status::OK;
   }
-  return ToGrpc(absl::UnimplementedError("live migration is not implemented in this build"));
+  if (req->max_concurrent() > 64) return ToGrpc(absl::InvalidArgumentError("max_concurrent must be 0..64"));
+  std::vector<std::string> peers;
+  for (const auto& p : cfg_.peers) peers.push_back(p.name);
+  auto d = migration::StartDrain(env_, runner_, {req->destinations().begin(), req->destinations().end()}, peers,
+                                 req->max_concurrent());
+  if (!d.ok()) return ToGrpc(d.status());
+  *out = std::move(*d);
+  return grpc::Status::OK;
 }
 
 absl::StatusOr<v1::Migration> OperatorService::LoadMigration(const std::string& id, bool with_history) {
   if (!ValidName(id)) return absl::InvalidArgumentError("migration id is invalid: 1-63 characters [a-z0-9-]");
   auto rec = runner_->store()->Get(id);
-  if (!rec.ok() || !IsMigrationKind(rec->kind())) {
+  if (!rec.ok() || !migration::IsMigrationKind(rec->kind())) {
     if (rec.ok() || rec.status().code() == absl::StatusCode::kNotFound)
       return absl::NotFoundError(absl::StrCat("no migration '", id, "' on worker ", cfg_.worker));
     return rec.status();
   }
-  if (!with_history) return MigrationFromRecord(*rec, nullptr);
+  ASSIGN_OR_RETURN(v1::Migration m, migration::ViewOf(*rec));
+  if (!with_history) return m;
   ASSIGN_OR_RETURN(auto hist, runner_->store()->History(id));
-  return MigrationFromRecord(*rec, &hist);
+  for (const fsm::HistoryEntry& h : hist) {
+    v1::Transition* t = m.add_history();
+    t->set_at_unix_ms(h.at_ms());
+    t->set_from(h.from());
+    t->set_to(h.to());
+    t->set_error(h.error());
+  }
+  return m;
 }
 
 grpc::Status OperatorService::GetMigration(grpc::ServerContext*, const v1::GetMigrationRequest* req,
@@ -147,8 +183,8 @@ grpc::Status OperatorService::ListMigrations(grpc::ServerContext*, const v1::Lis
   auto all = runner_->store()->List();
   if (!all.ok()) return ToGrpc(all.status());
   for (const fsm::Record& r : *all) {
-    if (!IsMigrationKind(r.kind()) || (r.terminal() && !req->include_finished())) continue;
-    auto m = MigrationFromRecord(r, nullptr);
+    if (!migration::IsMigrationKind(r.kind()) || (r.terminal() && !req->include_finished())) continue;
+    auto m = migration::ViewOf(r);
     if (!m.ok()) return ToGrpc(m.status());
     *out->add_migrations() = std::move(*m);
   }
@@ -180,7 +216,8 @@ grpc::Status OperatorService::WatchMigration(grpc::ServerContext* ctx, const v1:
 grpc::Status OperatorService::AbortMigration(grpc::ServerContext*, const v1::AbortMigrationRequest* req,
                                              v1::Migration* out) {
   if (auto m = LoadMigration(req->id(), false); !m.ok()) return ToGrpc(m.status());
-  if (absl::Status s = runner_->Cancel(req->id()); !s.ok()) return ToGrpc(s);
+  absl::Status s = env_ ? migration::AbortMigration(env_, runner_, req->id()) : runner_->Cancel(req->id());
+  if (!s.ok()) return ToGrpc(s);
   spdlog::info("{} abort requested", LogTag("", req->id()));
   auto m = LoadMigration(req->id(), false);
   if (!m.ok()) return ToGrpc(m.status());
@@ -188,30 +225,82 @@ grpc::Status OperatorService::AbortMigration(grpc::ServerContext*, const v1::Abo
   return grpc::Status::OK;
 }
 
-PeerService::PeerService(const Config& cfg) : cfg_(cfg) {}
+PeerService::PeerService(const Config& cfg, fsm::Runner* runner, migration::Env* env)
+    : cfg_(cfg), runner_(runner), env_(env) {}
 
-absl::Status PeerService::Authorize(const grpc::ServerContext& ctx) const {
-  if (cfg_.plaintext) return absl::OkStatus();  // development mode: nothing to check against
+absl::StatusOr<std::string> PeerService::Authorize(const grpc::ServerContext& ctx) const {
+  if (cfg_.plaintext) return std::string();  // development mode: nothing to check against
   std::string cn = rpc::PeerCommonName(ctx);
-  if (cfg_.FindPeer(cn)) return absl::OkStatus();
+  if (cfg_.FindPeer(cn)) return cn;
   spdlog::warn("peer call refused: client certificate '{}' is not a configured peer", cn.substr(0, 64));
   return absl::PermissionDeniedError(
       absl::StrCat("client certificate '", cn.substr(0, 64), "' is not a peer of worker ", cfg_.worker));
 }
 
+namespace {
+
+// A peer may only speak for itself.
+absl::Status SameWorker(const std::string& caller, const std::string& claimed, const char* field) {
+  if (caller.empty() || caller == claimed) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("peer ", caller, " may not act as ", field, " '", claimed.substr(0, 64), "'"));
+}
+
+}  // namespace
+
 grpc::Status PeerService::OfferMigration(grpc::ServerContext* ctx, const v1::OfferMigrationRequest* req,
-                                         v1::OfferMigrationResponse*) {
-  if (absl::Status s = Authorize(*ctx); !s.ok()) return ToGrpc(s);
+                                         v1::OfferMigrationResponse* out) {
+  auto caller = Authorize(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
   if (absl::Status s = ValidateOffer(*req); !s.ok()) return ToGrpc(s);
-  if (!cfg_.storage.configured) return ToGrpc(NoStorage(cfg_));
-  return ToGrpc(absl::UnimplementedError("incoming migrations are not implemented in this build"));
+  if (absl::Status s = SameWorker(*caller, req->source_worker(), "source_worker"); !s.ok()) return ToGrpc(s);
+  if (!env_) return ToGrpc(NoStorage(cfg_));
+  auto state = migration::AcceptOffer(env_, runner_, *req);
+  if (!state.ok()) {
+    spdlog::warn("{} offer from {} refused: {}", LogTag(req->volume_id(), req->migration_id()), req->source_worker(),
+                 state.status().ToString());
+    return ToGrpc(state.status());
+  }
+  out->set_accepted(true);
+  out->set_destination_state(*state);
+  return grpc::Status::OK;
 }
 
 grpc::Status PeerService::ReportProgress(grpc::ServerContext* ctx, const v1::ReportProgressRequest* req,
                                          v1::ReportProgressResponse*) {
-  if (absl::Status s = Authorize(*ctx); !s.ok()) return ToGrpc(s);
+  auto caller = Authorize(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
   if (!ValidName(req->migration_id())) return ToGrpc(absl::InvalidArgumentError("migration_id is invalid"));
-  return ToGrpc(absl::NotFoundError(absl::StrCat("no migration '", req->migration_id(), "' on worker ", cfg_.worker)));
+  if (absl::Status s = SameWorker(*caller, req->destination_worker(), "destination_worker"); !s.ok()) return ToGrpc(s);
+  auto r = runner_->store()->Get(req->migration_id());
+  auto view = r.ok() ? migration::ViewOf(*r) : r.status();
+  if (!view.ok() || r->kind() != migration::kOutKind || view->destination_worker() != req->destination_worker())
+    return ToGrpc(absl::NotFoundError(absl::StrCat("no migration '", req->migration_id(), "' to ",
+                                                   req->destination_worker().substr(0, 64), " on worker ", cfg_.worker)));
+  // The source's WAITING step reads the destination's state itself within a
+  // second; this call is the destination's receipt that the source knows it.
+  spdlog::info("{} destination {} reports {}", LogTag(view->volume_id(), req->migration_id()),
+               req->destination_worker(), req->done() ? "done" : req->state());
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::CancelMigration(grpc::ServerContext* ctx, const v1::CancelMigrationRequest* req,
+                                          v1::CancelMigrationResponse* out) {
+  auto caller = Authorize(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (!ValidName(req->migration_id())) return ToGrpc(absl::InvalidArgumentError("migration_id is invalid"));
+  if (!env_) return ToGrpc(absl::NotFoundError(absl::StrCat("no migration '", req->migration_id(), "'")));
+  std::string source = *caller;
+  if (source.empty()) {  // plaintext: trust the record
+    auto r = runner_->store()->Get(req->migration_id());
+    if (!r.ok()) return ToGrpc(r.status());
+    auto v = migration::ViewOf(*r);
+    if (v.ok()) source = v->source_worker();
+  }
+  auto state = migration::CancelIncoming(env_, runner_, req->migration_id(), source);
+  if (!state.ok()) return ToGrpc(state.status());
+  out->set_destination_state(*state);
+  return grpc::Status::OK;
 }
 
 }  // namespace volmigrate::workerd

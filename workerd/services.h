@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "fsm/runner.h"
+#include "migration/machines.h"
 #include "volmigrate/v1/volmigrate.grpc.pb.h"
 #include "workerd/config.h"
 #include "workerd/volume_manager.h"
@@ -12,8 +13,8 @@ namespace volmigrate::workerd {
 
 class OperatorService final : public v1::Operator::Service {
  public:
-  // `volumes` is null when the worker has no [storage].
-  OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes);
+  // `volumes` and `env` are null when the worker has no [storage].
+  OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes, migration::Env* env);
 
   grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse*) override;
   grpc::Status ListVolumes(grpc::ServerContext*, const v1::ListVolumesRequest*, v1::ListVolumesResponse*) override;
@@ -32,27 +33,35 @@ class OperatorService final : public v1::Operator::Service {
  private:
   absl::StatusOr<v1::Migration> LoadMigration(const std::string& id, bool with_history);
   absl::Status CheckPeer(const std::string& worker) const;
+  void ShowMigration(v1::Volume& v);
 
   const Config& cfg_;
   fsm::Runner* runner_;
   VolumeManager* volumes_;
+  migration::Env* env_;
   absl::Time started_;
 };
 
 // Only callers whose certificate names a configured peer get in.
 class PeerService final : public v1::Peer::Service {
  public:
-  explicit PeerService(const Config& cfg);
+  // `env` is null when the worker has no [storage]: it then takes no migrations.
+  PeerService(const Config& cfg, fsm::Runner* runner, migration::Env* env);
 
   grpc::Status OfferMigration(grpc::ServerContext*, const v1::OfferMigrationRequest*,
                               v1::OfferMigrationResponse*) override;
   grpc::Status ReportProgress(grpc::ServerContext*, const v1::ReportProgressRequest*,
                               v1::ReportProgressResponse*) override;
+  grpc::Status CancelMigration(grpc::ServerContext*, const v1::CancelMigrationRequest*,
+                               v1::CancelMigrationResponse*) override;
 
  private:
-  absl::Status Authorize(const grpc::ServerContext& ctx) const;
+  // The calling peer's worker name; "" in plaintext mode (nothing to check against).
+  absl::StatusOr<std::string> Authorize(const grpc::ServerContext& ctx) const;
 
   const Config& cfg_;
+  fsm::Runner* runner_;
+  migration::Env* env_;
 };
 
 }  // namespace volmigrate::workerd

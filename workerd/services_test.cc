@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
-#include "workerd/migration_view.h"
+#include "migration/machines.h"
 
 namespace volmigrate::workerd {
 namespace {
@@ -26,7 +26,7 @@ class ServicesTest : public ::testing::Test {
     store_ = std::move(*s);
     runner_ = std::make_unique<fsm::Runner>(store_.get(), fsm::RunnerOptions{});
     fsm::MachineDef def;
-    def.kind = kMigrationOutKind;
+    def.kind = migration::kOutKind;
     def.initial_state = "FENCED";
     def.terminal_states = {"DONE", "FAILED", "ABORTED"};
     def.cancel_to = {{"FENCED", "ABORTED"}};
@@ -36,7 +36,7 @@ class ServicesTest : public ::testing::Test {
     };
     ASSERT_TRUE(runner_->Register(def).ok());
     ASSERT_TRUE(runner_->Start().ok());
-    svc_ = std::make_unique<OperatorService>(cfg_, runner_.get(), nullptr);
+    svc_ = std::make_unique<OperatorService>(cfg_, runner_.get(), nullptr, nullptr);
     grpc::ServerBuilder b;
     b.RegisterService(svc_.get());
     server_ = b.BuildAndStart();
@@ -48,11 +48,12 @@ class ServicesTest : public ::testing::Test {
   }
 
   void SubmitMigration(const std::string& id) {
-    v1::Migration m;
+    migration::MigrationState st;
+    v1::Migration& m = *st.mutable_view();
     m.set_volume_id("vol-1");
     m.set_source_worker("w1");
     m.set_destination_worker("w2");
-    ASSERT_TRUE(runner_->Submit(kMigrationOutKind, id, m.SerializeAsString()).ok());
+    ASSERT_TRUE(runner_->Submit(migration::kOutKind, id, st.SerializeAsString()).ok());
   }
 
   Config cfg_;

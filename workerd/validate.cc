@@ -63,6 +63,12 @@ absl::Status ValidateOffer(const v1::OfferMigrationRequest& r) {
   // open-iscsi and tgt agree on 12-16 characters for CHAP secrets.
   if (t.chap_secret().size() < 12 || t.chap_secret().size() > 16)
     return Invalid("target.chap_secret must be 12-16 characters");
+  for (const std::string* name : {&t.iqn(), &r.initiator_iqn(), &t.chap_user()})
+    for (char c : *name)
+      if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == ':' || c == '-'))
+        return Invalid("target iqn, initiator_iqn and chap_user may hold only [a-zA-Z0-9.:-]");
+  if (r.volume_key().empty() || r.volume_key().size() > 512) return Invalid("volume_key must be 1-512 bytes");
+  if (r.fenced_seconds() < 0) return Invalid("fenced_seconds must not be negative");
   return absl::OkStatus();
 }
 

@@ -22,6 +22,7 @@ v1::OfferMigrationRequest GoodOffer() {
   r.mutable_target()->set_chap_user("mig-1");
   r.mutable_target()->set_chap_secret("0123456789abcd");
   r.set_initiator_iqn("iqn.2026-11.io.volmigrate:w2");
+  r.set_volume_key("key material");
   return r;
 }
 
@@ -44,6 +45,8 @@ TEST(Validate, OfferFieldsChecked) {
   expect_bad([](auto& r) { r.mutable_luks()->set_data_offset_bytes(100); }, "data_offset_bytes");
   expect_bad([](auto& r) { r.mutable_target()->set_iqn("x"); }, "target.iqn");
   expect_bad([](auto& r) { r.mutable_target()->set_chap_secret("short"); }, "chap_secret");
+  expect_bad([](auto& r) { r.mutable_target()->set_chap_user("a b"); }, "chap_user");
+  expect_bad([](auto& r) { r.clear_volume_key(); }, "volume_key");
   expect_bad([](auto& r) { r.set_initiator_iqn(""); }, "initiator_iqn");
 }
 

@@ -1,0 +1,330 @@
+// The destination side of a migration: format with the source's layout, clone
+// over the imported source, boot the consumer, trim, hydrate, cut over.
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "migration/internal.h"
+#include "migration/machines.h"
+#include "migration/progress.h"
+#include "spdlog/spdlog.h"
+#include "volumes/lvm.h"
+
+namespace volmigrate::migration {
+namespace {
+
+using internal::Go;
+using internal::Parse;
+using internal::Stay;
+
+constexpr absl::Duration kPoll = absl::Seconds(1);
+constexpr absl::Duration kDiskWait = absl::Seconds(60);
+
+uint64_t MetadataBytes(const MigrationState& st, const Options& o) {
+  uint64_t regions = st.plaintext_bytes() / (uint64_t{o.region_kib} * 1024) + 1;
+  return ((8u << 20) + regions / 2 + (1u << 20) - 1) / (1u << 20) * (1u << 20);
+}
+
+// Opens both LUKS2 views and the iSCSI session, as far as they are not already.
+absl::Status EnsureAttached(Env* env, const std::string& id, const MigrationState& st) {
+  Host& h = *env->host;
+  const std::string& vol = st.view().volume_id();
+  ASSIGN_OR_RETURN(std::string key, h.keys().Get(vol));
+  // Discards pass through so trimmed blocks go back to the thin pool.
+  RETURN_IF_ERROR(h.OpenCrypt(h.LvPath(vol), CryptName(vol), key, {.allow_discards = true}));
+  RETURN_IF_ERROR(h.Login({.portal = st.portal(),
+                           .iqn = st.target_iqn(),
+                           .chap_user = st.chap_user(),
+                           .chap_secret = st.chap_secret(),
+                           .replacement_timeout_seconds = env->opts.replacement_timeout_seconds}));
+  ASSIGN_OR_RETURN(std::string disk, h.WaitDevice(st.target_iqn(), kDiskWait));
+  ASSIGN_OR_RETURN(std::string src_key, h.keys().Get(internal::SourceKeyName(id)));
+  return h.OpenCrypt(disk, internal::SourceCryptName(id), src_key, {.readonly = true});
+}
+
+// Builds the clone device unless it is there; true when it had to (first time,
+// or after a reboot: the metadata LV then resumes hydration where it stopped).
+absl::StatusOr<bool> EnsureClone(Env* env, const std::string& id, const MigrationState& st) {
+  const std::string& vol = st.view().volume_id();
+  ASSIGN_OR_RETURN(bool have, env->host->dm().Exists(vol));
+  if (have) return false;
+  RETURN_IF_ERROR(EnsureAttached(env, id, st));
+  ASSIGN_OR_RETURN(dm::Target t, dm::CloneTarget({.metadata_dev = env->host->LvPath(internal::MetadataLv(id)),
+                                                  .destination_dev = LiveDevice(CryptName(vol)),
+                                                  .source_dev = LiveDevice(internal::SourceCryptName(id)),
+                                                  .length_sectors = st.plaintext_bytes() / 512,
+                                                  .region_sectors = uint64_t{env->opts.region_kib} * 2,
+                                                  .hydration = false,
+                                                  .hydration_threshold = env->opts.hydration_threshold,
+                                                  .hydration_batch_size = env->opts.hydration_batch}));
+  RETURN_IF_ERROR(env->host->dm().Create(vol, {t}, false));
+  spdlog::info("{} clone device {} built", LogTag(vol, id), LiveDevice(vol));
+  return true;
+}
+
+// After a reboot the consumer is gone with the device: start it again.
+absl::Status EnsureBooted(Env* env, const std::string& id, const MigrationState& st) {
+  ASSIGN_OR_RETURN(bool rebuilt, EnsureClone(env, id, st));
+  if (rebuilt) {
+    const std::string& vol = st.view().volume_id();
+    spdlog::warn("{} clone device was gone (reboot?): rebuilt, restarting the consumer", LogTag(vol, id));
+    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<dm::CloneStatus> Status(Env* env, const std::string& vol) {
+  ASSIGN_OR_RETURN(std::vector<dm::Target> t, env->host->dm().Status(vol, /*noflush=*/true));
+  if (t.size() != 1 || t[0].type != "clone")
+    return absl::InternalError(absl::StrCat(LiveDevice(vol), " is not a clone device"));
+  return dm::ParseCloneStatus(t[0].params);
+}
+
+// Before boot a step that cannot succeed rolls the migration back instead of
+// leaving a half-built destination: the source was never written.
+template <typename F>
+fsm::StepFn PreBoot(Env* env, F fn) {
+  return [env, fn](const fsm::StepContext& c) -> absl::StatusOr<fsm::Next> {
+    absl::StatusOr<fsm::Next> r = fn(env, c);
+    if (r.ok() || fsm::IsRetryable(r.status())) return r;
+    ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+    st.set_rollback_reason(r.status().ToString());
+    spdlog::warn("{} {} failed before boot, rolling back: {}", LogTag(st.view().volume_id(), c.id), c.state,
+                 st.rollback_reason());
+    return Go("ROLLBACK", st);
+  };
+}
+
+absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  Host& h = *env->host;
+  const std::string& vol = st.view().volume_id();
+  RETURN_IF_ERROR(h.CreateLv(vol, st.device_bytes(), volumes::kVolumeTag));
+  ASSIGN_OR_RETURN(std::string key, h.keys().GetOrCreate(vol));  // re-keyed on migration
+  luks::Layout l;
+  l.uuid = st.luks().uuid();
+  l.cipher = st.luks().cipher();
+  l.key_size_bits = st.luks().key_size_bits();
+  l.sector_size = st.luks().sector_size_bytes();
+  l.data_offset = st.luks().data_offset_bytes();  // the source's, whatever cryptsetup here defaults to
+  l.label = vol;
+  RETURN_IF_ERROR(h.Format(h.LvPath(vol), l, key));
+  return Go("FORMATTED", st);
+}
+
+absl::StatusOr<fsm::Next> Formatted(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  Host& h = *env->host;
+  const std::string& vol = st.view().volume_id();
+  RETURN_IF_ERROR(EnsureAttached(env, c.id, st));
+  ASSIGN_OR_RETURN(uint64_t src, h.DeviceBytes(LiveDevice(internal::SourceCryptName(c.id))));
+  ASSIGN_OR_RETURN(uint64_t dst, h.DeviceBytes(LiveDevice(CryptName(vol))));
+  RETURN_IF_ERROR(dm::CheckCloneSizes(src, dst));
+  if (dst != st.plaintext_bytes())
+    return absl::FailedPreconditionError(
+        absl::StrCat("destination plaintext is ", dst, " bytes but the offer said ", st.plaintext_bytes()));
+  const std::string meta = internal::MetadataLv(c.id);
+  RETURN_IF_ERROR(h.CreateLv(meta, MetadataBytes(st, env->opts), volumes::kScratchTag));
+  if (!st.metadata_zeroed()) {
+    // All zeros: dm-clone formats it fresh. Never again once a clone used it.
+    RETURN_IF_ERROR(h.ZeroDevice(h.LvPath(meta), MetadataBytes(st, env->opts)));
+    st.set_metadata_zeroed(true);
+  }
+  return Go("ATTACHED", st);
+}
+
+absl::StatusOr<fsm::Next> Attached(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
+  return Go("CLONED", st);
+}
+
+absl::StatusOr<fsm::Next> Cloned(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
+  RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+  st.set_booted(true);
+  double here = static_cast<double>(env->now_ms() - st.offer_unix_ms()) / 1000.0;
+  st.mutable_view()->set_blackout_seconds(std::max(0.001, st.fenced_seconds() + here));
+  spdlog::info("{} consumer booted on {}: blackout {:.2f} s", LogTag(vol, c.id), LiveDevice(vol),
+               st.view().blackout_seconds());
+  return Go("BOOTED", st);
+}
+
+absl::StatusOr<fsm::Next> Booted(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  RETURN_IF_ERROR(EnsureBooted(env, c.id, st));
+  ASSIGN_OR_RETURN(dm::CloneStatus before, Status(env, vol));
+  auto trimmed = env->host->Trim(LiveDevice(vol));
+  if (!trimmed.ok() && trimmed.status().code() != absl::StatusCode::kNotFound) return trimmed.status();
+  ASSIGN_OR_RETURN(dm::CloneStatus after, Status(env, vol));
+  uint64_t skipped = (after.hydrated - std::min(after.hydrated, before.hydrated)) * after.region_sectors * 512;
+  st.mutable_view()->mutable_progress()->set_discarded_bytes(skipped);
+  spdlog::info("{} fstrim: {}; {} bytes marked hydrated without copying", LogTag(vol, c.id),
+               trimmed.ok() ? absl::StrCat(*trimmed, " bytes trimmed") : "filesystem not mounted here", skipped);
+  return Go("HYDRATING", st);
+}
+
+absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  RETURN_IF_ERROR(EnsureBooted(env, c.id, st));
+  Sample s;
+  ASSIGN_OR_RETURN(s.status, Status(env, vol));
+  s.now_ms = env->now_ms();
+  if (s.status.Hydrated()) {
+    UpdateProgress(st, s, env->opts.stall_seconds);
+    return Go("CUT_OVER", st);
+  }
+  ASSIGN_OR_RETURN(s.session_state, env->host->SessionState(st.target_iqn()));
+  Throttle t = DecideThrottle(st, s, env->opts.hydration_max_bytes_per_second);
+  bool off = std::find(s.status.features.begin(), s.status.features.end(), "no_hydration") != s.status.features.end();
+  if (t == Throttle::kPause && !off) {
+    ASSIGN_OR_RETURN(std::string ignored, env->host->dm().Message(vol, dm::DisableHydrationMessage()));
+  } else if (t == Throttle::kRun && off) {
+    ASSIGN_OR_RETURN(std::string ignored, env->host->dm().Message(vol, dm::EnableHydrationMessage()));
+  }
+  st.set_hydration_paused(t == Throttle::kPause);
+  UpdateProgress(st, s, env->opts.stall_seconds);
+  return Stay(c, st, kPoll);
+}
+
+absl::StatusOr<fsm::Next> CutOver(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  Host& h = *env->host;
+  const std::string& vol = st.view().volume_id();
+  const uint64_t sectors = st.plaintext_bytes() / 512;
+  ASSIGN_OR_RETURN(bool live, h.dm().Exists(vol));
+  if (live) {
+    RETURN_IF_ERROR(dm::SwapToLinear(h.dm(), vol, LiveDevice(CryptName(vol)), sectors));
+  } else {
+    // Rebooted after hydration finished: the destination alone holds the data.
+    ASSIGN_OR_RETURN(std::string key, h.keys().Get(vol));
+    RETURN_IF_ERROR(h.OpenCrypt(h.LvPath(vol), CryptName(vol), key, {.allow_discards = true}));
+    RETURN_IF_ERROR(h.dm().Create(vol, {{0, sectors, "linear", absl::StrCat(LiveDevice(CryptName(vol)), " 0")}}, false));
+    RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+  }
+  RETURN_IF_ERROR(h.CloseCrypt(internal::SourceCryptName(c.id)));
+  RETURN_IF_ERROR(h.Logout(st.target_iqn(), st.portal()));
+  RETURN_IF_ERROR(h.DeleteLv(internal::MetadataLv(c.id)));
+  RETURN_IF_ERROR(h.keys().Delete(internal::SourceKeyName(c.id)));
+  spdlog::info("{} cut over to a linear map; source closed and logged out", LogTag(vol, c.id));
+  return Go("NOTIFYING", st);
+}
+
+absl::StatusOr<fsm::Next> Notifying(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  v1::ReportProgressRequest r;
+  r.set_migration_id(c.id);
+  r.set_destination_worker(env->worker);
+  r.set_state("DONE");
+  *r.mutable_progress() = st.view().progress();
+  r.set_done(true);
+  RETURN_IF_ERROR(env->peers->Report(st.view().source_worker(), r));
+  return Go("DONE", st);
+}
+
+absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  Host& h = *env->host;
+  const std::string& vol = st.view().volume_id();
+  ASSIGN_OR_RETURN(bool live, h.dm().Exists(vol));
+  if (live) {
+    RETURN_IF_ERROR(h.RunHook(env->opts.consumer_stop, vol, LiveDevice(vol)));
+    RETURN_IF_ERROR(h.dm().Remove(vol));
+  }
+  RETURN_IF_ERROR(h.CloseCrypt(internal::SourceCryptName(c.id)));
+  RETURN_IF_ERROR(h.Logout(st.target_iqn(), st.portal()));
+  RETURN_IF_ERROR(h.CloseCrypt(CryptName(vol)));
+  RETURN_IF_ERROR(h.DeleteLv(internal::MetadataLv(c.id)));
+  RETURN_IF_ERROR(h.DeleteLv(vol));
+  RETURN_IF_ERROR(h.keys().Delete(vol));
+  RETURN_IF_ERROR(h.keys().Delete(internal::SourceKeyName(c.id)));
+  spdlog::info("{} rolled back: nothing of it left here", LogTag(vol, c.id));
+  if (!st.rollback_reason().empty())
+    return absl::FailedPreconditionError(absl::StrCat("rolled back: ", st.rollback_reason()));
+  return Go("ABORTED", st);
+}
+
+}  // namespace
+
+fsm::MachineDef DestinationMachine(Env* env) {
+  fsm::MachineDef d;
+  d.kind = kInKind;
+  d.initial_state = "ACCEPTED";
+  auto bind = [env](auto fn) { return [env, fn](const fsm::StepContext& c) { return fn(env, c); }; };
+  d.steps = {{"ACCEPTED", PreBoot(env, Accepted)}, {"FORMATTED", PreBoot(env, Formatted)},
+             {"ATTACHED", PreBoot(env, Attached)}, {"CLONED", PreBoot(env, Cloned)},
+             {"BOOTED", bind(Booted)},             {"HYDRATING", bind(Hydrating)},
+             {"CUT_OVER", bind(CutOver)},          {"NOTIFYING", bind(Notifying)},
+             {"ROLLBACK", bind(Rollback)}};
+  d.terminal_states = {"DONE", "ABORTED", "FAILED"};
+  d.cancel_to = {{"ACCEPTED", "ROLLBACK"}, {"FORMATTED", "ROLLBACK"}, {"ATTACHED", "ROLLBACK"}, {"CLONED", "ROLLBACK"}};
+  return d;
+}
+
+absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1::OfferMigrationRequest& req) {
+  const std::string& id = req.migration_id();
+  if (auto have = env->store->Get(id); have.ok()) {
+    MigrationState st;
+    if (have->kind() == kInKind && st.ParseFromString(have->data()) &&
+        st.view().source_worker() == req.source_worker() && st.view().volume_id() == req.volume_id())
+      return have->state();  // the source retried an offer we took
+    return absl::AlreadyExistsError(absl::StrCat("migration id ", id, " is in use on worker ", env->worker));
+  } else if (have.status().code() != absl::StatusCode::kNotFound) {
+    return have.status();
+  }
+  const std::string& vol = req.volume_id();
+  if (auto lv = env->host->GetLv(vol); lv.ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("volume ", vol, " already exists on worker ", env->worker));
+  } else if (lv.status().code() != absl::StatusCode::kNotFound) {
+    return lv.status();
+  }
+  ASSIGN_OR_RETURN(std::string busy, ActiveMigrationOf(env->store, vol));
+  if (!busy.empty())
+    return absl::FailedPreconditionError(absl::StrCat("volume ", vol, " is already migrating here (", busy, ")"));
+
+  MigrationState st;
+  st.mutable_view()->set_volume_id(vol);
+  st.mutable_view()->set_source_worker(req.source_worker());
+  st.mutable_view()->set_destination_worker(env->worker);
+  st.mutable_view()->mutable_progress()->set_total_bytes(req.size_bytes());
+  st.set_target_iqn(req.target().iqn());
+  st.set_portal(req.target().portal());
+  st.set_chap_user(req.target().chap_user());
+  st.set_chap_secret(req.target().chap_secret());
+  st.set_initiator_iqn(req.initiator_iqn());
+  *st.mutable_luks() = req.luks();
+  st.set_device_bytes(req.device_bytes());
+  st.set_plaintext_bytes(req.size_bytes());
+  st.set_offer_unix_ms(env->now_ms());
+  st.set_fenced_seconds(req.fenced_seconds());
+
+  ASSIGN_OR_RETURN(uint64_t free, env->host->PoolFreeBytes());
+  uint64_t need = req.allocated_bytes() + MetadataBytes(st, env->opts);
+  if (free < need)
+    return absl::ResourceExhaustedError(absl::StrCat("worker ", env->worker, " has ", free,
+                                                     " bytes free in its thin pool; volume ", vol, " needs ", need));
+  RETURN_IF_ERROR(env->host->keys().Put(internal::SourceKeyName(id), req.volume_key()));
+  RETURN_IF_ERROR(runner->Submit(kInKind, id, st.SerializeAsString()));
+  spdlog::info("{} accepted from {} ({} bytes, data offset {})", LogTag(vol, id), req.source_worker(),
+               req.size_bytes(), req.luks().data_offset_bytes());
+  return std::string("ACCEPTED");
+}
+
+absl::StatusOr<std::string> CancelIncoming(Env* env, fsm::Runner* runner, const std::string& id,
+                                           const std::string& source_worker) {
+  ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(id));
+  MigrationState st;
+  if (r.kind() != kInKind || !st.ParseFromString(r.data()) || st.view().source_worker() != source_worker)
+    return absl::NotFoundError(absl::StrCat("no incoming migration '", id, "' from ", source_worker));
+  if (st.booted())
+    return absl::FailedPreconditionError(
+        absl::StrCat(id, ": the consumer booted on ", env->worker, "; the migration only goes forward"));
+  if (r.terminal() || r.state() == "ROLLBACK") return r.state();
+  RETURN_IF_ERROR(runner->Cancel(id));
+  return std::string("ROLLBACK");
+}
+
+}  // namespace volmigrate::migration

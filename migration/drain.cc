@@ -1,0 +1,96 @@
+// A drain: one migration per volume of this worker, all sharing a drain id and
+// a concurrency limit that the migrations enforce themselves (QUEUED), so a
+// drain is as durable and resumable as its migrations.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status.h"
+#include "migration/internal.h"
+#include "migration/machines.h"
+#include "spdlog/spdlog.h"
+
+namespace volmigrate::migration {
+namespace {
+
+// The drain still running on this worker, if any.
+absl::StatusOr<v1::Drain> Unfinished(Env* env) {
+  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
+  v1::Drain d;
+  for (const fsm::Record& r : all) {
+    MigrationState st;
+    if (r.kind() != kOutKind || r.terminal() || !st.ParseFromString(r.data()) || st.view().drain_id().empty())
+      continue;
+    d.set_id(st.view().drain_id());
+    break;
+  }
+  if (d.id().empty()) return d;
+  for (const fsm::Record& r : all) {
+    MigrationState st;
+    if (r.kind() == kOutKind && st.ParseFromString(r.data()) && st.view().drain_id() == d.id())
+      d.add_migration_ids(r.id());
+  }
+  d.set_worker(env->worker);
+  d.set_state("RUNNING");
+  return d;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
+                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent) {
+  ASSIGN_OR_RETURN(v1::Drain running, Unfinished(env));
+  if (!running.id().empty()) {
+    spdlog::info("drain {} is still running: resuming the watch, not starting another", running.id());
+    return running;
+  }
+  if (destinations.empty()) destinations = all_peers;
+  if (destinations.empty())
+    return absl::FailedPreconditionError(absl::StrCat("worker ", env->worker, " has no peers to drain to"));
+
+  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListVolumes());
+  std::vector<std::pair<uint64_t, std::string>> todo;  // allocated bytes, volume
+  for (const auto& lv : vols) {
+    ASSIGN_OR_RETURN(std::string busy, ActiveMigrationOf(env->store, lv.name));
+    if (!busy.empty()) continue;
+    todo.emplace_back(static_cast<uint64_t>(static_cast<double>(lv.size_bytes) * lv.data_percent / 100.0), lv.name);
+  }
+  v1::Drain d;
+  d.set_id("d-" + internal::RandomHex(5));
+  d.set_worker(env->worker);
+  if (todo.empty()) {
+    d.set_state("DONE");
+    return d;
+  }
+  // Free space per destination as they report it; unreachable ones are skipped.
+  std::vector<std::pair<uint64_t, std::string>> room;
+  std::vector<std::string> unreachable;
+  for (const std::string& w : destinations) {
+    auto h = env->peers->Health(w);
+    if (h.ok()) {
+      room.emplace_back(h->pool_free_bytes(), w);
+    } else {
+      unreachable.push_back(absl::StrCat(w, " (", h.status().message(), ")"));
+    }
+  }
+  if (room.empty())
+    return absl::UnavailableError(absl::StrCat("no destination answers: ", absl::StrJoin(unreachable, "; ")));
+  // Biggest volumes first, each to the destination with the most room left.
+  std::sort(todo.rbegin(), todo.rend());
+  if (max_concurrent == 0) max_concurrent = 2;
+  d.set_state("RUNNING");
+  for (const auto& [bytes, vol] : todo) {
+    auto best = std::max_element(room.begin(), room.end());
+    if (best->first < bytes)
+      return absl::ResourceExhaustedError(absl::StrCat("no destination has room for ", vol, " (", bytes, " bytes); ",
+                                                       d.migration_ids_size(), " migration(s) of drain ", d.id(),
+                                                       " already started"));
+    ASSIGN_OR_RETURN(v1::Migration m, StartMigration(env, runner, vol, best->second, d.id(), max_concurrent));
+    best->first -= bytes;
+    d.add_migration_ids(m.id());
+  }
+  spdlog::info("drain {}: {} volume(s), at most {} at once", d.id(), d.migration_ids_size(), max_concurrent);
+  return d;
+}
+
+}  // namespace volmigrate::migration

@@ -1,0 +1,171 @@
+#include "migration/host.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/files.h"
+#include "common/status.h"
+
+namespace volmigrate::migration {
+
+std::string LiveDevice(const std::string& volume) { return "/dev/mapper/" + volume; }
+std::string CryptName(const std::string& volume) { return volume + "-crypt"; }
+
+std::string MountPointOf(const std::string& mountinfo, unsigned major, unsigned minor) {
+  const std::string want = absl::StrCat(major, ":", minor);
+  for (absl::string_view line : absl::StrSplit(mountinfo, '\n')) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    if (f.size() < 5 || f[2] != want) continue;
+    // Spaces and the like are octal escapes (\040) in mountinfo.
+    std::string out;
+    for (size_t i = 0; i < f[4].size(); ++i) {
+      if (f[4][i] == '\\' && i + 3 < f[4].size()) {
+        out.push_back(static_cast<char>((f[4][i + 1] - '0') * 64 + (f[4][i + 2] - '0') * 8 + (f[4][i + 3] - '0')));
+        i += 3;
+      } else {
+        out.push_back(f[4][i]);
+      }
+    }
+    return out;
+  }
+  return "";
+}
+
+namespace {
+
+class SystemHost final : public Host {
+ public:
+  SystemHost(Executor* ex, volumes::Lvm* lvm, luks::KeyStore* keys, std::unique_ptr<dm::DeviceMapper> dm,
+             SystemHostOptions opts)
+      : ex_(ex), lvm_(lvm), keys_(keys), dm_(std::move(dm)), opts_(std::move(opts)), tgt_(ex), initiator_(ex) {}
+
+  absl::StatusOr<std::vector<volumes::LvRow>> ListVolumes() override { return lvm_->List(); }
+  absl::StatusOr<volumes::LvRow> GetLv(const std::string& name) override { return lvm_->Get(name); }
+  absl::Status CreateLv(const std::string& name, uint64_t bytes, const std::string& tag) override {
+    return lvm_->Create(name, bytes, tag);
+  }
+  absl::Status DeleteLv(const std::string& name) override { return lvm_->Delete(name); }
+  absl::Status RetireLv(const std::string& name, const std::string& new_name) override {
+    return lvm_->Retire(name, new_name);
+  }
+  absl::StatusOr<uint64_t> PoolFreeBytes() override {
+    ASSIGN_OR_RETURN(volumes::PoolUsage p, lvm_->Pool());
+    return p.free_bytes();
+  }
+  std::string LvPath(const std::string& name) override { return lvm_->DevicePath(name); }
+
+  absl::Status ZeroDevice(const std::string& path, uint64_t bytes) override {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError(errno, absl::StrCat("open ", path));
+    const std::string zeros(1 << 20, '\0');
+    for (uint64_t off = 0; off < bytes;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), bytes - off));
+      ssize_t w = ::pwrite(fd.get(), zeros.data(), n, static_cast<off_t>(off));
+      if (w < 0) return ErrnoError(errno, absl::StrCat("zeroing ", path));
+      off += static_cast<uint64_t>(w);
+    }
+    if (::fdatasync(fd.get()) != 0) return ErrnoError(errno, absl::StrCat("flushing ", path));
+    return absl::OkStatus();
+  }
+
+  luks::KeyStore& keys() override { return *keys_; }
+
+  absl::StatusOr<luks::Header> ReadHeader(const std::string& path) override { return luks::ReadHeader(path); }
+  absl::Status Format(const std::string& path, const luks::Layout& layout, const std::string& key) override {
+    return luks::Format(path, layout, key, opts_.pbkdf);
+  }
+  absl::Status OpenCrypt(const std::string& path, const std::string& name, const std::string& key,
+                         const luks::OpenOptions& o) override {
+    return luks::Open(path, name, key, o);
+  }
+  absl::Status CloseCrypt(const std::string& name) override { return luks::Close(name); }
+  absl::StatusOr<uint64_t> DeviceBytes(const std::string& path) override { return volmigrate::DeviceBytes(path); }
+
+  absl::StatusOr<bool> VolumeOpen(const std::string& volume) override { return dm_->Exists(volume); }
+
+  absl::Status OpenVolume(const std::string& volume) override {
+    ASSIGN_OR_RETURN(std::string key, keys_->Get(volume));
+    return luks::Open(LvPath(volume), volume, key, {});
+  }
+
+  absl::Status CloseVolume(const std::string& volume) override {
+    ASSIGN_OR_RETURN(bool live, dm_->Exists(volume));
+    if (live) {
+      ASSIGN_OR_RETURN(std::vector<dm::Target> table, dm_->Table(volume));
+      bool crypt = !table.empty() && table[0].type == "crypt";
+      absl::Status s = crypt ? luks::Close(volume) : dm_->Remove(volume);
+      if (!s.ok()) return Annotate(s, absl::StrCat("closing ", LiveDevice(volume), " (is the consumer stopped?)"));
+    }
+    ASSIGN_OR_RETURN(bool under, dm_->Exists(CryptName(volume)));
+    if (under) return luks::Close(CryptName(volume));
+    return absl::OkStatus();
+  }
+
+  dm::DeviceMapper& dm() override { return *dm_; }
+
+  absl::Status Export(const iscsi::ExportSpec& spec) override { return tgt_.Export(spec); }
+  absl::Status Unexport(const std::string& iqn, const std::string& user) override { return tgt_.Remove(iqn, user); }
+  absl::Status Login(const iscsi::LoginSpec& spec) override { return initiator_.Login(spec); }
+  absl::Status Logout(const std::string& iqn, const std::string& portal) override {
+    return initiator_.Logout(iqn, portal);
+  }
+  absl::StatusOr<std::string> WaitDevice(const std::string& iqn, absl::Duration timeout) override {
+    return initiator_.WaitDevice(iqn, timeout);
+  }
+  absl::StatusOr<std::string> SessionState(const std::string& iqn) override {
+    ASSIGN_OR_RETURN(std::vector<iscsi::SessionInfo> all, initiator_.Sessions());
+    for (const auto& s : all)
+      if (s.iqn == iqn) return s.state;
+    return std::string();
+  }
+
+  absl::Status RunHook(const std::string& path, const std::string& volume, const std::string& device) override {
+    if (path.empty()) return absl::OkStatus();
+    // A failing hook is retried with backoff (the operator sees the error and
+    // may abort before boot); it must therefore be idempotent.
+    return RunChecked(*ex_, {.argv = {path, volume, device}, .timeout = opts_.hook_timeout},
+                      absl::StatusCode::kUnavailable)
+        .status();
+  }
+
+  absl::StatusOr<uint64_t> Trim(const std::string& device) override {
+    struct stat st;
+    if (::stat(device.c_str(), &st) != 0) return ErrnoError(errno, absl::StrCat("stat ", device));
+    ASSIGN_OR_RETURN(std::string info, ReadFile(opts_.proc + "/self/mountinfo"));
+    std::string mp = MountPointOf(info, major(st.st_rdev), minor(st.st_rdev));
+    if (mp.empty()) return absl::NotFoundError(absl::StrCat(device, " is not mounted here"));
+    ASSIGN_OR_RETURN(ExecResult r, RunChecked(*ex_, {.argv = {"fstrim", "-v", mp}, .timeout = absl::Minutes(10)}));
+    // "/mnt: 240.6 MiB (252329984 bytes) trimmed"
+    uint64_t bytes = 0;
+    auto open = r.out.rfind('(');
+    if (open != std::string::npos) {
+      std::string num = r.out.substr(open + 1);
+      num = num.substr(0, num.find(' '));
+      if (!absl::SimpleAtoi(num, &bytes)) bytes = 0;
+    }
+    return bytes;
+  }
+
+ private:
+  Executor* ex_;
+  volumes::Lvm* lvm_;
+  luks::KeyStore* keys_;
+  std::unique_ptr<dm::DeviceMapper> dm_;
+  SystemHostOptions opts_;
+  iscsi::Tgt tgt_;
+  iscsi::Initiator initiator_;
+};
+
+}  // namespace
+
+std::unique_ptr<Host> NewSystemHost(Executor* ex, volumes::Lvm* lvm, luks::KeyStore* keys,
+                                    std::unique_ptr<dm::DeviceMapper> dm, SystemHostOptions opts) {
+  return std::make_unique<SystemHost>(ex, lvm, keys, std::move(dm), std::move(opts));
+}
+
+}  // namespace volmigrate::migration

@@ -1,0 +1,96 @@
+// What both machines share: their data, their view, abort, and lookups.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "migration/internal.h"
+#include "migration/machines.h"
+#include "spdlog/spdlog.h"
+
+namespace volmigrate::migration {
+namespace internal {
+
+absl::StatusOr<MigrationState> Parse(const fsm::StepContext& c) {
+  MigrationState st;
+  if (!st.ParseFromString(c.data)) return absl::DataLossError(absl::StrCat("migration ", c.id, ": unreadable data"));
+  return st;
+}
+
+fsm::Next Go(const std::string& state, const MigrationState& st) { return fsm::Next{state, st.SerializeAsString()}; }
+
+fsm::Next Stay(const fsm::StepContext& c, const MigrationState& st, absl::Duration wait) {
+  return fsm::Next{c.state, st.SerializeAsString(), wait};
+}
+
+std::string RandomHex(int bytes) {
+  std::string raw(static_cast<size_t>(bytes), '\0');
+  int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::read(fd, raw.data(), raw.size()) != static_cast<ssize_t>(raw.size())) {
+    spdlog::critical("cannot read /dev/urandom");
+    std::abort();
+  }
+  ::close(fd);
+  std::string out;
+  for (unsigned char ch : raw) absl::StrAppend(&out, absl::Hex(ch, absl::kZeroPad2));
+  return out;
+}
+
+std::string RandomSecret(int chars) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string hex = RandomHex(chars * 2);
+  std::string out;
+  for (int i = 0; i < chars; ++i) {
+    unsigned v = static_cast<unsigned>(std::stoul(hex.substr(static_cast<size_t>(i) * 4, 4), nullptr, 16));
+    out.push_back(kAlphabet[v % 62]);  // 65536 % 62 bias is negligible here
+  }
+  return out;
+}
+
+std::string SourceKeyName(const std::string& id) { return id + "-src"; }
+std::string SourceCryptName(const std::string& id) { return id + "-src"; }
+std::string MetadataLv(const std::string& id) { return id + "-meta"; }
+std::string RetiredLv(const std::string& id) { return id + "-retired"; }
+
+}  // namespace internal
+
+bool IsMigrationKind(const std::string& kind) { return kind == kOutKind || kind == kInKind; }
+
+absl::StatusOr<v1::Migration> ViewOf(const fsm::Record& r) {
+  MigrationState st;
+  if (!st.ParseFromString(r.data()))
+    return absl::DataLossError(absl::StrCat("migration ", r.id(), ": stored data is unreadable"));
+  v1::Migration m = std::move(*st.mutable_view());
+  m.set_id(r.id());
+  m.set_state(r.state());
+  m.set_terminal(r.terminal());
+  if (!r.last_error().empty()) m.set_error(r.last_error());
+  m.set_started_unix(r.created_ms() / 1000);
+  m.set_updated_unix(r.updated_ms() / 1000);
+  return m;
+}
+
+absl::StatusOr<std::string> ActiveMigrationOf(fsm::Store* store, const std::string& volume) {
+  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, store->List());
+  for (const fsm::Record& r : all) {
+    if (r.terminal() || !IsMigrationKind(r.kind())) continue;
+    MigrationState st;
+    if (st.ParseFromString(r.data()) && st.view().volume_id() == volume) return r.id();
+  }
+  return std::string();
+}
+
+absl::Status AbortMigration(Env* env, fsm::Runner* runner, const std::string& id) {
+  ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(id));
+  if (r.terminal()) return absl::FailedPreconditionError(absl::StrCat(id, " has already ended in ", r.state()));
+  if (r.kind() == kOutKind && (r.state() == "OFFERING" || r.state() == "WAITING")) {
+    // The destination decides: only it knows whether its consumer booted.
+    MigrationState st;
+    if (!st.ParseFromString(r.data())) return absl::DataLossError(absl::StrCat(id, ": unreadable data"));
+    auto c = env->peers->Cancel(st.view().destination_worker(), id);
+    if (!c.ok() && c.status().code() != absl::StatusCode::kNotFound) return c.status();
+  }
+  return runner->Cancel(id);
+}
+
+}  // namespace volmigrate::migration

@@ -1,0 +1,80 @@
+// The two durable machines of a live migration, and the calls that start,
+// accept, cancel and drain them. The source ("migration-out") fences the
+// consumer, exports the volume and offers it; the destination ("migration-in")
+// formats with the source's layout, clones, boots the consumer, trims, hydrates
+// and cuts over. Both keep v1.Migration (in MigrationState) as their data.
+//
+//   source:      QUEUED -> PREPARING -> FENCING -> EXPORTING -> OFFERING -> WAITING -> RETIRING -> DONE
+//                (abort or refusal before the destination boots: ROLLBACK -> ABORTED | FAILED)
+//   destination: ACCEPTED -> FORMATTED -> ATTACHED -> CLONED -> BOOTED -> TRIMMED -> HYDRATING
+//                -> CUT_OVER -> NOTIFYING -> DONE
+//                (abort or failure before boot: ROLLBACK -> ABORTED | FAILED)
+#pragma once
+
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "fsm/runner.h"
+#include "migration/host.h"
+#include "migration/options.h"
+#include "migration/peers.h"
+#include "migration/state.pb.h"
+#include "volmigrate/v1/volmigrate.pb.h"
+
+namespace volmigrate::migration {
+
+inline constexpr char kOutKind[] = "migration-out";
+inline constexpr char kInKind[] = "migration-in";
+
+// What both machines work with. Outlives the runner.
+struct Env {
+  std::string worker;
+  std::string portal;         // where destinations reach this worker's tgt
+  std::string initiator_iqn;  // this worker's initiator name
+  Options opts;
+  Host* host = nullptr;
+  Peers* peers = nullptr;
+  fsm::Store* store = nullptr;
+  std::function<int64_t()> now_ms;  // wall clock; tests set their own
+
+  // Drain admission: machines admitted but not yet past QUEUED in the store.
+  std::mutex admit_mu;
+  std::set<std::string> admitted;
+};
+
+fsm::MachineDef SourceMachine(Env* env);
+fsm::MachineDef DestinationMachine(Env* env);
+
+// The migration's public view from its record: state, error and times filled in.
+absl::StatusOr<v1::Migration> ViewOf(const fsm::Record& r);
+bool IsMigrationKind(const std::string& kind);
+
+// Operator: starts moving `volume` to `destination` (a configured peer). Checks
+// synchronously what can be checked without changing anything: the volume
+// exists and is not migrating, the destination answers and has room.
+absl::StatusOr<v1::Migration> StartMigration(Env* env, fsm::Runner* runner, const std::string& volume,
+                                             const std::string& destination, const std::string& drain_id = "",
+                                             uint32_t max_concurrent = 0);
+
+// Operator: abort. Before the destination boots, rolls back; afterwards
+// FailedPrecondition. Works on either side.
+absl::Status AbortMigration(Env* env, fsm::Runner* runner, const std::string& id);
+
+// Peer: the destination accepts (idempotently) or refuses an offer.
+absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1::OfferMigrationRequest& req);
+// Peer: the source asks the destination to roll back; FailedPrecondition once booted.
+absl::StatusOr<std::string> CancelIncoming(Env* env, fsm::Runner* runner, const std::string& id,
+                                           const std::string& source_worker);
+
+// Operator: migrates every volume of this worker with at most `max_concurrent`
+// at once; destinations among `destinations` (all peers when empty) by free
+// thin-pool space. An unfinished drain is returned instead of a new one.
+absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
+                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent);
+
+// The migration (either side) currently involving `volume`, if any.
+absl::StatusOr<std::string> ActiveMigrationOf(fsm::Store* store, const std::string& volume);
+
+}  // namespace volmigrate::migration

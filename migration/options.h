@@ -1,0 +1,30 @@
+// How a worker takes part in migrations, as source and as destination: the
+// [migration] table of workerd's configuration.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace volmigrate::migration {
+
+struct Options {
+  // host:port where destinations reach this worker's tgt; empty: the listen
+  // host with port 3260 (refused at migration time if that host is 0.0.0.0).
+  std::string iscsi_portal;
+  // This worker's iSCSI initiator name; empty: read /etc/iscsi/initiatorname.iscsi.
+  std::string initiator_name;
+  // The consumer: commands given <volume> <device>. start returns once the
+  // workload runs on the device; stop returns once nothing uses it. Empty: none.
+  std::string consumer_start;
+  std::string consumer_stop;
+  int hook_timeout_seconds = 120;
+  uint32_t region_kib = 64;            // dm-clone region; 64 KiB+ keeps hydration fast
+  uint32_t hydration_threshold = 256;  // regions in flight (kernel default 1 crawls)
+  uint32_t hydration_batch = 32;       // regions per kcopyd job
+  uint64_t hydration_max_bytes_per_second = 0;  // 0: unlimited
+  int stall_seconds = 30;              // no hydration progress this long: reported as stalled
+  int replacement_timeout_seconds = 120;  // iSCSI I/O blocks (not fails) through a cut this long
+  std::string retire = "keep";         // source copy after success: "keep" (retagged) or "delete"
+};
+
+}  // namespace volmigrate::migration

@@ -1,0 +1,97 @@
+#include "migration/peers.h"
+
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/status.h"
+#include "rpc/channel.h"
+
+namespace volmigrate::migration {
+namespace {
+
+class GrpcPeers final : public Peers {
+ public:
+  GrpcPeers(std::map<std::string, std::string> addresses, std::shared_ptr<grpc::ChannelCredentials> creds,
+            absl::Duration timeout)
+      : addresses_(std::move(addresses)), creds_(std::move(creds)), timeout_(timeout) {}
+
+  absl::StatusOr<v1::HealthResponse> Health(const std::string& worker) override {
+    v1::HealthResponse out;
+    RETURN_IF_ERROR(Call(worker, "Health", [&](Stubs& s, grpc::ClientContext* c) {
+      return s.op->Health(c, v1::HealthRequest(), &out);
+    }));
+    return out;
+  }
+  absl::StatusOr<v1::OfferMigrationResponse> Offer(const std::string& worker,
+                                                   const v1::OfferMigrationRequest& req) override {
+    v1::OfferMigrationResponse out;
+    RETURN_IF_ERROR(Call(worker, "OfferMigration",
+                         [&](Stubs& s, grpc::ClientContext* c) { return s.peer->OfferMigration(c, req, &out); }));
+    return out;
+  }
+  absl::StatusOr<v1::Migration> GetMigration(const std::string& worker, const std::string& id) override {
+    v1::GetMigrationRequest req;
+    req.set_id(id);
+    v1::Migration out;
+    RETURN_IF_ERROR(
+        Call(worker, "GetMigration", [&](Stubs& s, grpc::ClientContext* c) { return s.op->GetMigration(c, req, &out); }));
+    out.clear_history();
+    return out;
+  }
+  absl::StatusOr<v1::CancelMigrationResponse> Cancel(const std::string& worker, const std::string& id) override {
+    v1::CancelMigrationRequest req;
+    req.set_migration_id(id);
+    v1::CancelMigrationResponse out;
+    RETURN_IF_ERROR(Call(worker, "CancelMigration",
+                         [&](Stubs& s, grpc::ClientContext* c) { return s.peer->CancelMigration(c, req, &out); }));
+    return out;
+  }
+  absl::Status Report(const std::string& worker, const v1::ReportProgressRequest& req) override {
+    v1::ReportProgressResponse out;
+    return Call(worker, "ReportProgress",
+                [&](Stubs& s, grpc::ClientContext* c) { return s.peer->ReportProgress(c, req, &out); });
+  }
+
+ private:
+  struct Stubs {
+    std::unique_ptr<v1::Operator::Stub> op;
+    std::unique_ptr<v1::Peer::Stub> peer;
+  };
+
+  template <typename F>
+  absl::Status Call(const std::string& worker, const char* what, F f) {
+    Stubs* s;
+    {
+      std::lock_guard lock(mu_);
+      auto it = stubs_.find(worker);
+      if (it == stubs_.end()) {
+        auto addr = addresses_.find(worker);
+        if (addr == addresses_.end()) return absl::NotFoundError(absl::StrCat("unknown worker '", worker, "'"));
+        auto ch = rpc::Dial(addr->second, creds_, worker);
+        it = stubs_.emplace(worker, Stubs{v1::Operator::NewStub(ch), v1::Peer::NewStub(ch)}).first;
+      }
+      s = &it->second;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
+    grpc::Status st = f(*s, &ctx);
+    if (st.ok()) return absl::OkStatus();
+    return Annotate(FromGrpc(st), absl::StrCat(what, " on ", worker));
+  }
+
+  const std::map<std::string, std::string> addresses_;
+  const std::shared_ptr<grpc::ChannelCredentials> creds_;
+  const absl::Duration timeout_;
+  std::mutex mu_;
+  std::map<std::string, Stubs> stubs_;  // never erased: pointers stay valid
+};
+
+}  // namespace
+
+std::unique_ptr<Peers> NewGrpcPeers(std::map<std::string, std::string> addresses,
+                                    std::shared_ptr<grpc::ChannelCredentials> creds, absl::Duration timeout) {
+  return std::make_unique<GrpcPeers>(std::move(addresses), std::move(creds), timeout);
+}
+
+}  // namespace volmigrate::migration

@@ -1,0 +1,33 @@
+// The calls one worker makes on another during a migration, behind an
+// interface so the machines' logic is tested without a network.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <grpcpp/security/credentials.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "volmigrate/v1/volmigrate.grpc.pb.h"
+
+namespace volmigrate::migration {
+
+class Peers {
+ public:
+  virtual ~Peers() = default;
+  // Errors carry the gRPC code as an absl code (UNAVAILABLE: retry later).
+  virtual absl::StatusOr<v1::HealthResponse> Health(const std::string& worker) = 0;
+  virtual absl::StatusOr<v1::OfferMigrationResponse> Offer(const std::string& worker,
+                                                           const v1::OfferMigrationRequest& req) = 0;
+  virtual absl::StatusOr<v1::Migration> GetMigration(const std::string& worker, const std::string& id) = 0;
+  virtual absl::StatusOr<v1::CancelMigrationResponse> Cancel(const std::string& worker, const std::string& id) = 0;
+  virtual absl::Status Report(const std::string& worker, const v1::ReportProgressRequest& req) = 0;
+};
+
+// Over gRPC with this worker's client certificate; `addresses`: worker -> host:port.
+std::unique_ptr<Peers> NewGrpcPeers(std::map<std::string, std::string> addresses,
+                                    std::shared_ptr<grpc::ChannelCredentials> creds, absl::Duration timeout);
+
+}  // namespace volmigrate::migration

@@ -1,0 +1,72 @@
+#include "migration/progress.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace volmigrate::migration {
+namespace {
+
+constexpr int64_t kRateWindowMs = 4000;
+
+}  // namespace
+
+void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
+  v1::MigrationProgress& p = *st.mutable_view()->mutable_progress();
+  const uint64_t region_bytes = s.status.region_sectors * 512;
+  if (s.status.failed || s.status.error) {
+    p.set_stalled(true);
+    p.set_stall_reason(s.status.failed ? "dm-clone metadata is in fail mode (see the kernel log)"
+                                        : "dm-clone reports an error status");
+    return;
+  }
+  p.set_total_bytes(s.status.total_regions * region_bytes);
+  p.set_hydrated_bytes(s.status.hydrated * region_bytes);
+  if (st.last_progress_unix_ms() == 0 || s.status.hydrated < st.last_hydrated()) {
+    st.set_last_hydrated(s.status.hydrated);
+    st.set_last_progress_unix_ms(s.now_ms);
+  } else if (s.status.hydrated > st.last_hydrated()) {
+    double dt = static_cast<double>(s.now_ms - st.last_progress_unix_ms()) / 1000.0;
+    double inst = dt > 0 ? static_cast<double>((s.status.hydrated - st.last_hydrated()) * region_bytes) / dt : 0;
+    // Smoothed so the ETA does not jump with every sample.
+    p.set_rate_bytes_per_second(p.rate_bytes_per_second() > 0 ? 0.7 * p.rate_bytes_per_second() + 0.3 * inst : inst);
+    st.set_last_hydrated(s.status.hydrated);
+    st.set_last_progress_unix_ms(s.now_ms);
+  }
+  uint64_t left = p.total_bytes() - p.hydrated_bytes();
+  p.set_eta_seconds(p.rate_bytes_per_second() > 0 ? static_cast<double>(left) / p.rate_bytes_per_second() : 0);
+
+  int64_t idle_ms = s.now_ms - st.last_progress_unix_ms();
+  if (left == 0 || st.hydration_paused() || idle_ms < int64_t{stall_seconds} * 1000) {
+    p.set_stalled(false);
+    p.clear_stall_reason();
+    return;
+  }
+  p.set_stalled(true);
+  p.set_rate_bytes_per_second(0);
+  p.set_eta_seconds(0);
+  std::string idle = absl::StrCat("no hydration progress for ", idle_ms / 1000, " s: ");
+  if (s.session_state.empty()) {
+    p.set_stall_reason(idle + "no iSCSI session to the source");
+  } else if (s.session_state != "LOGGED_IN") {
+    p.set_stall_reason(absl::StrCat(idle, "iSCSI session to the source is ", s.session_state,
+                                    " (link or source down?); I/O waits for it to recover"));
+  } else {
+    p.set_stall_reason(idle + "the source is reachable; reads may be failing (see the kernel log) or the "
+                              "consumer's I/O keeps background hydration paused");
+  }
+}
+
+Throttle DecideThrottle(MigrationState& st, const Sample& s, uint64_t max_bytes_per_second) {
+  if (max_bytes_per_second == 0) return Throttle::kRun;
+  const uint64_t region_bytes = s.status.region_sectors * 512;
+  if (st.rate_window_unix_ms() == 0 || s.now_ms - st.rate_window_unix_ms() >= kRateWindowMs ||
+      s.status.hydrated < st.rate_window_hydrated()) {
+    st.set_rate_window_unix_ms(s.now_ms);
+    st.set_rate_window_hydrated(s.status.hydrated);
+    return Throttle::kRun;
+  }
+  double elapsed = static_cast<double>(s.now_ms - st.rate_window_unix_ms()) / 1000.0;
+  double done = static_cast<double>((s.status.hydrated - st.rate_window_hydrated()) * region_bytes);
+  return done > static_cast<double>(max_bytes_per_second) * std::max(elapsed, 1.0) ? Throttle::kPause : Throttle::kRun;
+}
+
+}  // namespace volmigrate::migration

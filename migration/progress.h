@@ -1,0 +1,31 @@
+// Hydration progress from dm-clone status samples: bytes, rate, ETA, stall
+// detection and the rate limit's pause/resume decision. Pure functions of the
+// migration's durable state, so a restarted workerd carries on where it was.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "dmutil/clone.h"
+#include "migration/state.pb.h"
+
+namespace volmigrate::migration {
+
+struct Sample {
+  dm::CloneStatus status;
+  int64_t now_ms = 0;
+  std::string session_state;  // of the iSCSI session to the source ("" = none)
+};
+
+// Updates st.view.progress (and the bookkeeping fields behind it) from a
+// sample. The kernel only logs a failed hydration and retries forever, so no
+// progress for `stall_seconds` is reported as a stall with the likeliest reason.
+void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds);
+
+enum class Throttle { kRun, kPause };
+
+// Duty-cycles hydration to stay under `max_bytes_per_second` (0: no limit),
+// measured over windows of a few seconds.
+Throttle DecideThrottle(MigrationState& st, const Sample& s, uint64_t max_bytes_per_second);
+
+}  // namespace volmigrate::migration

@@ -1,0 +1,251 @@
+// The source side of a migration: fence, export, offer, wait, retire.
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "migration/internal.h"
+#include "migration/machines.h"
+#include "spdlog/spdlog.h"
+#include "volumes/lvm.h"
+
+namespace volmigrate::migration {
+namespace {
+
+using internal::Go;
+using internal::Parse;
+using internal::Stay;
+
+constexpr absl::Duration kPoll = absl::Seconds(1);
+
+bool Retryable(const absl::Status& s) { return fsm::IsRetryable(s); }
+
+// QUEUED: a drain's migrations wait here for a slot.
+absl::StatusOr<fsm::Next> Queued(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  if (st.max_concurrent() == 0) return Go("PREPARING", st);
+  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
+  std::lock_guard lock(env->admit_mu);
+  std::set<std::string> busy;
+  for (const fsm::Record& r : all) {
+    if (r.kind() != kOutKind || r.terminal() || r.id() == c.id) continue;
+    MigrationState o;
+    if (!o.ParseFromString(r.data()) || o.view().drain_id() != st.view().drain_id()) continue;
+    if (r.state() != "QUEUED" || env->admitted.contains(r.id())) busy.insert(r.id());
+    if (r.state() != "QUEUED") env->admitted.erase(r.id());  // its own record shows it now
+  }
+  if (busy.size() >= st.max_concurrent()) return Stay(c, st, kPoll);
+  env->admitted.insert(c.id);
+  return Go("PREPARING", st);
+}
+
+absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  Host& h = *env->host;
+  ASSIGN_OR_RETURN(volumes::LvRow lv, h.GetLv(vol));
+  ASSIGN_OR_RETURN(luks::Header hdr, h.ReadHeader(h.LvPath(vol)));
+  RETURN_IF_ERROR(h.keys().Get(vol).status());
+  ASSIGN_OR_RETURN(v1::HealthResponse dest, env->peers->Health(st.view().destination_worker()));
+  if (dest.initiator_iqn().empty())
+    return absl::FailedPreconditionError(
+        absl::StrCat("destination ", st.view().destination_worker(), " has no iSCSI initiator name"));
+  ASSIGN_OR_RETURN(bool open, h.VolumeOpen(vol));
+
+  st.set_was_open(open);
+  st.set_initiator_iqn(dest.initiator_iqn());
+  st.set_portal(env->portal);
+  st.set_target_iqn(absl::StrCat("iqn.2026-11.io.volmigrate:", env->worker, ".", c.id));
+  st.set_chap_user(c.id);
+  st.set_chap_secret(internal::RandomSecret(16));
+  v1::LuksLayout* l = st.mutable_luks();
+  l->set_uuid(hdr.layout.uuid);
+  l->set_cipher(hdr.layout.cipher);
+  l->set_key_size_bits(hdr.layout.key_size_bits);
+  l->set_sector_size_bytes(hdr.layout.sector_size);
+  l->set_data_offset_bytes(hdr.layout.data_offset);
+  l->set_label(hdr.layout.label);
+  st.set_device_bytes(hdr.device_bytes);
+  st.set_plaintext_bytes(hdr.plaintext_bytes);
+  st.set_allocated_bytes(static_cast<uint64_t>(static_cast<double>(lv.size_bytes) * lv.data_percent / 100.0));
+  st.mutable_view()->mutable_progress()->set_total_bytes(hdr.plaintext_bytes);
+  st.set_fence_unix_ms(env->now_ms());  // blackout starts as the consumer is stopped
+  return Go("FENCING", st);
+}
+
+absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  ASSIGN_OR_RETURN(bool open, env->host->VolumeOpen(vol));
+  // After a crash past the close there is nothing to stop: the hook ran.
+  if (open) RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_stop, vol, LiveDevice(vol)));
+  RETURN_IF_ERROR(env->host->CloseVolume(vol));
+  spdlog::info("{} fenced: consumer stopped, volume closed", LogTag(vol, c.id));
+  return Go("EXPORTING", st);
+}
+
+absl::StatusOr<fsm::Next> Exporting(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  RETURN_IF_ERROR(env->host->Export({.iqn = st.target_iqn(),
+                                     .device = env->host->LvPath(vol),
+                                     .chap_user = st.chap_user(),
+                                     .chap_secret = st.chap_secret(),
+                                     .initiator_iqn = st.initiator_iqn()}));
+  spdlog::info("{} exported as {} to {} only", LogTag(vol, c.id), st.target_iqn(), st.initiator_iqn());
+  st.set_offered(true);
+  return Go("OFFERING", st);
+}
+
+absl::StatusOr<fsm::Next> Offering(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  v1::OfferMigrationRequest req;
+  req.set_migration_id(c.id);
+  req.set_volume_id(vol);
+  req.set_source_worker(env->worker);
+  req.set_size_bytes(st.plaintext_bytes());
+  req.set_device_bytes(st.device_bytes());
+  *req.mutable_luks() = st.luks();
+  v1::IscsiTarget* t = req.mutable_target();
+  t->set_portal(st.portal());
+  t->set_iqn(st.target_iqn());
+  t->set_lun(1);
+  t->set_chap_user(st.chap_user());
+  t->set_chap_secret(st.chap_secret());
+  req.set_initiator_iqn(st.initiator_iqn());
+  ASSIGN_OR_RETURN(std::string key, env->host->keys().Get(vol));
+  req.set_volume_key(key);
+  req.set_allocated_bytes(st.allocated_bytes());
+  req.set_fenced_seconds(static_cast<double>(env->now_ms() - st.fence_unix_ms()) / 1000.0);
+  auto r = env->peers->Offer(st.view().destination_worker(), req);
+  if (!r.ok() && Retryable(r.status())) return r.status();
+  if (!r.ok()) {
+    st.set_rollback_reason(absl::StrCat("destination refused the offer: ", r.status().ToString()));
+    spdlog::warn("{} {}", LogTag(vol, c.id), st.rollback_reason());
+    return Go("ROLLBACK", st);
+  }
+  return Go("WAITING", st);
+}
+
+// Mirrors the destination's progress; moves on when it is done or fell back.
+absl::StatusOr<fsm::Next> Waiting(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  auto m = env->peers->GetMigration(st.view().destination_worker(), c.id);
+  if (!m.ok() && m.status().code() == absl::StatusCode::kNotFound) {
+    spdlog::warn("{} destination does not know the migration: offering again", LogTag(st.view().volume_id(), c.id));
+    return Go("OFFERING", st);
+  }
+  if (!m.ok()) return m.status();
+  *st.mutable_view()->mutable_progress() = m->progress();
+  st.mutable_view()->set_blackout_seconds(m->blackout_seconds());
+  if (m->blackout_seconds() > 0) st.set_destination_booted(true);
+  if (m->state() == "DONE") return Go("RETIRING", st);
+  if (m->terminal() && !st.destination_booted()) {
+    st.set_rollback_reason(absl::StrCat("destination ended in ", m->state(), ": ", m->error()));
+    return Go("ROLLBACK", st);
+  }
+  if (m->terminal()) {
+    // After boot the destination holds new writes: nothing to roll back to. The
+    // export stays so an operator can repair the destination and resume.
+    return absl::FailedPreconditionError(absl::StrCat("destination ended in ", m->state(), " after its consumer booted: ",
+                                                      m->error(), "; the export stays up"));
+  }
+  return Stay(c, st, kPoll);
+}
+
+absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  const std::string& dest = st.view().destination_worker();
+  // The export may only go once the destination has surely let go of it.
+  absl::StatusOr<v1::CancelMigrationResponse> cancelled = absl::NotFoundError("never offered");
+  if (st.offered()) cancelled = env->peers->Cancel(dest, c.id);
+  if (!cancelled.ok() && cancelled.status().code() == absl::StatusCode::kFailedPrecondition) {
+    spdlog::warn("{} rollback refused by {}: {}", LogTag(vol, c.id), dest, std::string(cancelled.status().message()));
+    st.set_destination_booted(true);
+    st.clear_rollback_reason();
+    return Go("WAITING", st);
+  }
+  if (!cancelled.ok() && cancelled.status().code() != absl::StatusCode::kNotFound) return cancelled.status();
+  if (cancelled.ok()) {
+    auto m = env->peers->GetMigration(dest, c.id);
+    if (!m.ok() && m.status().code() != absl::StatusCode::kNotFound) return m.status();
+    if (m.ok() && !m->terminal()) return Stay(c, st, kPoll);  // still rolling back there
+    if (m.ok() && m->state() == "DONE") return Go("RETIRING", st);
+  }
+  RETURN_IF_ERROR(env->host->Unexport(st.target_iqn(), st.chap_user()));
+  if (st.was_open()) {
+    RETURN_IF_ERROR(env->host->OpenVolume(vol));
+    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+  }
+  spdlog::info("{} rolled back: export removed{}", LogTag(vol, c.id), st.was_open() ? ", consumer restarted" : "");
+  if (!st.rollback_reason().empty())
+    return absl::FailedPreconditionError(absl::StrCat("rolled back: ", st.rollback_reason()));
+  return Go("ABORTED", st);
+}
+
+absl::StatusOr<fsm::Next> Retiring(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  Host& h = *env->host;
+  RETURN_IF_ERROR(h.Unexport(st.target_iqn(), st.chap_user()));
+  if (env->opts.retire == "delete") {
+    RETURN_IF_ERROR(h.DeleteLv(vol));
+    RETURN_IF_ERROR(h.keys().Delete(vol));
+  } else {
+    const std::string retired = internal::RetiredLv(c.id);
+    auto key = h.keys().Get(vol);
+    if (key.ok()) RETURN_IF_ERROR(h.keys().Put(retired, *key));
+    RETURN_IF_ERROR(h.RetireLv(vol, retired));
+    RETURN_IF_ERROR(h.keys().Delete(vol));
+  }
+  spdlog::info("{} done: export removed, source copy {}", LogTag(vol, c.id),
+               env->opts.retire == "delete" ? "deleted" : "kept as " + internal::RetiredLv(c.id));
+  return Go("DONE", st);
+}
+
+}  // namespace
+
+fsm::MachineDef SourceMachine(Env* env) {
+  fsm::MachineDef d;
+  d.kind = kOutKind;
+  d.initial_state = "QUEUED";
+  auto bind = [env](auto fn) { return [env, fn](const fsm::StepContext& c) { return fn(env, c); }; };
+  d.steps = {{"QUEUED", bind(Queued)},       {"PREPARING", bind(Preparing)}, {"FENCING", bind(Fencing)},
+             {"EXPORTING", bind(Exporting)}, {"OFFERING", bind(Offering)},   {"WAITING", bind(Waiting)},
+             {"ROLLBACK", bind(Rollback)},   {"RETIRING", bind(Retiring)}};
+  d.terminal_states = {"DONE", "ABORTED", "FAILED"};
+  d.cancel_to = {{"QUEUED", "ABORTED"},     {"PREPARING", "ABORTED"}, {"FENCING", "ROLLBACK"},
+                 {"EXPORTING", "ROLLBACK"}, {"OFFERING", "ROLLBACK"}, {"WAITING", "ROLLBACK"}};
+  return d;
+}
+
+absl::StatusOr<v1::Migration> StartMigration(Env* env, fsm::Runner* runner, const std::string& volume,
+                                             const std::string& destination, const std::string& drain_id,
+                                             uint32_t max_concurrent) {
+  ASSIGN_OR_RETURN(volumes::LvRow lv, env->host->GetLv(volume));
+  ASSIGN_OR_RETURN(std::string busy, ActiveMigrationOf(env->store, volume));
+  if (!busy.empty())
+    return absl::FailedPreconditionError(absl::StrCat("volume ", volume, " is already migrating (", busy, ")"));
+  if (env->portal.empty())
+    return absl::FailedPreconditionError(
+        absl::StrCat("worker ", env->worker, " has no iSCSI portal: set [migration] iscsi_portal"));
+  ASSIGN_OR_RETURN(v1::HealthResponse dest, env->peers->Health(destination));
+  uint64_t allocated = static_cast<uint64_t>(static_cast<double>(lv.size_bytes) * lv.data_percent / 100.0);
+  if (dest.pool_free_bytes() < allocated + (64u << 20))
+    return absl::ResourceExhaustedError(absl::StrCat("destination ", destination, " has ", dest.pool_free_bytes(),
+                                                     " bytes free in its thin pool; volume ", volume, " holds ",
+                                                     allocated, " bytes"));
+  MigrationState st;
+  st.mutable_view()->set_volume_id(volume);
+  st.mutable_view()->set_source_worker(env->worker);
+  st.mutable_view()->set_destination_worker(destination);
+  st.mutable_view()->set_drain_id(drain_id);
+  st.set_max_concurrent(max_concurrent);
+  const std::string id = "m-" + internal::RandomHex(5);
+  RETURN_IF_ERROR(runner->Submit(kOutKind, id, st.SerializeAsString()));
+  spdlog::info("{} migration to {} started", LogTag(volume, id), destination);
+  ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(id));
+  return ViewOf(r);
+}
+
+}  // namespace volmigrate::migration
