@@ -46,6 +46,7 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
   for (auto& e : envs) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  const absl::Time started = absl::Now();
   spdlog::debug("exec: {}", Describe(cmd));
   pid_t pid = fork();
   if (pid < 0) return ErrnoError(errno, "fork");
@@ -118,6 +119,8 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
     return absl::DeadlineExceededError(
         absl::StrCat(Describe(cmd), ": no answer within ", absl::FormatDuration(cmd.timeout)));
   res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  spdlog::debug("exec: {} -> exit {} in {:.2f} s", cmd.argv[0], res.exit_code,
+                absl::ToDoubleSeconds(absl::Now() - started));
   return res;
 }
 

@@ -234,9 +234,11 @@ void Runner::RunOne(const std::string& id) {
     spdlog::warn("fsm: {} {}", id, error);
   } else {
     auto step = def->steps.find(from);
+    if (opts_.step_hook) opts_.step_hook(r.kind(), from, false);
     absl::StatusOr<Next> res = step == def->steps.end()
                                    ? absl::InternalError(absl::StrCat("no step for state ", from))
                                    : step->second(StepContext{id, from, r.data(), r.attempts()});
+    if (opts_.step_hook) opts_.step_hook(r.kind(), from, true);
     if (res.ok() && res->state == from && res->data == r.data()) {
       // Polling: nothing to record.
       return reschedule(std::max(res->wait, absl::Milliseconds(1)));

@@ -64,6 +64,9 @@ struct RunnerOptions {
   int max_concurrent = 4;  // machines executing a step at once
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_max = absl::Seconds(30);
+  // Called before each step and after it returns (before its commit). Crash
+  // tests kill the process from here; production leaves it empty.
+  std::function<void(const std::string& kind, const std::string& state, bool after)> step_hook;
 };
 
 bool IsRetryable(const absl::Status& s);

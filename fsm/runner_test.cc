@@ -10,7 +10,7 @@
 namespace volmigrate::fsm {
 namespace {
 
-constexpr RunnerOptions kFast{.max_concurrent = 2,
+const RunnerOptions kFast{.max_concurrent = 2,
                               .backoff_initial = absl::Milliseconds(1),
                               .backoff_max = absl::Milliseconds(5)};
 

@@ -65,10 +65,7 @@ absl::StatusOr<std::vector<SessionInfo>> Initiator::Sessions() {
   return ParseSessionsP3(r.out);
 }
 
-absl::Status Initiator::Login(const LoginSpec& s) {
-  ASSIGN_OR_RETURN(std::vector<SessionInfo> sessions, Sessions());
-  for (const SessionInfo& si : sessions)
-    if (si.iqn == s.iqn && SamePortal(si.portal, s.portal)) return absl::OkStatus();
+absl::Status Initiator::Prepare(const LoginSpec& s) {
   // A node record of our own, not discovery: no dependence on what else the target offers.
   RETURN_IF_ERROR(RunChecked(*ex_, {.argv = {"iscsiadm", "-m", "node", "-o", "new", "-T", s.iqn, "-p", s.portal}},
                              absl::StatusCode::kUnavailable)
@@ -77,9 +74,20 @@ absl::Status Initiator::Login(const LoginSpec& s) {
   RETURN_IF_ERROR(Node(s, "node.session.auth.username", s.chap_user));
   RETURN_IF_ERROR(Node(s, "node.session.auth.password", s.chap_secret, true));
   RETURN_IF_ERROR(Node(s, "node.session.timeo.replacement_timeout", absl::StrCat(s.replacement_timeout_seconds)));
-  RETURN_IF_ERROR(Node(s, "node.startup", "manual"));
-  ASSIGN_OR_RETURN(ExecResult r, ex_->Run({.argv = {"iscsiadm", "-m", "node", "-T", s.iqn, "-p", s.portal, "--login"},
-                                           .timeout = absl::Seconds(60)}));
+  return Node(s, "node.startup", "manual");
+}
+
+absl::Status Initiator::Login(const LoginSpec& s) {
+  ASSIGN_OR_RETURN(std::vector<SessionInfo> sessions, Sessions());
+  for (const SessionInfo& si : sessions)
+    if (si.iqn == s.iqn && SamePortal(si.portal, s.portal)) return absl::OkStatus();
+  const Command login{.argv = {"iscsiadm", "-m", "node", "-T", s.iqn, "-p", s.portal, "--login"},
+                      .timeout = absl::Seconds(60)};
+  ASSIGN_OR_RETURN(ExecResult r, ex_->Run(login));
+  if (r.exit_code == kNoObjectsFound) {  // not prepared (or lost with /etc on a reboot)
+    RETURN_IF_ERROR(Prepare(s));
+    ASSIGN_OR_RETURN(r, ex_->Run(login));
+  }
   if (r.exit_code == 0) return absl::OkStatus();
   std::string why(absl::StripAsciiWhitespace(r.err));
   // 24: authorization failure (wrong CHAP). 19: non-retryable login failure,

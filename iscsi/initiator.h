@@ -37,7 +37,10 @@ class Initiator {
   // `sysfs`: "/sys", or a fake tree in tests.
   Initiator(Executor* ex, std::string sysfs = "/sys") : ex_(ex), sysfs_(std::move(sysfs)) {}
 
-  // Idempotent: a session to that target and portal is success.
+  // The node record with CHAP and timeouts, ahead of the login (idempotent).
+  absl::Status Prepare(const LoginSpec& spec);
+  // Idempotent: a session to that target and portal is success. Prepares the
+  // node record first when there is none.
   absl::Status Login(const LoginSpec& spec);
   // Logs out and deletes the node record (its CHAP secret with it). No session: success.
   absl::Status Logout(const std::string& iqn, const std::string& portal);

@@ -24,17 +24,31 @@ TEST(SessionsP3, ParsesCapturedSession) {
 
 LoginSpec Spec() { return {"169.254.0.1:3260", kIqn, "mig-1", "secret-12345ab", 120}; }
 
-TEST(Initiator, LoginWritesTheNodeRecordThenLogsIn) {
+TEST(Initiator, LoginWithoutANodeRecordWritesItThenLogsIn) {
   FakeExecutor ex;
   ex.On("iscsiadm -m session", ExecResult{21, "", "iscsiadm: No active sessions.\n"});
   ex.On("iscsiadm -m node", ExecResult{0, "", ""});
+  int logins = 0;
+  ex.On(std::string("iscsiadm -m node -T ") + kIqn + " -p 169.254.0.1:3260 --login",
+        [&](const Command&) { return absl::StatusOr<ExecResult>(ExecResult{++logins == 1 ? 21 : 0, "", ""}); });
   Initiator ini(&ex);
   ASSERT_TRUE(ini.Login(Spec()).ok());
   EXPECT_EQ(ex.Count(std::string("iscsiadm -m node -o new -T ") + kIqn + " -p 169.254.0.1:3260"), 1);
   EXPECT_EQ(ex.Count(std::string("iscsiadm -m node -T ") + kIqn +
                      " -p 169.254.0.1:3260 -o update -n node.session.timeo.replacement_timeout -v 120"),
             1);
-  EXPECT_EQ(ex.calls.back(), std::string("iscsiadm -m node -T ") + kIqn + " -p 169.254.0.1:3260 --login");
+  EXPECT_EQ(logins, 2);
+}
+
+TEST(Initiator, PreparedLoginIsOneCommand) {
+  FakeExecutor ex;
+  ex.On("iscsiadm -m session", ExecResult{21, "", ""});
+  ex.On("iscsiadm -m node", ExecResult{0, "", ""});
+  Initiator ini(&ex);
+  ASSERT_TRUE(ini.Prepare(Spec()).ok());
+  int before = static_cast<int>(ex.calls.size());
+  ASSERT_TRUE(ini.Login(Spec()).ok());
+  EXPECT_EQ(static_cast<int>(ex.calls.size()) - before, 2);  // the session list and the login
 }
 
 TEST(Initiator, LoginWithASessionAlreadyThereDoesNothing) {

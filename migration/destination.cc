@@ -17,6 +17,7 @@ using internal::Parse;
 using internal::Stay;
 
 constexpr absl::Duration kPoll = absl::Seconds(1);
+constexpr absl::Duration kFastPoll = absl::Milliseconds(200);  // waiting for the source's fence
 constexpr absl::Duration kDiskWait = absl::Seconds(60);
 
 uint64_t MetadataBytes(const MigrationState& st, const Options& o) {
@@ -24,18 +25,21 @@ uint64_t MetadataBytes(const MigrationState& st, const Options& o) {
   return ((8u << 20) + regions / 2 + (1u << 20) - 1) / (1u << 20) * (1u << 20);
 }
 
+iscsi::LoginSpec LoginSpecOf(Env* env, const MigrationState& st) {
+  return {.portal = st.portal(),
+          .iqn = st.target_iqn(),
+          .chap_user = st.chap_user(),
+          .chap_secret = st.chap_secret(),
+          .replacement_timeout_seconds = env->opts.replacement_timeout_seconds};
+}
+
 // Opens both LUKS2 views and the iSCSI session, as far as they are not already.
 absl::Status EnsureAttached(Env* env, const std::string& id, const MigrationState& st) {
   Host& h = *env->host;
   const std::string& vol = st.view().volume_id();
   ASSIGN_OR_RETURN(std::string key, h.keys().Get(vol));
-  // Discards pass through so trimmed blocks go back to the thin pool.
   RETURN_IF_ERROR(h.OpenCrypt(h.LvPath(vol), CryptName(vol), key, {.allow_discards = true}));
-  RETURN_IF_ERROR(h.Login({.portal = st.portal(),
-                           .iqn = st.target_iqn(),
-                           .chap_user = st.chap_user(),
-                           .chap_secret = st.chap_secret(),
-                           .replacement_timeout_seconds = env->opts.replacement_timeout_seconds}));
+  RETURN_IF_ERROR(h.Login(LoginSpecOf(env, st)));
   ASSIGN_OR_RETURN(std::string disk, h.WaitDevice(st.target_iqn(), kDiskWait));
   ASSIGN_OR_RETURN(std::string src_key, h.keys().Get(internal::SourceKeyName(id)));
   return h.OpenCrypt(disk, internal::SourceCryptName(id), src_key, {.readonly = true});
@@ -94,6 +98,9 @@ fsm::StepFn PreBoot(Env* env, F fn) {
   };
 }
 
+// Everything that does not need the source's data, done before the source
+// fences its consumer: the volume, its LUKS2 header in the source's layout, the
+// clone's metadata, the iSCSI node record.
 absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   Host& h = *env->host;
@@ -108,20 +115,12 @@ absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
   l.data_offset = st.luks().data_offset_bytes();  // the source's, whatever cryptsetup here defaults to
   l.label = vol;
   RETURN_IF_ERROR(h.Format(h.LvPath(vol), l, key));
-  return Go("FORMATTED", st);
-}
-
-absl::StatusOr<fsm::Next> Formatted(Env* env, const fsm::StepContext& c) {
-  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
-  Host& h = *env->host;
-  const std::string& vol = st.view().volume_id();
-  RETURN_IF_ERROR(EnsureAttached(env, c.id, st));
-  ASSIGN_OR_RETURN(uint64_t src, h.DeviceBytes(LiveDevice(internal::SourceCryptName(c.id))));
+  // Discards pass through so trimmed blocks go back to the thin pool.
+  RETURN_IF_ERROR(h.OpenCrypt(h.LvPath(vol), CryptName(vol), key, {.allow_discards = true}));
   ASSIGN_OR_RETURN(uint64_t dst, h.DeviceBytes(LiveDevice(CryptName(vol))));
-  RETURN_IF_ERROR(dm::CheckCloneSizes(src, dst));
   if (dst != st.plaintext_bytes())
     return absl::FailedPreconditionError(
-        absl::StrCat("destination plaintext is ", dst, " bytes but the offer said ", st.plaintext_bytes()));
+        absl::StrCat("destination plaintext is ", dst, " bytes but the source's is ", st.plaintext_bytes()));
   const std::string meta = internal::MetadataLv(c.id);
   RETURN_IF_ERROR(h.CreateLv(meta, MetadataBytes(st, env->opts), volumes::kScratchTag));
   if (!st.metadata_zeroed()) {
@@ -129,11 +128,31 @@ absl::StatusOr<fsm::Next> Formatted(Env* env, const fsm::StepContext& c) {
     RETURN_IF_ERROR(h.ZeroDevice(h.LvPath(meta), MetadataBytes(st, env->opts)));
     st.set_metadata_zeroed(true);
   }
-  return Go("ATTACHED", st);
+  RETURN_IF_ERROR(h.PrepareLogin(LoginSpecOf(env, st)));
+  return Go("STAGED", st);
 }
 
-absl::StatusOr<fsm::Next> Attached(Env* env, const fsm::StepContext& c) {
+// Waits for the source to fence its consumer (it then shows WAITING).
+absl::StatusOr<fsm::Next> Staged(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  ASSIGN_OR_RETURN(v1::Migration src, env->peers->GetMigration(st.view().source_worker(), c.id));
+  if (src.terminal()) {
+    st.set_rollback_reason(absl::StrCat("source ended in ", src.state(), ": ", src.error()));
+    return Go("ROLLBACK", st);
+  }
+  if (src.state() != "WAITING") return Stay(c, st, kFastPoll);
+  st.set_source_ready_unix_ms(env->now_ms());
+  st.mutable_view()->set_source_fence_seconds(src.source_fence_seconds());
+  return Go("ATTACHING", st);
+}
+
+absl::StatusOr<fsm::Next> Attaching(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  const std::string& vol = st.view().volume_id();
+  RETURN_IF_ERROR(EnsureAttached(env, c.id, st));
+  ASSIGN_OR_RETURN(uint64_t src, env->host->DeviceBytes(LiveDevice(internal::SourceCryptName(c.id))));
+  ASSIGN_OR_RETURN(uint64_t dst, env->host->DeviceBytes(LiveDevice(CryptName(vol))));
+  RETURN_IF_ERROR(dm::CheckCloneSizes(src, dst));
   RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
   return Go("CLONED", st);
 }
@@ -144,10 +163,13 @@ absl::StatusOr<fsm::Next> Cloned(Env* env, const fsm::StepContext& c) {
   RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
   RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
   st.set_booted(true);
-  double here = static_cast<double>(env->now_ms() - st.offer_unix_ms()) / 1000.0;
-  st.mutable_view()->set_blackout_seconds(std::max(0.001, st.fenced_seconds() + here));
-  spdlog::info("{} consumer booted on {}: blackout {:.2f} s", LogTag(vol, c.id), LiveDevice(vol),
-               st.view().blackout_seconds());
+  // The source's part (fence to closed), ours (its WAITING seen to booted), and
+  // one poll interval: an upper bound on the gap between the two.
+  double here = static_cast<double>(env->now_ms() - st.source_ready_unix_ms()) / 1000.0;
+  st.mutable_view()->set_blackout_seconds(st.view().source_fence_seconds() + here +
+                                          absl::ToDoubleSeconds(kFastPoll));
+  spdlog::info("{} consumer booted on {}: blackout {:.2f} s (source {:.2f} s, here {:.2f} s)", LogTag(vol, c.id),
+               LiveDevice(vol), st.view().blackout_seconds(), st.view().source_fence_seconds(), here);
   return Go("BOOTED", st);
 }
 
@@ -155,11 +177,18 @@ absl::StatusOr<fsm::Next> Booted(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
   RETURN_IF_ERROR(EnsureBooted(env, c.id, st));
-  ASSIGN_OR_RETURN(dm::CloneStatus before, Status(env, vol));
+  if (!st.trim_started()) {
+    // Recorded first, so a replay after a crash still counts what fstrim skipped.
+    ASSIGN_OR_RETURN(dm::CloneStatus before, Status(env, vol));
+    st.set_trim_hydrated_before(before.hydrated);
+    st.set_trim_started(true);
+    return Stay(c, st, absl::ZeroDuration());
+  }
   auto trimmed = env->host->Trim(LiveDevice(vol));
   if (!trimmed.ok() && trimmed.status().code() != absl::StatusCode::kNotFound) return trimmed.status();
   ASSIGN_OR_RETURN(dm::CloneStatus after, Status(env, vol));
-  uint64_t skipped = (after.hydrated - std::min(after.hydrated, before.hydrated)) * after.region_sectors * 512;
+  uint64_t before = std::min(after.hydrated, st.trim_hydrated_before());
+  uint64_t skipped = (after.hydrated - before) * after.region_sectors * 512;
   st.mutable_view()->mutable_progress()->set_discarded_bytes(skipped);
   spdlog::info("{} fstrim: {}; {} bytes marked hydrated without copying", LogTag(vol, c.id),
                trimmed.ok() ? absl::StrCat(*trimmed, " bytes trimmed") : "filesystem not mounted here", skipped);
@@ -254,13 +283,13 @@ fsm::MachineDef DestinationMachine(Env* env) {
   d.kind = kInKind;
   d.initial_state = "ACCEPTED";
   auto bind = [env](auto fn) { return [env, fn](const fsm::StepContext& c) { return fn(env, c); }; };
-  d.steps = {{"ACCEPTED", PreBoot(env, Accepted)}, {"FORMATTED", PreBoot(env, Formatted)},
-             {"ATTACHED", PreBoot(env, Attached)}, {"CLONED", PreBoot(env, Cloned)},
+  d.steps = {{"ACCEPTED", PreBoot(env, Accepted)},   {"STAGED", PreBoot(env, Staged)},
+             {"ATTACHING", PreBoot(env, Attaching)}, {"CLONED", PreBoot(env, Cloned)},
              {"BOOTED", bind(Booted)},             {"HYDRATING", bind(Hydrating)},
              {"CUT_OVER", bind(CutOver)},          {"NOTIFYING", bind(Notifying)},
              {"ROLLBACK", bind(Rollback)}};
   d.terminal_states = {"DONE", "ABORTED", "FAILED"};
-  d.cancel_to = {{"ACCEPTED", "ROLLBACK"}, {"FORMATTED", "ROLLBACK"}, {"ATTACHED", "ROLLBACK"}, {"CLONED", "ROLLBACK"}};
+  d.cancel_to = {{"ACCEPTED", "ROLLBACK"}, {"STAGED", "ROLLBACK"}, {"ATTACHING", "ROLLBACK"}, {"CLONED", "ROLLBACK"}};
   return d;
 }
 
@@ -299,7 +328,6 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
   st.set_device_bytes(req.device_bytes());
   st.set_plaintext_bytes(req.size_bytes());
   st.set_offer_unix_ms(env->now_ms());
-  st.set_fenced_seconds(req.fenced_seconds());
 
   ASSIGN_OR_RETURN(uint64_t free, env->host->PoolFreeBytes());
   uint64_t need = req.allocated_bytes() + MetadataBytes(st, env->opts);

@@ -1,6 +1,8 @@
 #include "migration/host.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -102,7 +104,12 @@ class SystemHost final : public Host {
       if (!s.ok()) return Annotate(s, absl::StrCat("closing ", LiveDevice(volume), " (is the consumer stopped?)"));
     }
     ASSIGN_OR_RETURN(bool under, dm_->Exists(CryptName(volume)));
-    if (under) return luks::Close(CryptName(volume));
+    if (under) RETURN_IF_ERROR(luks::Close(CryptName(volume)));
+    // The export reads the LV through its page cache: drop whatever an earlier
+    // reader left there, so the destination sees what the volume last wrote.
+    Fd fd(::open(LvPath(volume).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid() || ::ioctl(fd.get(), BLKFLSBUF, 0) != 0)
+      return ErrnoError(errno, absl::StrCat("flushing the buffers of ", LvPath(volume)));
     return absl::OkStatus();
   }
 
@@ -110,6 +117,7 @@ class SystemHost final : public Host {
 
   absl::Status Export(const iscsi::ExportSpec& spec) override { return tgt_.Export(spec); }
   absl::Status Unexport(const std::string& iqn, const std::string& user) override { return tgt_.Remove(iqn, user); }
+  absl::Status PrepareLogin(const iscsi::LoginSpec& spec) override { return initiator_.Prepare(spec); }
   absl::Status Login(const iscsi::LoginSpec& spec) override { return initiator_.Login(spec); }
   absl::Status Logout(const std::string& iqn, const std::string& portal) override {
     return initiator_.Logout(iqn, portal);

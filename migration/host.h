@@ -66,6 +66,8 @@ class Host {
   // iSCSI.
   virtual absl::Status Export(const iscsi::ExportSpec& spec) = 0;
   virtual absl::Status Unexport(const std::string& iqn, const std::string& chap_user) = 0;
+  // The node record (CHAP, timeouts) without logging in; Login makes it too if missing.
+  virtual absl::Status PrepareLogin(const iscsi::LoginSpec& spec) = 0;
   virtual absl::Status Login(const iscsi::LoginSpec& spec) = 0;
   virtual absl::Status Logout(const std::string& iqn, const std::string& portal) = 0;
   virtual absl::StatusOr<std::string> WaitDevice(const std::string& iqn, absl::Duration timeout) = 0;

@@ -4,11 +4,17 @@
 // formats with the source's layout, clones, boots the consumer, trims, hydrates
 // and cuts over. Both keep v1.Migration (in MigrationState) as their data.
 //
-//   source:      QUEUED -> PREPARING -> FENCING -> EXPORTING -> OFFERING -> WAITING -> RETIRING -> DONE
-//                (abort or refusal before the destination boots: ROLLBACK -> ABORTED | FAILED)
-//   destination: ACCEPTED -> FORMATTED -> ATTACHED -> CLONED -> BOOTED -> TRIMMED -> HYDRATING
-//                -> CUT_OVER -> NOTIFYING -> DONE
-//                (abort or failure before boot: ROLLBACK -> ABORTED | FAILED)
+//   source:      QUEUED -> PREPARING -> EXPORTING -> OFFERING -> STAGING -> FENCING -> WAITING
+//                -> RETIRING -> DONE
+//   destination: ACCEPTED -> STAGED -> ATTACHING -> CLONED -> BOOTED -> HYDRATING -> CUT_OVER
+//                -> NOTIFYING -> DONE
+//   Either side, on abort or a refusal before the destination boots: ROLLBACK -> ABORTED | FAILED.
+//
+// Everything that does not need the source's data happens before the fence
+// (export, offer, the destination's volume, header and clone metadata), so the
+// blackout holds only: stop and close on the source (FENCING), then login, open
+// the source view, build the clone and start the consumer on the destination
+// (ATTACHING, CLONED). The destination sees the fence by polling the source.
 #pragma once
 
 #include <mutex>

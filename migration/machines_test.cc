@@ -1,0 +1,405 @@
+// The migration machines' logic against a fake host and in-process peers: the
+// whole sequence on both sides, every step run twice (as after a crash between
+// a step's effects and its commit), refusals and rollback. The real kernel
+// path is proven in tests/vm/migration_test.sh.
+#include "migration/machines.h"
+
+#include <map>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "common/test_util.h"
+#include "gtest/gtest.h"
+
+namespace volmigrate::migration {
+namespace {
+
+class FakeDm final : public dm::DeviceMapper {
+ public:
+  std::map<std::string, std::vector<dm::Target>> live, inactive;
+  uint64_t hydrated = 0, total = 64;  // regions of the clone
+  bool hydrating = false;
+  absl::Status Create(const std::string& n, const std::vector<dm::Target>& t, bool) override {
+    if (live.count(n)) return live[n] == t ? absl::OkStatus() : absl::AlreadyExistsError(n);
+    live[n] = t;
+    return absl::OkStatus();
+  }
+  absl::Status Reload(const std::string& n, const std::vector<dm::Target>& t) override {
+    inactive[n] = t;
+    return absl::OkStatus();
+  }
+  absl::Status Suspend(const std::string&) override { return absl::OkStatus(); }
+  absl::Status Resume(const std::string& n) override {
+    if (inactive.count(n)) live[n] = inactive[n], inactive.erase(n);
+    return absl::OkStatus();
+  }
+  absl::Status Remove(const std::string& n) override {
+    live.erase(n);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<bool> Exists(const std::string& n) override { return live.count(n) > 0; }
+  absl::StatusOr<std::vector<dm::Target>> Table(const std::string& n) override {
+    if (!live.count(n)) return absl::NotFoundError(n);
+    return live[n];
+  }
+  absl::StatusOr<std::vector<dm::Target>> Status(const std::string& n, bool) override {
+    if (!live.count(n)) return absl::NotFoundError(n);
+    if (live[n][0].type != "clone") return live[n];
+    if (hydrating && hydrated < total) hydrated = std::min(total, hydrated + 16);  // kcopyd at work
+    return std::vector<dm::Target>{{0, 8192, "clone",
+                                    absl::StrCat("8 6/2048 128 ", hydrated, "/", total, " 0 ",
+                                                 hydrating ? "0" : "1 no_hydration",
+                                                 " 4 hydration_threshold 256 hydration_batch_size 32 rw")}};
+  }
+  absl::StatusOr<std::string> Message(const std::string&, const std::string& m) override {
+    if (m == "enable_hydration") hydrating = true;
+    if (m == "disable_hydration") hydrating = false;
+    return std::string();
+  }
+};
+
+class MemKeys final : public luks::KeyStore {
+ public:
+  std::map<std::string, std::string> keys;
+  absl::StatusOr<std::string> Get(const std::string& v) override {
+    if (!keys.count(v)) return absl::NotFoundError("no key for " + v);
+    return keys[v];
+  }
+  absl::StatusOr<std::string> GetOrCreate(const std::string& v) override {
+    if (!keys.count(v)) keys[v] = "key-of-" + v;
+    return keys[v];
+  }
+  absl::Status Put(const std::string& v, const std::string& k) override {
+    keys[v] = k;
+    return absl::OkStatus();
+  }
+  absl::Status Delete(const std::string& v) override {
+    keys.erase(v);
+    return absl::OkStatus();
+  }
+};
+
+// One worker's kernel and tools, as sets; creating what exists twice is a bug
+// the real tools would turn into a second export, session or device.
+class FakeHost final : public Host {
+ public:
+  std::map<std::string, volumes::LvRow> lvs;
+  std::map<std::string, std::string> crypt;  // name -> device
+  std::map<std::string, luks::Layout> formatted;
+  std::set<std::string> exports, sessions;
+  std::vector<std::string> hooks;  // consecutive repeats (a replayed step) collapsed
+  int exports_created = 0, logins = 0;
+  uint64_t pool_free = 10ull << 30;
+  FakeDm dmf;
+  MemKeys keyring;
+
+  absl::StatusOr<std::vector<volumes::LvRow>> ListVolumes() override {
+    std::vector<volumes::LvRow> out;
+    for (auto& [n, lv] : lvs)
+      if (lv.tags == std::vector<std::string>{volumes::kVolumeTag}) out.push_back(lv);
+    return out;
+  }
+  absl::StatusOr<volumes::LvRow> GetLv(const std::string& n) override {
+    if (!lvs.count(n)) return absl::NotFoundError("no logical volume " + n);
+    return lvs[n];
+  }
+  absl::Status CreateLv(const std::string& n, uint64_t bytes, const std::string& tag) override {
+    if (lvs.count(n)) return lvs[n].size_bytes == bytes ? absl::OkStatus() : absl::AlreadyExistsError(n);
+    lvs[n] = {.name = n, .size_bytes = bytes, .pool = "pool", .data_percent = 10, .tags = {tag}};
+    return absl::OkStatus();
+  }
+  absl::Status DeleteLv(const std::string& n) override {
+    lvs.erase(n);
+    return absl::OkStatus();
+  }
+  absl::Status RetireLv(const std::string& n, const std::string& to) override {
+    if (lvs.count(n)) lvs[to] = lvs[n], lvs.erase(n), lvs[to].name = to;
+    lvs[to].tags = {volumes::kRetiredTag};
+    return absl::OkStatus();
+  }
+  absl::StatusOr<uint64_t> PoolFreeBytes() override { return pool_free; }
+  std::string LvPath(const std::string& n) override { return "/dev/vg0/" + n; }
+  absl::Status ZeroDevice(const std::string&, uint64_t) override { return absl::OkStatus(); }
+  luks::KeyStore& keys() override { return keyring; }
+  absl::StatusOr<luks::Header> ReadHeader(const std::string& path) override {
+    luks::Header h;
+    h.layout = formatted.count(path) ? formatted[path] : luks::Layout{};
+    h.layout.uuid = "0b9c3f44-0c3e-4b8e-9a3b-6c2b1f0d9e11";
+    h.device_bytes = lvs[path.substr(9)].size_bytes;
+    h.plaintext_bytes = h.device_bytes - h.layout.data_offset;
+    return h;
+  }
+  absl::Status Format(const std::string& path, const luks::Layout& l, const std::string&) override {
+    if (formatted.count(path) && formatted[path].data_offset != l.data_offset) return absl::AlreadyExistsError(path);
+    formatted[path] = l;
+    return absl::OkStatus();
+  }
+  absl::Status OpenCrypt(const std::string& path, const std::string& name, const std::string&,
+                         const luks::OpenOptions&) override {
+    crypt.emplace(name, path);
+    return absl::OkStatus();
+  }
+  absl::Status CloseCrypt(const std::string& name) override {
+    crypt.erase(name);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<uint64_t> DeviceBytes(const std::string&) override { return 64u << 20; }  // both plaintexts
+  absl::StatusOr<bool> VolumeOpen(const std::string& v) override { return crypt.count(v) > 0; }
+  absl::Status OpenVolume(const std::string& v) override { return OpenCrypt(LvPath(v), v, "", {}); }
+  absl::Status CloseVolume(const std::string& v) override { return CloseCrypt(v); }
+  dm::DeviceMapper& dm() override { return dmf; }
+  absl::Status Export(const iscsi::ExportSpec& s) override {
+    exports_created += exports.insert(s.iqn).second;
+    return absl::OkStatus();
+  }
+  absl::Status Unexport(const std::string& iqn, const std::string&) override {
+    exports.erase(iqn);
+    return absl::OkStatus();
+  }
+  absl::Status PrepareLogin(const iscsi::LoginSpec&) override { return absl::OkStatus(); }
+  absl::Status Login(const iscsi::LoginSpec& s) override {
+    logins += sessions.insert(s.iqn).second;
+    return absl::OkStatus();
+  }
+  absl::Status Logout(const std::string& iqn, const std::string&) override {
+    sessions.erase(iqn);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> WaitDevice(const std::string&, absl::Duration) override { return std::string("/dev/sda"); }
+  absl::StatusOr<std::string> SessionState(const std::string& iqn) override {
+    return sessions.count(iqn) ? std::string("LOGGED_IN") : std::string();
+  }
+  absl::Status RunHook(const std::string& path, const std::string& v, const std::string&) override {
+    if (hooks.empty() || hooks.back() != path + " " + v) hooks.push_back(path + " " + v);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<uint64_t> Trim(const std::string&) override {
+    if (dmf.hydrated < dmf.total / 2) dmf.hydrated = dmf.total / 2;  // half the regions unused
+    return uint64_t{1} << 20;
+  }
+};
+
+struct Worker;
+
+// Peer calls go straight to the other worker's functions.
+class LoopPeers final : public Peers {
+ public:
+  std::map<std::string, Worker*> workers;
+  absl::StatusOr<v1::HealthResponse> Health(const std::string& w) override;
+  absl::StatusOr<v1::OfferMigrationResponse> Offer(const std::string& w, const v1::OfferMigrationRequest& r) override;
+  absl::StatusOr<v1::Migration> GetMigration(const std::string& w, const std::string& id) override;
+  absl::StatusOr<v1::CancelMigrationResponse> Cancel(const std::string& w, const std::string& id) override;
+  absl::Status Report(const std::string&, const v1::ReportProgressRequest&) override { return absl::OkStatus(); }
+};
+
+struct Worker {
+  Worker(const std::string& name, LoopPeers* peers, bool twice) {
+    dir = NewTempDir();
+    store = std::move(*fsm::Store::Open(dir + "/state"));
+    env.worker = name;
+    env.portal = "169.254.0.1:3260";
+    env.initiator_iqn = "iqn.2026-11.io.volmigrate:" + name;
+    env.opts.consumer_start = "/start";
+    env.opts.consumer_stop = "/stop";
+    env.host = &host;
+    env.peers = peers;
+    env.store = store.get();
+    env.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+    runner = std::make_unique<fsm::Runner>(
+        store.get(), fsm::RunnerOptions{.max_concurrent = 2, .backoff_initial = absl::Milliseconds(5),
+                                        .backoff_max = absl::Milliseconds(20)});
+    for (fsm::MachineDef d : {SourceMachine(&env), DestinationMachine(&env)}) {
+      // Twice: the first run's effects stay, its result is dropped, as when the
+      // process dies after a step acted and before it committed.
+      if (twice)
+        for (auto& [state, fn] : d.steps)
+          fn = [f = fn](const fsm::StepContext& c) {
+            (void)f(c);
+            return f(c);
+          };
+      // Polls run every second in production; here at once.
+      for (auto& [state, fn] : d.steps)
+        fn = [f = fn](const fsm::StepContext& c) -> absl::StatusOr<fsm::Next> {
+          auto r = f(c);
+          if (r.ok() && r->state == c.state) r->wait = absl::Milliseconds(2);
+          return r;
+        };
+      EXPECT_TRUE(runner->Register(d).ok());
+    }
+    peers->workers[name] = this;
+  }
+  ~Worker() { runner->Stop(); }
+
+  // Waits for machine `id` to end; its final state.
+  std::string Wait(const std::string& id) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    for (uint64_t v = runner->Version(); absl::Now() < deadline; v = runner->WaitForChange(v, deadline)) {
+      auto r = store->Get(id);
+      if (r.ok() && r->terminal()) return r->state() + (r->last_error().empty() ? "" : ": " + r->last_error());
+    }
+    return "timeout";
+  }
+
+  std::string dir;
+  std::unique_ptr<fsm::Store> store;
+  FakeHost host;
+  Env env;
+  std::unique_ptr<fsm::Runner> runner;
+};
+
+absl::StatusOr<v1::HealthResponse> LoopPeers::Health(const std::string& w) {
+  if (!workers.count(w)) return absl::UnavailableError(w + " is down");
+  v1::HealthResponse h;
+  h.set_worker(w);
+  h.set_initiator_iqn(workers[w]->env.initiator_iqn);
+  h.set_pool_free_bytes(workers[w]->host.pool_free);
+  return h;
+}
+absl::StatusOr<v1::OfferMigrationResponse> LoopPeers::Offer(const std::string& w, const v1::OfferMigrationRequest& r) {
+  ASSIGN_OR_RETURN(std::string st, AcceptOffer(&workers[w]->env, workers[w]->runner.get(), r));
+  v1::OfferMigrationResponse out;
+  out.set_accepted(true);
+  out.set_destination_state(st);
+  return out;
+}
+absl::StatusOr<v1::Migration> LoopPeers::GetMigration(const std::string& w, const std::string& id) {
+  ASSIGN_OR_RETURN(fsm::Record r, workers[w]->store->Get(id));
+  return ViewOf(r);
+}
+absl::StatusOr<v1::CancelMigrationResponse> LoopPeers::Cancel(const std::string& w, const std::string& id) {
+  ASSIGN_OR_RETURN(std::string st, CancelIncoming(&workers[w]->env, workers[w]->runner.get(), id, "w1"));
+  v1::CancelMigrationResponse out;
+  out.set_destination_state(st);
+  return out;
+}
+
+class MachinesTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    w1 = std::make_unique<Worker>("w1", &peers, GetParam());
+    w2 = std::make_unique<Worker>("w2", &peers, GetParam());
+    // vol-1 on w1: 4 MiB LUKS2 offset, open with its consumer.
+    FakeHost& h = w1->host;
+    ASSERT_TRUE(h.CreateLv("vol-1", 68u << 20, volumes::kVolumeTag).ok());
+    h.formatted["/dev/vg0/vol-1"].data_offset = 4u << 20;
+    h.keyring.keys["vol-1"] = "source key";
+    ASSERT_TRUE(h.OpenVolume("vol-1").ok());
+  }
+  void Start() {
+    ASSERT_TRUE(w1->runner->Start().ok());
+    ASSERT_TRUE(w2->runner->Start().ok());
+  }
+
+  LoopPeers peers;
+  std::unique_ptr<Worker> w1, w2;
+};
+
+TEST_P(MachinesTest, MigratesEndToEndLeavingNothingBehind) {
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(w1->Wait(m->id()), "DONE");
+  EXPECT_EQ(w2->Wait(m->id()), "DONE");
+
+  FakeHost &src = w1->host, &dst = w2->host;
+  EXPECT_EQ(src.exports_created, 1);  // once, even with every step run twice
+  EXPECT_TRUE(src.exports.empty());
+  EXPECT_EQ(src.hooks, std::vector<std::string>{"/stop vol-1"});
+  EXPECT_FALSE(src.lvs.count("vol-1"));
+  EXPECT_EQ(src.lvs[m->id() + "-retired"].tags, std::vector<std::string>{volumes::kRetiredTag});
+  EXPECT_EQ(src.keyring.keys[m->id() + "-retired"], "source key");
+
+  EXPECT_EQ(dst.logins, 1);
+  EXPECT_TRUE(dst.sessions.empty());
+  EXPECT_EQ(dst.formatted["/dev/vg0/vol-1"].data_offset, 4u << 20);  // the source's layout, not a default
+  EXPECT_EQ(dst.dmf.live["vol-1"][0].type, "linear");
+  EXPECT_EQ(dst.crypt.size(), 1u);  // vol-1-crypt only: the source view is closed
+  EXPECT_TRUE(dst.crypt.count("vol-1-crypt"));
+  EXPECT_FALSE(dst.lvs.count(m->id() + "-meta"));
+  EXPECT_FALSE(dst.keyring.keys.count(m->id() + "-src"));
+  EXPECT_NE(dst.keyring.keys["vol-1"], "source key");  // re-keyed
+  EXPECT_EQ(dst.hooks.front(), "/start vol-1");
+
+  auto view = ViewOf(*w2->store->Get(m->id()));
+  EXPECT_GT(view->blackout_seconds(), 0);
+  EXPECT_EQ(view->progress().hydrated_bytes(), view->progress().total_bytes());
+  EXPECT_EQ(view->progress().discarded_bytes(), 32u * 65536);  // half the regions, by fstrim
+}
+
+TEST_P(MachinesTest, RefusedOfferRollsBackBeforeTheFence) {
+  ASSERT_TRUE(w2->host.CreateLv("vol-1", 1 << 20, volumes::kVolumeTag).ok());  // already there
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::string end = w1->Wait(m->id());
+  EXPECT_TRUE(absl::StartsWith(end, "FAILED")) << end;
+  EXPECT_NE(end.find("rolled back: destination refused the offer: ALREADY_EXISTS: volume vol-1 already exists on "
+                     "worker w2"),
+            std::string::npos)
+      << end;
+  FakeHost& src = w1->host;
+  EXPECT_TRUE(src.exports.empty());
+  EXPECT_TRUE(src.crypt.count("vol-1"));  // refused before the fence: never stopped
+  EXPECT_TRUE(src.hooks.empty());
+  EXPECT_TRUE(src.lvs.count("vol-1"));
+}
+
+TEST_P(MachinesTest, StartRefusesWithoutChangingAnything) {
+  Start();
+  EXPECT_EQ(StartMigration(&w1->env, w1->runner.get(), "nope", "w2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(StartMigration(&w1->env, w1->runner.get(), "vol-1", "w9").status().code(), absl::StatusCode::kUnavailable);
+  w2->host.pool_free = 1 << 20;
+  auto full = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(full.status().message().find("destination w2 has 1048576 bytes free"), std::string::npos);
+  EXPECT_TRUE(w1->store->List()->empty());
+  EXPECT_TRUE(w1->host.hooks.empty());
+}
+
+TEST_P(MachinesTest, CancelIsRefusedOnceTheDestinationBooted) {
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(w2->Wait(m->id()), "DONE");
+  auto c = CancelIncoming(&w2->env, w2->runner.get(), m->id(), "w1");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(c.status().message().find("only goes forward"), std::string::npos);
+  EXPECT_EQ(CancelIncoming(&w2->env, w2->runner.get(), m->id(), "w7").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(MachinesTest, DrainRunsAtMostTheLimitAtOnce) {
+  for (const char* v : {"vol-2", "vol-3"}) {
+    ASSERT_TRUE(w1->host.CreateLv(v, 68u << 20, volumes::kVolumeTag).ok());
+    w1->host.formatted[std::string("/dev/vg0/") + v].data_offset = 4u << 20;
+    w1->host.keyring.keys[v] = "k";
+  }
+  Start();
+  auto d = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->migration_ids_size(), 3);
+  // Resumable: asking again returns the same drain.
+  EXPECT_EQ(StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1)->id(), d->id());
+  std::vector<std::pair<int64_t, int64_t>> spans;  // PREPARING .. terminal, per migration
+  for (const std::string& id : d->migration_ids()) {
+    EXPECT_EQ(w1->Wait(id), "DONE");
+    int64_t from = 0, to = 0;
+    auto history = w1->store->History(id);
+    ASSERT_TRUE(history.ok());
+    for (const auto& h : *history) {
+      if (h.to() == "PREPARING") from = h.at_ms();
+      if (h.to() == "DONE") to = h.at_ms();
+    }
+    spans.emplace_back(from, to);
+  }
+  for (size_t i = 0; i < spans.size(); ++i)
+    for (size_t j = i + 1; j < spans.size(); ++j)
+      EXPECT_TRUE(spans[i].second <= spans[j].first || spans[j].second <= spans[i].first) << "overlap " << i << " " << j;
+}
+
+INSTANTIATE_TEST_SUITE_P(OnceAndTwice, MachinesTest, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? "EveryStepTwice" : "EveryStepOnce"; });
+
+}  // namespace
+}  // namespace volmigrate::migration

@@ -1,0 +1,67 @@
+#include "migration/progress.h"
+
+#include "gtest/gtest.h"
+
+namespace volmigrate::migration {
+namespace {
+
+Sample At(int64_t ms, uint64_t hydrated, const std::string& session = "LOGGED_IN") {
+  Sample s;
+  s.status.region_sectors = 128;  // 64 KiB
+  s.status.total_regions = 1000;
+  s.status.hydrated = hydrated;
+  s.now_ms = ms;
+  s.session_state = session;
+  return s;
+}
+
+TEST(Progress, BytesRateAndEta) {
+  MigrationState st;
+  UpdateProgress(st, At(1000, 100), 30);
+  const auto& p = st.view().progress();
+  EXPECT_EQ(p.total_bytes(), 1000u * 65536);
+  EXPECT_EQ(p.hydrated_bytes(), 100u * 65536);
+  EXPECT_EQ(p.rate_bytes_per_second(), 0);  // one sample: no rate yet
+  UpdateProgress(st, At(3000, 300), 30);     // 200 regions in 2 s
+  EXPECT_DOUBLE_EQ(p.rate_bytes_per_second(), 100.0 * 65536);
+  EXPECT_DOUBLE_EQ(p.eta_seconds(), 7.0);
+  EXPECT_FALSE(p.stalled());
+}
+
+TEST(Progress, StallNamesTheLikelyCause) {
+  MigrationState st;
+  UpdateProgress(st, At(1000, 10), 30);
+  UpdateProgress(st, At(30000, 10), 30);
+  EXPECT_FALSE(st.view().progress().stalled());
+  UpdateProgress(st, At(32000, 10, "FAILED"), 30);
+  EXPECT_TRUE(st.view().progress().stalled());
+  EXPECT_NE(st.view().progress().stall_reason().find("iSCSI session to the source is FAILED"), std::string::npos)
+      << st.view().progress().stall_reason();
+  UpdateProgress(st, At(33000, 10, ""), 30);
+  EXPECT_NE(st.view().progress().stall_reason().find("no iSCSI session"), std::string::npos);
+  UpdateProgress(st, At(34000, 11), 30);  // progress again
+  EXPECT_FALSE(st.view().progress().stalled());
+  EXPECT_TRUE(st.view().progress().stall_reason().empty());
+}
+
+TEST(Progress, FailModeIsAStall) {
+  MigrationState st;
+  Sample s = At(0, 10);
+  s.status.failed = true;
+  UpdateProgress(st, s, 30);
+  EXPECT_TRUE(st.view().progress().stalled());
+  EXPECT_NE(st.view().progress().stall_reason().find("fail mode"), std::string::npos);
+}
+
+TEST(Throttle, PausesOverTheLimitAndRunsInTheNextWindow) {
+  MigrationState st;
+  EXPECT_EQ(DecideThrottle(st, At(0, 0), 0), Throttle::kRun);  // no limit
+  const uint64_t limit = 10 * 65536;                            // 10 regions a second
+  EXPECT_EQ(DecideThrottle(st, At(0, 0), limit), Throttle::kRun);
+  EXPECT_EQ(DecideThrottle(st, At(1000, 5), limit), Throttle::kRun);
+  EXPECT_EQ(DecideThrottle(st, At(2000, 40), limit), Throttle::kPause);  // 40 in 2 s
+  EXPECT_EQ(DecideThrottle(st, At(5000, 40), limit), Throttle::kRun);    // a new window
+}
+
+}  // namespace
+}  // namespace volmigrate::migration

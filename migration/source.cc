@@ -15,6 +15,7 @@ using internal::Parse;
 using internal::Stay;
 
 constexpr absl::Duration kPoll = absl::Seconds(1);
+constexpr absl::Duration kFastPoll = absl::Milliseconds(200);  // while a step of the blackout waits on it
 
 bool Retryable(const absl::Status& s) { return fsm::IsRetryable(s); }
 
@@ -67,10 +68,11 @@ absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   st.set_plaintext_bytes(hdr.plaintext_bytes);
   st.set_allocated_bytes(static_cast<uint64_t>(static_cast<double>(lv.size_bytes) * lv.data_percent / 100.0));
   st.mutable_view()->mutable_progress()->set_total_bytes(hdr.plaintext_bytes);
-  st.set_fence_unix_ms(env->now_ms());  // blackout starts as the consumer is stopped
-  return Go("FENCING", st);
+  return Go("EXPORTING", st);
 }
 
+// The blackout starts here: the consumer stops, the volume closes, and the
+// destination (polling) logs in as soon as this machine shows WAITING.
 absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
@@ -78,8 +80,10 @@ absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
   // After a crash past the close there is nothing to stop: the hook ran.
   if (open) RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_stop, vol, LiveDevice(vol)));
   RETURN_IF_ERROR(env->host->CloseVolume(vol));
-  spdlog::info("{} fenced: consumer stopped, volume closed", LogTag(vol, c.id));
-  return Go("EXPORTING", st);
+  st.mutable_view()->set_source_fence_seconds(static_cast<double>(env->now_ms() - st.fence_unix_ms()) / 1000.0);
+  spdlog::info("{} fenced in {:.2f} s: consumer stopped, volume closed", LogTag(vol, c.id),
+               st.view().source_fence_seconds());
+  return Go("WAITING", st);
 }
 
 absl::StatusOr<fsm::Next> Exporting(Env* env, const fsm::StepContext& c) {
@@ -90,8 +94,9 @@ absl::StatusOr<fsm::Next> Exporting(Env* env, const fsm::StepContext& c) {
                                      .chap_user = st.chap_user(),
                                      .chap_secret = st.chap_secret(),
                                      .initiator_iqn = st.initiator_iqn()}));
+  // Before the fence: nobody reads it until this machine shows WAITING.
   spdlog::info("{} exported as {} to {} only", LogTag(vol, c.id), st.target_iqn(), st.initiator_iqn());
-  st.set_offered(true);
+  st.set_offered(true);  // from here on an offer may reach the destination
   return Go("OFFERING", st);
 }
 
@@ -115,7 +120,6 @@ absl::StatusOr<fsm::Next> Offering(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(std::string key, env->host->keys().Get(vol));
   req.set_volume_key(key);
   req.set_allocated_bytes(st.allocated_bytes());
-  req.set_fenced_seconds(static_cast<double>(env->now_ms() - st.fence_unix_ms()) / 1000.0);
   auto r = env->peers->Offer(st.view().destination_worker(), req);
   if (!r.ok() && Retryable(r.status())) return r.status();
   if (!r.ok()) {
@@ -123,7 +127,23 @@ absl::StatusOr<fsm::Next> Offering(Env* env, const fsm::StepContext& c) {
     spdlog::warn("{} {}", LogTag(vol, c.id), st.rollback_reason());
     return Go("ROLLBACK", st);
   }
-  return Go("WAITING", st);
+  return Go("STAGING", st);
+}
+
+// Waits for the destination to have everything ready that does not need the
+// source's data, so that the blackout holds only what must happen in it.
+absl::StatusOr<fsm::Next> Staging(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  auto m = env->peers->GetMigration(st.view().destination_worker(), c.id);
+  if (!m.ok() && m.status().code() == absl::StatusCode::kNotFound) return Go("OFFERING", st);
+  if (!m.ok()) return m.status();
+  if (m->terminal()) {
+    st.set_rollback_reason(absl::StrCat("destination ended in ", m->state(), ": ", m->error()));
+    return Go("ROLLBACK", st);
+  }
+  if (m->state() != "STAGED") return Stay(c, st, kFastPoll);
+  st.set_fence_unix_ms(env->now_ms());
+  return Go("FENCING", st);
 }
 
 // Mirrors the destination's progress; moves on when it is done or fell back.
@@ -143,6 +163,7 @@ absl::StatusOr<fsm::Next> Waiting(Env* env, const fsm::StepContext& c) {
     st.set_rollback_reason(absl::StrCat("destination ended in ", m->state(), ": ", m->error()));
     return Go("ROLLBACK", st);
   }
+  if (!st.destination_booted()) return Stay(c, st, kFastPoll);
   if (m->terminal()) {
     // After boot the destination holds new writes: nothing to roll back to. The
     // export stays so an operator can repair the destination and resume.
@@ -173,11 +194,13 @@ absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
     if (m.ok() && m->state() == "DONE") return Go("RETIRING", st);
   }
   RETURN_IF_ERROR(env->host->Unexport(st.target_iqn(), st.chap_user()));
-  if (st.was_open()) {
+  // A fence that began (fence time set) is undone; before it the consumer never stopped.
+  const bool restart = st.was_open() && st.fence_unix_ms() != 0;
+  if (restart) {
     RETURN_IF_ERROR(env->host->OpenVolume(vol));
     RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
   }
-  spdlog::info("{} rolled back: export removed{}", LogTag(vol, c.id), st.was_open() ? ", consumer restarted" : "");
+  spdlog::info("{} rolled back: export removed{}", LogTag(vol, c.id), restart ? ", consumer restarted" : "");
   if (!st.rollback_reason().empty())
     return absl::FailedPreconditionError(absl::StrCat("rolled back: ", st.rollback_reason()));
   return Go("ABORTED", st);
@@ -210,12 +233,13 @@ fsm::MachineDef SourceMachine(Env* env) {
   d.kind = kOutKind;
   d.initial_state = "QUEUED";
   auto bind = [env](auto fn) { return [env, fn](const fsm::StepContext& c) { return fn(env, c); }; };
-  d.steps = {{"QUEUED", bind(Queued)},       {"PREPARING", bind(Preparing)}, {"FENCING", bind(Fencing)},
-             {"EXPORTING", bind(Exporting)}, {"OFFERING", bind(Offering)},   {"WAITING", bind(Waiting)},
-             {"ROLLBACK", bind(Rollback)},   {"RETIRING", bind(Retiring)}};
+  d.steps = {{"QUEUED", bind(Queued)},     {"PREPARING", bind(Preparing)}, {"EXPORTING", bind(Exporting)},
+             {"OFFERING", bind(Offering)}, {"STAGING", bind(Staging)},     {"FENCING", bind(Fencing)},
+             {"WAITING", bind(Waiting)},   {"ROLLBACK", bind(Rollback)},   {"RETIRING", bind(Retiring)}};
   d.terminal_states = {"DONE", "ABORTED", "FAILED"};
-  d.cancel_to = {{"QUEUED", "ABORTED"},     {"PREPARING", "ABORTED"}, {"FENCING", "ROLLBACK"},
-                 {"EXPORTING", "ROLLBACK"}, {"OFFERING", "ROLLBACK"}, {"WAITING", "ROLLBACK"}};
+  d.cancel_to = {{"QUEUED", "ABORTED"},    {"PREPARING", "ABORTED"}, {"EXPORTING", "ROLLBACK"},
+                 {"OFFERING", "ROLLBACK"}, {"STAGING", "ROLLBACK"},  {"FENCING", "ROLLBACK"},
+                 {"WAITING", "ROLLBACK"}};
   return d;
 }
 

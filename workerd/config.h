@@ -37,6 +37,9 @@ struct Config {
   StorageConfig storage;
   int max_concurrent = 4;  // machines running a step at once
   migration::Options migration;
+  // Tests only, from VOLMIGRATE_CRASH_DIR (never the file): SIGKILL once before
+  // and once after the step of every state, leaving a marker file for each.
+  std::string crash_dir;
   std::vector<PeerConfig> peers;
 
   const PeerConfig* FindPeer(const std::string& name) const;

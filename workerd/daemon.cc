@@ -4,6 +4,10 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -41,6 +45,22 @@ std::string Portal(const Config& c) {
   return host + ":3260";
 }
 
+// The crash tests' fault injection: the first time a (kind, state, before|after)
+// comes up, leave a marker and die as a power cut would kill the process.
+std::function<void(const std::string&, const std::string&, bool)> CrashOncePerState(const std::string& dir) {
+  spdlog::warn("crash testing: SIGKILL once around every state's step (markers in {})", dir);
+  return [dir](const std::string& kind, const std::string& state, bool after) {
+    std::string marker = absl::StrCat(dir, "/", kind, ".", state, after ? ".after" : ".before");
+    int fd = ::open(marker.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
+    spdlog::warn("crash test: SIGKILL {} {} step", after ? "after" : "before", state);
+    spdlog::default_logger()->flush();
+    ::raise(SIGKILL);
+  };
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
@@ -57,7 +77,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
 
   RETURN_IF_ERROR(MakeDirs(c.data_dir, 0700));
   ASSIGN_OR_RETURN(d->store_, fsm::Store::Open(c.data_dir + "/state"));
-  d->runner_ = std::make_unique<fsm::Runner>(d->store_.get(), fsm::RunnerOptions{.max_concurrent = c.max_concurrent});
+  fsm::RunnerOptions ro{.max_concurrent = c.max_concurrent};
+  if (!c.crash_dir.empty()) ro.step_hook = CrashOncePerState(c.crash_dir);
+  d->runner_ = std::make_unique<fsm::Runner>(d->store_.get(), ro);
 
   if (c.storage.configured) {
     luks::Pbkdf pbkdf{c.storage.pbkdf, c.storage.pbkdf_iterations};

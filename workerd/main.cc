@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   auto cfg = workerd::LoadConfig(config_path);
   if (!cfg.ok()) return Fail(cfg.status());
   if (!log_level.empty()) cfg->log_level = log_level;
+  if (const char* d = std::getenv("VOLMIGRATE_CRASH_DIR"); d && *d) cfg->crash_dir = d;
   if (absl::Status s = InitLogging(cfg->log_level); !s.ok()) return Fail(s);
 
   if (check) {

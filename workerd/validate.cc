@@ -68,7 +68,6 @@ absl::Status ValidateOffer(const v1::OfferMigrationRequest& r) {
       if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == ':' || c == '-'))
         return Invalid("target iqn, initiator_iqn and chap_user may hold only [a-zA-Z0-9.:-]");
   if (r.volume_key().empty() || r.volume_key().size() > 512) return Invalid("volume_key must be 1-512 bytes");
-  if (r.fenced_seconds() < 0) return Invalid("fenced_seconds must not be negative");
   return absl::OkStatus();
 }
 

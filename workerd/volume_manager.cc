@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "migration/host.h"
 
 namespace volmigrate::workerd {
 namespace {
@@ -26,8 +27,12 @@ absl::StatusOr<v1::Volume> VolumeManager::Describe(const volumes::LvRow& lv) {
   l->set_sector_size_bytes(h->layout.sector_size);
   l->set_data_offset_bytes(h->layout.data_offset);
   l->set_label(h->layout.label);
+  // Open as created here (the LUKS2 mapping is the live device) or as migrated
+  // here (a linear map over <volume>-crypt).
   auto open = luks::IsOpen(lv.name);
-  v.set_state(open.ok() && *open ? v1::VOLUME_STATE_IN_USE : v1::VOLUME_STATE_AVAILABLE);
+  auto under = luks::IsOpen(migration::CryptName(lv.name));
+  bool in_use = (open.ok() && *open) || (under.ok() && *under);
+  v.set_state(in_use ? v1::VOLUME_STATE_IN_USE : v1::VOLUME_STATE_AVAILABLE);
   return v;
 }
 
@@ -61,8 +66,10 @@ absl::StatusOr<v1::Volume> VolumeManager::Get(const std::string& id) {
 absl::Status VolumeManager::Delete(const std::string& id) {
   auto v = Get(id);
   if (!v.ok() && v.status().code() == absl::StatusCode::kNotFound) return v.status();
-  ASSIGN_OR_RETURN(bool open, luks::IsOpen(id));
-  if (open) return absl::FailedPreconditionError(absl::StrCat("volume ", id, " is open (in use); close it first"));
+  for (const std::string& name : {id, migration::CryptName(id)}) {
+    ASSIGN_OR_RETURN(bool open, luks::IsOpen(name));
+    if (open) return absl::FailedPreconditionError(absl::StrCat("volume ", id, " is open (in use); close it first"));
+  }
   RETURN_IF_ERROR(lvm_->Delete(id));
   return keys_->Delete(id);
 }

@@ -1,0 +1,117 @@
+# workerd in the guests, sourced by the migration tests and the demo after lib.sh:
+#   workers_pki                  a CA and certificates for w1, w2 and the operator
+#   workers_config NAME I [TOML] workerd.toml for guest I (peer: the other guest), extra TOML appended
+#   workers_start NAME           modules, thin pool, state LV, tgtd, iscsid; workerd under a
+#                                supervisor that restarts it when it dies (VOLMIGRATE_CRASH_DIR passes through)
+#   workers_stop NAME            the supervisor and workerd (SIGTERM)
+#   workers_volume_cmd, workers_verify_cmd   guest commands: a volume with files and a
+#                                consumer on w1; the checksums of everything on it
+#   $CTL, $CTL2                  migratectl as the operator, talking to w1, w2
+# The consumer hook is tests/vm/guest/consumer: a filesystem with a writer on it.
+WORKERS_POOL=${WORKERS_POOL:-1G}
+CTL="$VM_BUILD/migratectl/migratectl --server 169.254.0.1:7443 --server-name w1 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
+CTL2="$VM_BUILD/migratectl/migratectl --server 169.254.0.2:7443 --server-name w2 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
+
+workers_pki() {
+  local m=$VM_REPO/deploy/tls/make-certs.sh n
+  $m ca "$VM_RUN/pki" >/dev/null && for n in w1 w2 operator; do $m issue "$VM_RUN/pki" $n >/dev/null; done
+}
+
+workers_config() {
+  local g=$1 i=$2 extra=${3:-}
+  mkdir -p "$VM_RUN/$g/shared"
+  rm -rf "$VM_RUN/$g/shared/tls" && cp -r "$VM_RUN/pki" "$VM_RUN/$g/shared/tls"
+  cat > "$VM_RUN/$g/shared/workerd.toml" <<TOML
+worker = "w$i"
+listen = "169.254.0.$i:7443"
+data_dir = "/var/lib/volmigrate"
+log_level = "debug"             # commands and their durations in the log
+[tls]
+ca = "/shared/tls/ca.crt"
+cert = "/shared/tls/w$i.crt"
+key = "/shared/tls/w$i.key"
+[storage]
+volume_group = "vg0"
+thin_pool = "pool"
+pbkdf = "pbkdf2"              # Argon2 is slow under emulation
+pbkdf_iterations = 1000
+[migration]
+consumer_start = "$VM_HERE/guest/consumer-start"
+consumer_stop = "$VM_HERE/guest/consumer-stop"
+stall_seconds = 10
+replacement_timeout_seconds = 120
+[[peers]]
+name = "w$((3 - i))"
+address = "169.254.0.$((3 - i)):7443"
+$extra
+TOML
+}
+
+# The state (LMDB and keys) lives on the NVMe disk, as on a real worker: it
+# survives a reboot of the guest.
+workers_start() {
+  local g=$1
+  vm_run "$g" 120 "
+    modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod nvme
+    for i in \$(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
+    if ! vgs vg0 >/dev/null 2>&1; then
+      pvcreate -q /dev/nvme0n1 && vgcreate -q vg0 /dev/nvme0n1
+      lvcreate -q -L $WORKERS_POOL -T vg0/pool && lvcreate -q -L 64M -n state vg0 && mkfs.ext4 -q /dev/vg0/state
+    fi
+    vgchange -q -ay vg0 >/dev/null
+    mkdir -p /var/lib/volmigrate && { mountpoint -q /var/lib/volmigrate || mount /dev/vg0/state /var/lib/volmigrate; }
+    pgrep -x tgtd >/dev/null || tgtd
+    for i in \$(seq 100); do tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1 && break; sleep 0.1; done
+    pgrep -x iscsid >/dev/null || iscsid
+    rm -f /shared/stop-workerd
+    setsid bash -c 'while [ ! -e /shared/stop-workerd ]; do
+        $VM_BUILD/workerd/workerd -c /shared/workerd.toml >> /shared/workerd.log 2>&1; echo \"workerd exited \$?\" >> /shared/workerd.log
+        sleep 0.3
+      done' < /dev/null > /dev/null 2>&1 &
+    for i in \$(seq 200); do grep -q listening /shared/workerd.log 2>/dev/null && break; sleep 0.1; done
+    grep -q listening /shared/workerd.log"
+}
+
+workers_stop() {
+  vm_run "$1" 30 "touch /shared/stop-workerd; pkill -x workerd; for i in \$(seq 100); do pgrep -x workerd >/dev/null || break; sleep 0.1; done"
+}
+
+# A volume on w1 made the way an older cryptsetup would have: LUKS2 with a
+# 4 MiB data offset (cryptsetup 2.6 defaults to 16 MiB), filesystem, files
+# src-* with their checksums in MANIFEST, then its consumer started.
+# workers_volume_cmd NAME SIZE_MIB DATA_MIB: the command, for vm_run/vm_check on w1.
+workers_volume_cmd() {
+  local vol=$1 size=$2 data=$3
+  echo "
+    lvcreate -q -y -V $(( size + 4 ))M -T vg0/pool -n $vol --addtag volmigrate_volume
+    mkdir -p /var/lib/volmigrate/keys && chmod 700 /var/lib/volmigrate/keys
+    head -c 64 /dev/urandom > /var/lib/volmigrate/keys/$vol.key && chmod 600 /var/lib/volmigrate/keys/$vol.key
+    cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --offset 8192 \
+      --label $vol --key-file /var/lib/volmigrate/keys/$vol.key /dev/vg0/$vol
+    cryptsetup open --key-file /var/lib/volmigrate/keys/$vol.key /dev/vg0/$vol $vol
+    mkfs.ext4 -q /dev/mapper/$vol && mkdir -p /mnt/$vol && mount /dev/mapper/$vol /mnt/$vol
+    for i in \$(seq $data); do head -c 1M /dev/urandom > /mnt/$vol/src-\$i; done
+    (cd /mnt/$vol && sha256sum src-* > MANIFEST) && sync && umount /mnt/$vol
+    $VM_HERE/guest/consumer start $vol /dev/mapper/$vol"
+}
+
+# Stops the consumer on the guest, checks the filesystem and every checksum in
+# its MANIFEST (the source's files and the ones written since), prints counts.
+# workers_verify_cmd VOLUME: the command, for vm_run/vm_check.
+workers_verify_cmd() {
+  local vol=$1
+  echo "
+    $VM_HERE/guest/consumer stop $vol /dev/mapper/$vol
+    fsck.ext4 -n -f /dev/mapper/$vol
+    mount -o ro /dev/mapper/$vol /mnt/$vol
+    cd /mnt/$vol && sha256sum --quiet -c MANIFEST
+    echo \"verified: \$(grep -c ' src-' MANIFEST) source files, \$(grep -c ' w-' MANIFEST) written by consumers\"
+    [ \$(grep -c ' w-' MANIFEST) -gt 0 ]
+    cd / && umount /mnt/$vol"
+}
+
+# Prepended to guest commands that read migratectl --json: jf NAME prints the
+# first string field NAME, jn NAME the first number (64-bit ones are strings).
+JSONF='jf() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d\" -f4; }
+jn() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2 | tr -d \"; }
+'
