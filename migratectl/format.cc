@@ -138,7 +138,11 @@ std::string HealthText(const v1::HealthResponse& h) {
   for (const auto& p : h.peers()) peers.push_back(absl::StrCat(p.name(), " (", p.address(), ")"));
   return absl::StrCat("worker ", h.worker(), " is serving: version ", h.version(), ", up ",
                       FormatDuration(static_cast<double>(h.uptime_seconds())), ", ", h.active_machines(),
-                      " active machine(s), peers: ", peers.empty() ? "none" : absl::StrJoin(peers, ", "), "\n");
+                      " active machine(s), peers: ", peers.empty() ? "none" : absl::StrJoin(peers, ", "), "\n",
+                      h.initiator_iqn().empty() ? ""
+                                                : absl::StrCat("storage: ", FormatBytes(h.pool_free_bytes()),
+                                                               " free in the thin pool; iSCSI initiator ",
+                                                               h.initiator_iqn(), "\n"));
 }
 
 std::string ProgressLine(const v1::Migration& m, int width) {
@@ -150,6 +154,7 @@ std::string ProgressLine(const v1::Migration& m, int width) {
   std::string out = absl::StrFormat("%s %5.1f%%  %s/%s  %s  ETA %s  %s", bar, frac * 100, FormatBytes(p.hydrated_bytes()),
                                     FormatBytes(p.total_bytes()), FormatRate(p.rate_bytes_per_second()),
                                     FormatDuration(p.eta_seconds()), m.state());
+  if (m.blackout_seconds() > 0) absl::StrAppend(&out, absl::StrFormat("  blackout %.1fs", m.blackout_seconds()));
   if (p.stalled()) absl::StrAppend(&out, "  STALLED: ", p.stall_reason());
   return out;
 }

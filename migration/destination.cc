@@ -65,23 +65,28 @@ absl::StatusOr<bool> EnsureClone(Env* env, const std::string& id, const Migratio
   return true;
 }
 
-// After a reboot the consumer is gone with the device: start it again.
-absl::Status EnsureBooted(Env* env, const std::string& id, const MigrationState& st) {
-  ASSIGN_OR_RETURN(bool rebuilt, EnsureClone(env, id, st));
-  if (rebuilt) {
-    const std::string& vol = st.view().volume_id();
-    spdlog::warn("{} clone device was gone (reboot?): rebuilt, restarting the consumer", LogTag(vol, id));
-    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<dm::CloneStatus> Status(Env* env, const std::string& vol) {
   ASSIGN_OR_RETURN(std::vector<dm::Target> t, env->host->dm().Status(vol, /*noflush=*/true));
   if (t.size() != 1 || t[0].type != "clone")
     return absl::InternalError(absl::StrCat(LiveDevice(vol), " is not a clone device"));
   return dm::ParseCloneStatus(t[0].params);
 }
+
+// After a reboot the consumer is gone with the device: start it again.
+absl::Status EnsureBooted(Env* env, const std::string& id, const MigrationState& st) {
+  ASSIGN_OR_RETURN(bool rebuilt, EnsureClone(env, id, st));
+  if (rebuilt) {
+    const std::string& vol = st.view().volume_id();
+    ASSIGN_OR_RETURN(dm::CloneStatus now, Status(env, vol));
+    const uint64_t region = now.region_sectors * 512;
+    spdlog::warn("{} clone device was gone (reboot?): rebuilt with {} of {} bytes already hydrated (from its "
+                 "metadata); restarting the consumer",
+                 LogTag(vol, id), now.hydrated * region, now.total_regions * region);
+    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+  }
+  return absl::OkStatus();
+}
+
 
 // Before boot a step that cannot succeed rolls the migration back instead of
 // leaving a half-built destination: the source was never written.

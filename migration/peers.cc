@@ -61,7 +61,7 @@ class GrpcPeers final : public Peers {
 
   template <typename F>
   absl::Status Call(const std::string& worker, const char* what, F f) {
-    Stubs* s;
+    std::shared_ptr<Stubs> s;
     {
       std::lock_guard lock(mu_);
       auto it = stubs_.find(worker);
@@ -69,14 +69,21 @@ class GrpcPeers final : public Peers {
         auto addr = addresses_.find(worker);
         if (addr == addresses_.end()) return absl::NotFoundError(absl::StrCat("unknown worker '", worker, "'"));
         auto ch = rpc::Dial(addr->second, creds_, worker);
-        it = stubs_.emplace(worker, Stubs{v1::Operator::NewStub(ch), v1::Peer::NewStub(ch)}).first;
+        it = stubs_.emplace(worker, std::make_shared<Stubs>(Stubs{v1::Operator::NewStub(ch), v1::Peer::NewStub(ch)}))
+                 .first;
       }
-      s = &it->second;
+      s = it->second;
     }
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
     grpc::Status st = f(*s, &ctx);
     if (st.ok()) return absl::OkStatus();
+    if (st.error_code() == grpc::UNAVAILABLE) {
+      // Drop the channel: it would keep reconnecting (and logging) in the
+      // background for a peer nobody is calling; the next call dials afresh.
+      std::lock_guard lock(mu_);
+      if (auto it = stubs_.find(worker); it != stubs_.end() && it->second == s) stubs_.erase(it);
+    }
     return Annotate(FromGrpc(st), absl::StrCat(what, " on ", worker));
   }
 
@@ -84,7 +91,7 @@ class GrpcPeers final : public Peers {
   const std::shared_ptr<grpc::ChannelCredentials> creds_;
   const absl::Duration timeout_;
   std::mutex mu_;
-  std::map<std::string, Stubs> stubs_;  // never erased: pointers stay valid
+  std::map<std::string, std::shared_ptr<Stubs>> stubs_;
 };
 
 }  // namespace

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: builds volmigrate and the guest assets,
 # boots two local VMs with workerd each, and drives them with migratectl
-# (tests/vm/demo.sh). Live migration between them is not built yet.
+# (tests/vm/demo.sh): an encrypted volume with a running consumer is drained from
+# one to the other, live, and its checksums compared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh vm

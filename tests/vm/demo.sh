@@ -1,56 +1,37 @@
 #!/usr/bin/env bash
 # The demo behind scripts/demo.sh: two local VMs (w1, w2) on a private link, each
-# running workerd with mutual TLS; the operator, in w2, drives w1 with migratectl:
-# health, an encrypted volume created on w1's thin pool, listed and shown, then a
-# migration asked for (refused until live migration lands).
+# running workerd with mutual TLS. w1 holds an encrypted volume with a filesystem,
+# files and a running consumer (a writer), formatted as an older cryptsetup did
+# (4 MiB LUKS2 data offset). The operator drains w1 with migratectl: the consumer
+# is back up on w2 within seconds while the blocks are still being pulled; after
+# the cutover every checksum (the files from w1 and those written on w2) verifies.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/workers.sh"
+step() { echo; echo "== $1"; }
 vm_setup
 vm_boot w1 1 && vm_boot w2 2 || exit 1
 vm_wait_ready w1 && vm_wait_ready w2 || exit 1
-pki=$VM_RUN/pki
-M=$VM_REPO/deploy/tls/make-certs.sh
-$M ca "$pki" && for n in w1 w2 operator; do $M issue "$pki" $n; done
-step() { echo; echo "== $1"; }
-for i in 1 2; do
-  g=w$i o=w$((3 - i))
-  cp -r "$pki" "$VM_RUN/$g/shared/tls"
-  cat > "$VM_RUN/$g/shared/workerd.toml" <<TOML
-worker = "$g"
-listen = "169.254.0.$i:7443"
-data_dir = "/var/lib/volmigrate"
-[tls]
-ca = "/shared/tls/ca.crt"
-cert = "/shared/tls/$g.crt"
-key = "/shared/tls/$g.key"
-[storage]
-volume_group = "vg0"
-thin_pool = "pool"
-pbkdf = "pbkdf2"              # Argon2 is slow under emulation
-pbkdf_iterations = 1000
-[[peers]]
-name = "$o"
-address = "169.254.0.$((3 - i)):7443"
-TOML
-  step "$g: local NVMe -> LVM thin pool; workerd starts"
-  vm_run $g 120 "
-    modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod nvme
-    for i in \$(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
-    pvcreate -q /dev/nvme0n1 && vgcreate -q vg0 /dev/nvme0n1 && lvcreate -q -L 1G -T vg0/pool
-    setsid $VM_BUILD/workerd/workerd -c /shared/workerd.toml > /shared/workerd.log 2>&1 < /dev/null &
-    for i in \$(seq 100); do grep -q listening /shared/workerd.log && break; sleep 0.1; done
-    cat /shared/workerd.log" || exit 1
-done
-C="$VM_BUILD/migratectl/migratectl --server 169.254.0.1:7443 --server-name w1 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
+workers_pki
+workers_config w1 1
+workers_config w2 2
+step "w1, w2: NVMe -> LVM thin pool; tgtd, iscsid; workerd starts"
+workers_start w1 && workers_start w2 || exit 1
 step "w1 checks its configuration and its peer w2 over mutual TLS"
-vm_run w1 30 "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check"
-step "operator (on w2): migratectl health, volume create, volumes, volume show"
-vm_run w2 120 "
-  set -x
-  $C health
-  $C volume create vol-1 --size 256M
-  $C volumes
-  $C --json volume show vol-1" || exit 1
-step "operator: migrate vol-1 to w2 (not built yet: the server says so)"
-vm_run w2 30 "$C migrate vol-1 --to w2 || echo \"(exit \$?)\""
-step "w1's workerd log"
-cat "$VM_RUN/w1/shared/workerd.log"
+vm_run w1 30 "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check" || exit 1
+step "w1: volume vol-1 (LUKS2, 4 MiB data offset), ext4, 32 MiB of files, its consumer writing"
+vm_run w1 300 "$(workers_volume_cmd vol-1 512 32) >/dev/null && $CTL volumes && $CTL health" || exit 1
+step "operator: migratectl drain w1 (detached, then watched)"
+vm_run w1 60 "$JSONF $CTL drain w1 --detach && $CTL migrations" || exit 1
+step "w2: the consumer is up on the clone while hydration runs"
+vm_run w2 600 "$JSONF
+  for i in \$(seq 1200); do
+    $CTL2 --json migrations > /tmp/m; [ \"\$(jf state < /tmp/m)\" = HYDRATING ] && break; sleep 0.5
+  done
+  $CTL2 migrations
+  echo \"blackout: \$(jn blackout_seconds < /tmp/m) s; consumer on w2: \$(mountpoint /mnt/vol-1), last write \$(tail -1 /mnt/vol-1/MANIFEST | cut -c67-)\"" || exit 1
+step "operator: migratectl drain w1 again: it follows the running drain to the end"
+vm_run w1 900 "$CTL drain w1 && $CTL migrations -a" || exit 1
+step "w2: volumes; then the consumer stopped and every checksum compared"
+vm_run w2 300 "$CTL2 volumes && $(workers_verify_cmd vol-1)" || exit 1
+step "w1: no export left; the source copy retired, kept out of the volume list"
+vm_run w1 30 "tgtadm --lld iscsi --op show --mode target; lvs -o lv_name,lv_size,lv_tags vg0"

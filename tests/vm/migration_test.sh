@@ -40,7 +40,7 @@ vm_run w2 30 "setsid $VM_BUILD/workerd/workerd -c /shared/w3.toml > /shared/w3.l
 
 vm_check w1 300 "w1: vol-1 (4 MiB LUKS2 offset, 48 MiB of files, consumer running); 'big' with 950 MiB allocated" "
   $(workers_volume_cmd vol-1 256 48)
-  $CTL volume create big --size 1000M
+  $CTL --timeout 300 volume create big --size 1000M
   dd if=/dev/zero of=/dev/vg0/big bs=4M seek=4 count=238 oflag=direct status=none   # ciphertext area, raw
   $CTL volumes"
 

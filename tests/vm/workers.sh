@@ -1,8 +1,9 @@
 # workerd in the guests, sourced by the migration tests and the demo after lib.sh:
 #   workers_pki                  a CA and certificates for w1, w2 and the operator
 #   workers_config NAME I [TOML] workerd.toml for guest I (peer: the other guest), extra TOML appended
+#                                ($WORKERS_MIGRATION: extra lines for its [migration] table)
 #   workers_start NAME           modules, thin pool, state LV, tgtd, iscsid; workerd under a
-#                                supervisor that restarts it when it dies (VOLMIGRATE_CRASH_DIR passes through)
+#                                supervisor that restarts it when it dies ($WORKERS_ENV: its environment)
 #   workers_stop NAME            the supervisor and workerd (SIGTERM)
 #   workers_volume_cmd, workers_verify_cmd   guest commands: a volume with files and a
 #                                consumer on w1; the checksums of everything on it
@@ -40,6 +41,7 @@ consumer_start = "$VM_HERE/guest/consumer-start"
 consumer_stop = "$VM_HERE/guest/consumer-stop"
 stall_seconds = 10
 replacement_timeout_seconds = 120
+${WORKERS_MIGRATION:-}
 [[peers]]
 name = "w$((3 - i))"
 address = "169.254.0.$((3 - i)):7443"
@@ -65,7 +67,7 @@ workers_start() {
     pgrep -x iscsid >/dev/null || iscsid
     rm -f /shared/stop-workerd
     setsid bash -c 'while [ ! -e /shared/stop-workerd ]; do
-        $VM_BUILD/workerd/workerd -c /shared/workerd.toml >> /shared/workerd.log 2>&1; echo \"workerd exited \$?\" >> /shared/workerd.log
+        ${WORKERS_ENV:-} $VM_BUILD/workerd/workerd -c /shared/workerd.toml >> /shared/workerd.log 2>&1; echo \"workerd exited \$?\" >> /shared/workerd.log
         sleep 0.3
       done' < /dev/null > /dev/null 2>&1 &
     for i in \$(seq 200); do grep -q listening /shared/workerd.log 2>/dev/null && break; sleep 0.1; done
