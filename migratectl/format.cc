@@ -154,6 +154,7 @@ std::string ProgressLine(const v1::Migration& m, int width) {
   std::string out = absl::StrFormat("%s %5.1f%%  %s/%s  %s  ETA %s  %s", bar, frac * 100, FormatBytes(p.hydrated_bytes()),
                                     FormatBytes(p.total_bytes()), FormatRate(p.rate_bytes_per_second()),
                                     FormatDuration(p.eta_seconds()), m.state());
+  if (p.discarded_bytes() > 0) absl::StrAppend(&out, "  ", FormatBytes(p.discarded_bytes()), " skipped by discard");
   if (m.blackout_seconds() > 0) absl::StrAppend(&out, absl::StrFormat("  blackout %.1fs", m.blackout_seconds()));
   if (p.stalled()) absl::StrAppend(&out, "  STALLED: ", p.stall_reason());
   return out;

@@ -63,6 +63,12 @@ TEST(Format, ProgressLine) {
   v1::Migration empty;
   empty.set_state("FENCED");
   EXPECT_EQ(ProgressLine(empty, 4), "[....]   0.0%  0 B/0 B  -  ETA -  FENCED");
+  m = Halfway();
+  m.mutable_progress()->set_discarded_bytes(uint64_t{1} << 30);
+  m.set_blackout_seconds(8.3);
+  EXPECT_EQ(ProgressLine(m, 10),
+            "[#####.....]  50.0%  2.0 GiB/4.0 GiB  20.0 MiB/s  ETA 1m42s  HYDRATING  1.0 GiB skipped by discard  "
+            "blackout 8.3s");
 }
 
 TEST(Format, MigrationsTable) {

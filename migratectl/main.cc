@@ -34,7 +34,7 @@ struct Options {
                     Env("VOLMIGRATE_KEY", "/etc/volmigrate/tls/client.key")};
   bool plaintext = false;
   bool json = false;
-  double timeout = 10;
+  double timeout = 120;  // volume creation and drains do kernel work and ask peers before answering
 };
 
 class Cli {

@@ -7,11 +7,13 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "spdlog/spdlog.h"
 
 namespace volmigrate::migration {
 
@@ -136,9 +138,12 @@ class SystemHost final : public Host {
     if (path.empty()) return absl::OkStatus();
     // A failing hook is retried with backoff (the operator sees the error and
     // may abort before boot); it must therefore be idempotent.
-    return RunChecked(*ex_, {.argv = {path, volume, device}, .timeout = opts_.hook_timeout},
-                      absl::StatusCode::kUnavailable)
-        .status();
+    absl::Time t0 = absl::Now();
+    ASSIGN_OR_RETURN(ExecResult r, RunChecked(*ex_, {.argv = {path, volume, device}, .timeout = opts_.hook_timeout},
+                                              absl::StatusCode::kUnavailable));
+    spdlog::info("vol={} hook {} took {:.2f} s: {}", volume, path, absl::ToDoubleSeconds(absl::Now() - t0),
+                 std::string(absl::StripAsciiWhitespace(r.out).substr(0, 200)));
+    return absl::OkStatus();
   }
 
   absl::StatusOr<uint64_t> Trim(const std::string& device) override {

@@ -17,6 +17,7 @@
 // (ATTACHING, CLONED). The destination sees the fence by polling the source.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
