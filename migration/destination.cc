@@ -276,9 +276,7 @@ absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
   RETURN_IF_ERROR(h.keys().Delete(vol));
   RETURN_IF_ERROR(h.keys().Delete(internal::SourceKeyName(c.id)));
   spdlog::info("{} rolled back: nothing of it left here", LogTag(vol, c.id));
-  if (!st.rollback_reason().empty())
-    return absl::FailedPreconditionError(absl::StrCat("rolled back: ", st.rollback_reason()));
-  return Go("ABORTED", st);
+  return internal::RolledBack(st);
 }
 
 }  // namespace
@@ -287,7 +285,7 @@ fsm::MachineDef DestinationMachine(Env* env) {
   fsm::MachineDef d;
   d.kind = kInKind;
   d.initial_state = "ACCEPTED";
-  auto bind = [env](auto fn) { return [env, fn](const fsm::StepContext& c) { return fn(env, c); }; };
+  auto bind = [env](auto fn) { return internal::Bind(env, fn); };
   d.steps = {{"ACCEPTED", PreBoot(env, Accepted)},   {"STAGED", PreBoot(env, Staged)},
              {"ATTACHING", PreBoot(env, Attaching)}, {"CLONED", PreBoot(env, Cloned)},
              {"BOOTED", bind(Booted)},             {"HYDRATING", bind(Hydrating)},

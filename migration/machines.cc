@@ -23,6 +23,12 @@ fsm::Next Stay(const fsm::StepContext& c, const MigrationState& st, absl::Durati
   return fsm::Next{c.state, st.SerializeAsString(), wait};
 }
 
+absl::StatusOr<fsm::Next> RolledBack(const MigrationState& st) {
+  if (!st.rollback_reason().empty())
+    return absl::FailedPreconditionError(absl::StrCat("rolled back: ", st.rollback_reason()));
+  return Go("ABORTED", st);
+}
+
 std::string RandomHex(int bytes) {
   std::string raw(static_cast<size_t>(bytes), '\0');
   int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);

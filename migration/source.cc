@@ -201,9 +201,7 @@ absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
     RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
   }
   spdlog::info("{} rolled back: export removed{}", LogTag(vol, c.id), restart ? ", consumer restarted" : "");
-  if (!st.rollback_reason().empty())
-    return absl::FailedPreconditionError(absl::StrCat("rolled back: ", st.rollback_reason()));
-  return Go("ABORTED", st);
+  return internal::RolledBack(st);
 }
 
 absl::StatusOr<fsm::Next> Retiring(Env* env, const fsm::StepContext& c) {
@@ -232,7 +230,7 @@ fsm::MachineDef SourceMachine(Env* env) {
   fsm::MachineDef d;
   d.kind = kOutKind;
   d.initial_state = "QUEUED";
-  auto bind = [env](auto fn) { return [env, fn](const fsm::StepContext& c) { return fn(env, c); }; };
+  auto bind = [env](auto fn) { return internal::Bind(env, fn); };
   d.steps = {{"QUEUED", bind(Queued)},     {"PREPARING", bind(Preparing)}, {"EXPORTING", bind(Exporting)},
              {"OFFERING", bind(Offering)}, {"STAGING", bind(Staging)},     {"FENCING", bind(Fencing)},
              {"WAITING", bind(Waiting)},   {"ROLLBACK", bind(Rollback)},   {"RETIRING", bind(Retiring)}};

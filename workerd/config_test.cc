@@ -102,5 +102,23 @@ TEST(Config, ValidNames) {
   EXPECT_FALSE(ValidName(std::string(64, 'a')));
 }
 
+TEST(Config, TheShippedExampleParses) {
+  auto c = LoadConfig(EXAMPLE_CONFIG);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->migration.iscsi_portal, "169.254.0.1:3260");
+  EXPECT_EQ(c->migration.hydration_threshold, 256u);
+  EXPECT_EQ(c->migration.retire, "keep");
+}
+
+TEST(Config, MigrationTableIsChecked) {
+  const std::string base = "worker = \"w1\"\nplaintext = true\n[migration]\n";
+  EXPECT_TRUE(ParseConfig(base + "region_kib = 128\n", "t").ok());
+  EXPECT_FALSE(ParseConfig(base + "region_kib = 96\n", "t").ok());     // not a power of two
+  EXPECT_FALSE(ParseConfig(base + "retire = \"never\"\n", "t").ok());
+  EXPECT_FALSE(ParseConfig(base + "consumer_start = \"start.sh\"\n", "t").ok());  // relative
+  EXPECT_FALSE(ParseConfig(base + "iscsi_portal = \"nohost\"\n", "t").ok());
+  EXPECT_FALSE(ParseConfig(base + "hydrate = 1\n", "t").ok());  // unknown key
+}
+
 }  // namespace
 }  // namespace volmigrate::workerd

@@ -10,10 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
 SIZES=${BENCH_SIZES:-256 1024 4096}
-vm_setup
-VM_DISK_SIZE=6G vm_boot w1 1 && VM_DISK_SIZE=6G vm_boot w2 2 || exit 1
-vm_wait_ready w1 && vm_wait_ready w2 || exit 1
-workers_pki
+workers_boot 6G 6G
 workers_config w1 1
 workers_config w2 2
 WORKERS_POOL=5G workers_start w1 && WORKERS_POOL=5G workers_start w2 || exit 1

@@ -8,10 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
 step() { echo; echo "== $1"; }
-vm_setup
-vm_boot w1 1 && vm_boot w2 2 || exit 1
-vm_wait_ready w1 && vm_wait_ready w2 || exit 1
-workers_pki
+workers_boot
 workers_config w1 1
 workers_config w2 2
 step "w1, w2: NVMe -> LVM thin pool; tgtd, iscsid; workerd starts"

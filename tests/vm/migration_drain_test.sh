@@ -6,10 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
 t0=$SECONDS
-vm_setup
-vm_boot w1 1 && vm_boot w2 2 || exit 1
-vm_wait_ready w1 && vm_wait_ready w2 || exit 1
-workers_pki
+workers_boot
 workers_config w1 1
 # Hydration held to 1 MiB/s on w2 so the power cut lands mid-hydration.
 WORKERS_MIGRATION='hydration_max_bytes_per_second = 1048576' workers_config w2 2
@@ -26,7 +23,7 @@ vm_check w1 30 "never more than two migrated at once (PREPARING..DONE spans from
       awk -F'\"' '\$12 == \"PREPARING\" { print \$4, 1 } \$12 == \"DONE\" { print \$4, -1 }'
   done | sort -n | awk '{ n += \$2; if (n > max) max = n } END { print \"at most\", max, \"at once\"; exit !(max == 2) }'"
 for v in vol-a vol-b vol-c; do
-  vm_check w2 120 "$v verifies on w2" "$(workers_verify_cmd $v)"
+  vm_check w2 300 "$v verifies on w2" "$(workers_verify_cmd $v)"
 done
 
 vm_check w1 300 "w1: vol-r (64 MiB of files, consumer running)" "$(workers_volume_cmd vol-r 256 64)" || exit 1

@@ -13,10 +13,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
 t0=$SECONDS
-vm_setup
-VM_DISK_SIZE=3G vm_boot w1 1 && vm_boot w2 2 || exit 1
-vm_wait_ready w1 && vm_wait_ready w2 || exit 1
-workers_pki
+workers_boot 3G 2G
 # w3 is a peer of w1 whose certificate comes from a CA w1 does not trust.
 workers_config w1 1 '[[peers]]
 name = "w3"

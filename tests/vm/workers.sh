@@ -1,4 +1,5 @@
 # workerd in the guests, sourced by the migration tests and the demo after lib.sh:
+#   workers_boot [DISK1 DISK2]   vm_setup, both guests booted and serving, workers_pki
 #   workers_pki                  a CA and certificates for w1, w2 and the operator
 #   workers_config NAME I [TOML] workerd.toml for guest I (peer: the other guest), extra TOML appended
 #                                ($WORKERS_MIGRATION: extra lines for its [migration] table)
@@ -12,6 +13,13 @@
 WORKERS_POOL=${WORKERS_POOL:-1G}
 CTL="$VM_BUILD/migratectl/migratectl --server 169.254.0.1:7443 --server-name w1 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
 CTL2="$VM_BUILD/migratectl/migratectl --server 169.254.0.2:7443 --server-name w2 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
+
+workers_boot() {
+  vm_setup
+  VM_DISK_SIZE=${1:-2G} vm_boot w1 1 && VM_DISK_SIZE=${2:-2G} vm_boot w2 2 || exit 1
+  vm_wait_ready w1 && vm_wait_ready w2 || exit 1
+  workers_pki
+}
 
 workers_pki() {
   local m=$VM_REPO/deploy/tls/make-certs.sh n
