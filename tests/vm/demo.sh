@@ -25,7 +25,7 @@ vm_run w2 600 "$JSONF
     $CTL2 --json migrations > /tmp/m; [ \"\$(jf state < /tmp/m)\" = HYDRATING ] && break; sleep 0.5
   done
   $CTL2 migrations
-  echo \"blackout: \$(jn blackout_seconds < /tmp/m) s; consumer on w2: \$(mountpoint /mnt/vol-1), last write \$(tail -1 /mnt/vol-1/MANIFEST | cut -c67-)\"" || exit 1
+  echo \"blackout: \$(printf %.2f \$(jn blackout_seconds < /tmp/m)) s; consumer on w2: \$(mountpoint /mnt/vol-1), last write \$(tail -1 /mnt/vol-1/MANIFEST | cut -c67-)\"" || exit 1
 step "operator: migratectl drain w1 again: it follows the running drain to the end"
 vm_run w1 900 "$CTL drain w1 && $CTL migrations -a" || exit 1
 step "w2: volumes; then the consumer stopped and every checksum compared"
