@@ -30,7 +30,7 @@ for s in $SIZES; do
     h0=\$(grep -o '\"at_unix_ms\":\"[0-9]*\",\"from\":\"[A-Z_]*\",\"to\":\"HYDRATING\"' /tmp/m | cut -d'\"' -f4)
     h1=\$(grep -o '\"at_unix_ms\":\"[0-9]*\",\"from\":\"[A-Z_]*\",\"to\":\"CUT_OVER\"' /tmp/m | cut -d'\"' -f4)
     echo \"live $s \$(jn blackout_seconds < /tmp/m) \$(jn total_bytes < /tmp/m) \$(jn discarded_bytes < /tmp/m) \$((h1 - h0)) \$used \$((tx1 - tx0))\"
-  " | grep '^live ' >> "$out" || exit 1
+  " | grep '^live ' | tee -a "$out" || exit 1
   # Kill-copy-boot: the same volume (now retired on w1) exported whole and
   # copied to a local LV over the same link before anything could boot.
   vm_run w1 300 "
@@ -53,7 +53,7 @@ for s in $SIZES; do
     echo \"copy $s \$(echo \"\$t1 - \$t0\" | bc)\"
     iscsiadm -m node -T iqn.2026-11.io.volmigrate:bench -p 169.254.0.1:3260 --logout >/dev/null
     iscsiadm -m node -o delete -T iqn.2026-11.io.volmigrate:bench >/dev/null
-    lvremove -q -y vg0/copy >/dev/null" | grep -E '^(copy|raw) ' >> "$out" || exit 1
+    lvremove -q -y vg0/copy >/dev/null" | grep -E '^(copy|raw) ' | tee -a "$out" || exit 1
   vm_run w1 60 "tgtadm --lld iscsi --op delete --mode target --tid 9 --force" || exit 1
 done
 
@@ -66,8 +66,8 @@ awk '
   END {
     printf "%-8s %12s %16s %8s %14s %14s %12s\n", "volume", "blackout s", "kill-copy-boot s", "ratio", "hydration MB/s", "of raw read", "sent/used"
     for (i = 0; i < n; i++) {
-      s = order[i]; kcb = copy[s] + b[s]; copied = total[s] - disc[s]; rate = hyd[s] > 0 ? copied / hyd[s] : 0
-      printf "%-8s %12.2f %16.2f %8.3f %14.2f %14.2f %12.2f\n", s " MiB", b[s], kcb, b[s] / kcb, rate / 1e6, raw > 0 ? rate / raw : 0, tx[s] / used[s]
+      s = order[i]; kcb = copy[s] + b[s]; copied = total[s] - disc[s]; rate = (hyd[s] > 0 ? copied / hyd[s] : 0)
+      printf "%-8s %12.2f %16.2f %8.3f %14.2f %14.2f %12.2f\n", s " MiB", b[s], kcb, b[s] / kcb, rate / 1e6, (raw > 0 ? rate / raw : 0), tx[s] / used[s]
     }
     printf "raw sequential read of the source over the link: %.2f MB/s\n", raw / 1e6
     print "kill-copy-boot = time to copy the whole volume over iSCSI + the live blackout (fence and boot, the same in both)"
