@@ -2,6 +2,7 @@
 // a concurrency limit that the migrations enforce themselves (QUEUED), so a
 // drain is as durable and resumable as its migrations.
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -49,11 +50,10 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
     return absl::FailedPreconditionError(absl::StrCat("worker ", env->worker, " has no peers to drain to"));
 
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListVolumes());
-  std::vector<std::pair<uint64_t, std::string>> todo;  // allocated bytes, volume
+  std::vector<volumes::LvRow> todo;
   for (const auto& lv : vols) {
     ASSIGN_OR_RETURN(std::string busy, ActiveMigrationOf(env->store, lv.name));
-    if (!busy.empty()) continue;
-    todo.emplace_back(static_cast<uint64_t>(static_cast<double>(lv.size_bytes) * lv.data_percent / 100.0), lv.name);
+    if (busy.empty()) todo.push_back(lv);
   }
   v1::Drain d;
   d.set_id("d-" + internal::RandomHex(5));
@@ -62,31 +62,43 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
     d.set_state("DONE");
     return d;
   }
-  // Free space per destination as they report it; unreachable ones are skipped.
-  std::vector<std::pair<uint64_t, std::string>> room;
+  // Free space per destination as they report it (and as this drain leaves
+  // it); unreachable ones are skipped.
+  struct Room {
+    uint64_t left, reported;
+    std::string worker;
+  };
+  std::vector<Room> room;
   std::vector<std::string> unreachable;
   for (const std::string& w : destinations) {
     auto h = env->peers->Health(w);
     if (h.ok()) {
-      room.emplace_back(h->pool_free_bytes(), w);
+      room.push_back({h->pool_free_bytes(), h->pool_free_bytes(), w});
     } else {
       unreachable.push_back(absl::StrCat(w, " (", h.status().message(), ")"));
     }
   }
   if (room.empty())
     return absl::UnavailableError(absl::StrCat("no destination answers: ", absl::StrJoin(unreachable, "; ")));
+  RETURN_IF_ERROR(internal::CheckPortal(env));
   // Biggest volumes first, each to the destination with the most room left.
-  std::sort(todo.rbegin(), todo.rend());
+  std::sort(todo.begin(), todo.end(), [](const volumes::LvRow& a, const volumes::LvRow& b) {
+    return std::make_pair(a.allocated_bytes(), a.name) > std::make_pair(b.allocated_bytes(), b.name);
+  });
   if (max_concurrent == 0) max_concurrent = 2;
   d.set_state("RUNNING");
-  for (const auto& [bytes, vol] : todo) {
-    auto best = std::max_element(room.begin(), room.end());
-    if (best->first < bytes)
-      return absl::ResourceExhaustedError(absl::StrCat("no destination has room for ", vol, " (", bytes, " bytes); ",
-                                                       d.migration_ids_size(), " migration(s) of drain ", d.id(),
-                                                       " already started"));
-    ASSIGN_OR_RETURN(v1::Migration m, StartMigration(env, runner, vol, best->second, d.id(), max_concurrent));
-    best->first -= bytes;
+  for (const volumes::LvRow& lv : todo) {
+    auto best = std::max_element(room.begin(), room.end(), [](const Room& a, const Room& b) {
+      return std::tie(a.left, a.worker) < std::tie(b.left, b.worker);
+    });
+    const uint64_t bytes = lv.allocated_bytes();
+    if (best->left < bytes)
+      return absl::ResourceExhaustedError(absl::StrCat("no destination has room for ", lv.name, " (", bytes,
+                                                       " bytes); ", d.migration_ids_size(), " migration(s) of drain ",
+                                                       d.id(), " already started"));
+    ASSIGN_OR_RETURN(v1::Migration m, internal::SubmitOutgoing(env, runner, lv, best->worker, best->reported, d.id(),
+                                                               max_concurrent));
+    best->left -= bytes;
     d.add_migration_ids(m.id());
   }
   spdlog::info("drain {}: {} volume(s), at most {} at once", d.id(), d.migration_ids_size(), max_concurrent);

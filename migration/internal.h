@@ -5,7 +5,9 @@
 
 #include "absl/status/statusor.h"
 #include "fsm/runner.h"
+#include "migration/machines.h"
 #include "migration/state.pb.h"
+#include "volumes/lvm.h"
 
 namespace volmigrate::migration::internal {
 
@@ -20,6 +22,14 @@ fsm::StepFn Bind(Env* env, F fn) {
 }
 // How a rollback ends: ABORTED when asked for, FAILED with the reason otherwise.
 absl::StatusOr<fsm::Next> RolledBack(const MigrationState& st);
+// FailedPrecondition when destinations would not know where to reach this worker's tgt.
+absl::Status CheckPortal(const Env* env);
+// Submits an outgoing migration of `lv` to `destination`, which reported
+// `destination_free` bytes free in its pool; refuses what cannot fit. The
+// caller has checked the portal and that the volume is not migrating already.
+absl::StatusOr<v1::Migration> SubmitOutgoing(Env* env, fsm::Runner* runner, const volumes::LvRow& lv,
+                                             const std::string& destination, uint64_t destination_free,
+                                             const std::string& drain_id, uint32_t max_concurrent);
 std::string RandomHex(int bytes);
 std::string RandomSecret(int chars);  // [A-Za-z0-9]
 std::string SourceKeyName(const std::string& migration_id);  // the source's passphrase on the destination

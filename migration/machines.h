@@ -62,8 +62,7 @@ bool IsMigrationKind(const std::string& kind);
 // synchronously what can be checked without changing anything: the volume
 // exists and is not migrating, the destination answers and has room.
 absl::StatusOr<v1::Migration> StartMigration(Env* env, fsm::Runner* runner, const std::string& volume,
-                                             const std::string& destination, const std::string& drain_id = "",
-                                             uint32_t max_concurrent = 0);
+                                             const std::string& destination);
 
 // Operator: abort. Before the destination boots, rolls back; afterwards
 // FailedPrecondition. Works on either side.

@@ -66,7 +66,7 @@ absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   l->set_label(hdr.layout.label);
   st.set_device_bytes(hdr.device_bytes);
   st.set_plaintext_bytes(hdr.plaintext_bytes);
-  st.set_allocated_bytes(static_cast<uint64_t>(static_cast<double>(lv.size_bytes) * lv.data_percent / 100.0));
+  st.set_allocated_bytes(lv.allocated_bytes());
   st.mutable_view()->mutable_progress()->set_total_bytes(hdr.plaintext_bytes);
   return Go("EXPORTING", st);
 }
@@ -242,32 +242,44 @@ fsm::MachineDef SourceMachine(Env* env) {
 }
 
 absl::StatusOr<v1::Migration> StartMigration(Env* env, fsm::Runner* runner, const std::string& volume,
-                                             const std::string& destination, const std::string& drain_id,
-                                             uint32_t max_concurrent) {
+                                             const std::string& destination) {
   ASSIGN_OR_RETURN(volumes::LvRow lv, env->host->GetLv(volume));
   ASSIGN_OR_RETURN(std::string busy, ActiveMigrationOf(env->store, volume));
   if (!busy.empty())
     return absl::FailedPreconditionError(absl::StrCat("volume ", volume, " is already migrating (", busy, ")"));
-  if (env->portal.empty())
-    return absl::FailedPreconditionError(
-        absl::StrCat("worker ", env->worker, " has no iSCSI portal: set [migration] iscsi_portal"));
+  RETURN_IF_ERROR(internal::CheckPortal(env));
   ASSIGN_OR_RETURN(v1::HealthResponse dest, env->peers->Health(destination));
-  uint64_t allocated = static_cast<uint64_t>(static_cast<double>(lv.size_bytes) * lv.data_percent / 100.0);
-  if (dest.pool_free_bytes() < allocated + (64u << 20))
-    return absl::ResourceExhaustedError(absl::StrCat("destination ", destination, " has ", dest.pool_free_bytes(),
-                                                     " bytes free in its thin pool; volume ", volume, " holds ",
-                                                     allocated, " bytes"));
+  return internal::SubmitOutgoing(env, runner, lv, destination, dest.pool_free_bytes(), "", 0);
+}
+
+namespace internal {
+
+absl::Status CheckPortal(const Env* env) {
+  if (!env->portal.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("worker ", env->worker, " has no iSCSI portal: set [migration] iscsi_portal"));
+}
+
+absl::StatusOr<v1::Migration> SubmitOutgoing(Env* env, fsm::Runner* runner, const volumes::LvRow& lv,
+                                             const std::string& destination, uint64_t destination_free,
+                                             const std::string& drain_id, uint32_t max_concurrent) {
+  if (destination_free < lv.allocated_bytes() + (64u << 20))
+    return absl::ResourceExhaustedError(absl::StrCat("destination ", destination, " has ", destination_free,
+                                                     " bytes free in its thin pool; volume ", lv.name, " holds ",
+                                                     lv.allocated_bytes(), " bytes"));
   MigrationState st;
-  st.mutable_view()->set_volume_id(volume);
+  st.mutable_view()->set_volume_id(lv.name);
   st.mutable_view()->set_source_worker(env->worker);
   st.mutable_view()->set_destination_worker(destination);
   st.mutable_view()->set_drain_id(drain_id);
   st.set_max_concurrent(max_concurrent);
-  const std::string id = "m-" + internal::RandomHex(5);
+  const std::string id = "m-" + RandomHex(5);
   RETURN_IF_ERROR(runner->Submit(kOutKind, id, st.SerializeAsString()));
-  spdlog::info("{} migration to {} started", LogTag(volume, id), destination);
+  spdlog::info("{} migration to {} started", LogTag(lv.name, id), destination);
   ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(id));
   return ViewOf(r);
 }
+
+}  // namespace internal
 
 }  // namespace volmigrate::migration

@@ -20,6 +20,8 @@ struct LvRow {
   std::string attr;  // lv_attr, e.g. "Vwi-a-tz--"
   std::vector<std::string> tags;
   bool active() const { return attr.size() > 4 && attr[4] == 'a'; }
+  // Of a thin LV: the bytes its pool holds for it.
+  uint64_t allocated_bytes() const { return static_cast<uint64_t>(static_cast<double>(size_bytes) * data_percent / 100.0); }
 };
 
 // `lvs --reportformat json --units b --nosuffix -o <kLvsFields> VG`

@@ -17,6 +17,7 @@ TEST(LvsJson, ParsesCapturedReport) {
   EXPECT_EQ(vol.size_bytes, 268435456u);
   EXPECT_EQ(vol.pool, "pool");
   EXPECT_DOUBLE_EQ(vol.data_percent, 4.69);
+  EXPECT_EQ(vol.allocated_bytes(), static_cast<uint64_t>(268435456 * 4.69 / 100));
   EXPECT_EQ(vol.tags, std::vector<std::string>{"volmigrate_volume"});
   EXPECT_TRUE(vol.active());
   const LvRow& pool = (*rows)[1];
