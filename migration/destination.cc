@@ -33,12 +33,17 @@ iscsi::LoginSpec LoginSpecOf(Env* env, const MigrationState& st) {
           .replacement_timeout_seconds = env->opts.replacement_timeout_seconds};
 }
 
+// The destination's own LUKS2 view, <volume>-crypt (idempotent). Discards pass
+// through so that trimmed blocks go back to the thin pool.
+absl::Status OpenDestination(Host& h, const std::string& vol) {
+  ASSIGN_OR_RETURN(std::string key, h.keys().Get(vol));
+  return h.OpenCrypt(h.LvPath(vol), CryptName(vol), key, {.allow_discards = true});
+}
+
 // Opens both LUKS2 views and the iSCSI session, as far as they are not already.
 absl::Status EnsureAttached(Env* env, const std::string& id, const MigrationState& st) {
   Host& h = *env->host;
-  const std::string& vol = st.view().volume_id();
-  ASSIGN_OR_RETURN(std::string key, h.keys().Get(vol));
-  RETURN_IF_ERROR(h.OpenCrypt(h.LvPath(vol), CryptName(vol), key, {.allow_discards = true}));
+  RETURN_IF_ERROR(OpenDestination(h, st.view().volume_id()));
   RETURN_IF_ERROR(h.Login(LoginSpecOf(env, st)));
   ASSIGN_OR_RETURN(std::string disk, h.WaitDevice(st.target_iqn(), kDiskWait));
   ASSIGN_OR_RETURN(std::string src_key, h.keys().Get(internal::SourceKeyName(id)));
@@ -120,8 +125,7 @@ absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
   l.data_offset = st.luks().data_offset_bytes();  // the source's, whatever cryptsetup here defaults to
   l.label = vol;
   RETURN_IF_ERROR(h.Format(h.LvPath(vol), l, key));
-  // Discards pass through so trimmed blocks go back to the thin pool.
-  RETURN_IF_ERROR(h.OpenCrypt(h.LvPath(vol), CryptName(vol), key, {.allow_discards = true}));
+  RETURN_IF_ERROR(OpenDestination(h, vol));
   ASSIGN_OR_RETURN(uint64_t dst, h.DeviceBytes(LiveDevice(CryptName(vol))));
   if (dst != st.plaintext_bytes())
     return absl::FailedPreconditionError(
@@ -234,8 +238,7 @@ absl::StatusOr<fsm::Next> CutOver(Env* env, const fsm::StepContext& c) {
     RETURN_IF_ERROR(dm::SwapToLinear(h.dm(), vol, LiveDevice(CryptName(vol)), sectors));
   } else {
     // Rebooted after hydration finished: the destination alone holds the data.
-    ASSIGN_OR_RETURN(std::string key, h.keys().Get(vol));
-    RETURN_IF_ERROR(h.OpenCrypt(h.LvPath(vol), CryptName(vol), key, {.allow_discards = true}));
+    RETURN_IF_ERROR(OpenDestination(h, vol));
     RETURN_IF_ERROR(h.dm().Create(vol, {{0, sectors, "linear", absl::StrCat(LiveDevice(CryptName(vol)), " 0")}}, false));
     RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
   }

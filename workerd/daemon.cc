@@ -37,6 +37,12 @@ absl::StatusOr<std::string> InitiatorName(const Config& c) {
   return absl::FailedPreconditionError(absl::StrCat(path, " has no InitiatorName= line"));
 }
 
+// How this worker calls its peers: its own certificate, or plaintext in development.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> PeerCredentials(const Config& c) {
+  if (c.plaintext) return grpc::InsecureChannelCredentials();
+  return rpc::ClientCredentials(c.tls);
+}
+
 // Where destinations reach this worker's tgt: configured, or the listen host.
 std::string Portal(const Config& c) {
   if (!c.migration.iscsi_portal.empty()) return c.migration.iscsi_portal;
@@ -89,12 +95,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
     ASSIGN_OR_RETURN(d->keys_, luks::FileKeyStore::Open(c.storage.key_dir));
     d->volumes_ = std::make_unique<VolumeManager>(c.worker, d->lvm_.get(), d->keys_.get(), pbkdf);
 
-    std::shared_ptr<grpc::ChannelCredentials> client;
-    if (c.plaintext) {
-      client = grpc::InsecureChannelCredentials();
-    } else {
-      ASSIGN_OR_RETURN(client, rpc::ClientCredentials(c.tls));
-    }
+    ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> client, PeerCredentials(c));
     std::map<std::string, std::string> addresses;
     for (const PeerConfig& p : c.peers) addresses[p.name] = p.address;
     d->host_ = migration::NewSystemHost(d->exec_.get(), d->lvm_.get(), d->keys_.get(), dm::NewLibDm(),
@@ -143,12 +144,7 @@ void Daemon::Shutdown(absl::Duration grace) {
 }
 
 absl::Status CheckPeers(const Config& cfg, absl::Duration timeout) {
-  std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (cfg.plaintext) {
-    creds = grpc::InsecureChannelCredentials();
-  } else {
-    ASSIGN_OR_RETURN(creds, rpc::ClientCredentials(cfg.tls));
-  }
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds, PeerCredentials(cfg));
   std::vector<std::string> bad;
   for (const PeerConfig& p : cfg.peers) {
     auto ch = rpc::Dial(p.address, creds, p.name);
