@@ -108,6 +108,7 @@ absl::StatusOr<std::string> Tgt::Accounts() {
 }
 
 absl::Status Tgt::Export(const ExportSpec& s) {
+  std::lock_guard lock(mu_);
   if (s.iqn.empty() || s.device.empty() || s.chap_user.empty() || s.initiator_iqn.empty())
     return absl::InvalidArgumentError("export needs an IQN, a device, a CHAP user and the initiator's IQN");
   if (s.chap_secret.size() < 12 || s.chap_secret.size() > 16)
@@ -153,6 +154,7 @@ absl::Status Tgt::Export(const ExportSpec& s) {
 }
 
 absl::Status Tgt::Remove(const std::string& iqn, const std::string& chap_user) {
+  std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(std::vector<TargetInfo> all, List());
   for (const TargetInfo& t : all) {
     if (t.iqn != iqn) continue;

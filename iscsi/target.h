@@ -2,6 +2,8 @@
 // credentials made for it, and only the named initiator admitted.
 #pragma once
 
+#include <mutex>
+
 #include <string>
 #include <vector>
 
@@ -64,6 +66,9 @@ class Tgt {
   absl::StatusOr<std::string> Accounts();
   absl::Status Tgtadm(std::vector<std::string> args, const std::vector<std::string>& secrets = {});
   Executor* ex_;
+  // Export picks a free target id from a listing, so two at once would pick
+  // the same one: exports and removals of one tgtd run one at a time.
+  std::mutex mu_;
 };
 
 }  // namespace volmigrate::iscsi

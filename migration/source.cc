@@ -23,8 +23,10 @@ bool Retryable(const absl::Status& s) { return fsm::IsRetryable(s); }
 absl::StatusOr<fsm::Next> Queued(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   if (st.max_concurrent() == 0) return Go("PREPARING", st);
-  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
+  // The listing is taken under the lock: one taken before it could show a
+  // machine as QUEUED after another caller saw it leave and forgot it.
   std::lock_guard lock(env->admit_mu);
+  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
   std::set<std::string> busy;
   for (const fsm::Record& r : all) {
     if (r.kind() != kOutKind || r.terminal() || r.id() == c.id) continue;
