@@ -1,6 +1,8 @@
 // The only file that includes <libdevmapper.h>.
 #include "dmutil/dm.h"
 
+#include "common/dm_lock.h"
+
 #include <libdevmapper.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -82,6 +84,7 @@ std::vector<Target> Targets(dm_task* t) {
 class LibDm final : public DeviceMapper {
  public:
   absl::Status Create(const std::string& name, const std::vector<Target>& table, bool readonly) override {
+    std::lock_guard lock(DeviceMapperMutex());
     ASSIGN_OR_RETURN(bool exists, Exists(name));
     if (exists) {
       ASSIGN_OR_RETURN(std::vector<Target> have, Table(name));
@@ -95,22 +98,26 @@ class LibDm final : public DeviceMapper {
   }
 
   absl::Status Reload(const std::string& name, const std::vector<Target>& table) override {
+    std::lock_guard lock(DeviceMapperMutex());
     ASSIGN_OR_RETURN(Task t, NewTask(DM_DEVICE_RELOAD, name));
     RETURN_IF_ERROR(AddTargets(t.get(), table));
     return Run(t.get(), absl::StrCat("loading a table into ", name), false);
   }
 
   absl::Status Suspend(const std::string& name) override {
+    std::lock_guard lock(DeviceMapperMutex());
     ASSIGN_OR_RETURN(Task t, NewTask(DM_DEVICE_SUSPEND, name));
     return Run(t.get(), absl::StrCat("suspending ", name), false);
   }
 
   absl::Status Resume(const std::string& name) override {
+    std::lock_guard lock(DeviceMapperMutex());
     ASSIGN_OR_RETURN(Task t, NewTask(DM_DEVICE_RESUME, name));
     return Run(t.get(), absl::StrCat("resuming ", name), true);
   }
 
   absl::Status Remove(const std::string& name) override {
+    std::lock_guard lock(DeviceMapperMutex());
     ASSIGN_OR_RETURN(bool exists, Exists(name));
     if (!exists) return absl::OkStatus();
     ASSIGN_OR_RETURN(Task t, NewTask(DM_DEVICE_REMOVE, name));
@@ -120,6 +127,7 @@ class LibDm final : public DeviceMapper {
   }
 
   absl::StatusOr<bool> Exists(const std::string& name) override {
+    std::lock_guard lock(DeviceMapperMutex());
     ASSIGN_OR_RETURN(Task t, NewTask(DM_DEVICE_INFO, name));
     RETURN_IF_ERROR(Run(t.get(), absl::StrCat("looking up ", name), false));
     dm_info info{};
@@ -127,13 +135,18 @@ class LibDm final : public DeviceMapper {
     return info.exists != 0;
   }
 
-  absl::StatusOr<std::vector<Target>> Table(const std::string& name) override { return Query(DM_DEVICE_TABLE, name, false); }
+  absl::StatusOr<std::vector<Target>> Table(const std::string& name) override {
+    std::lock_guard lock(DeviceMapperMutex());
+    return Query(DM_DEVICE_TABLE, name, false);
+  }
 
   absl::StatusOr<std::vector<Target>> Status(const std::string& name, bool noflush) override {
+    std::lock_guard lock(DeviceMapperMutex());
     return Query(DM_DEVICE_STATUS, name, noflush);
   }
 
   absl::StatusOr<std::string> Message(const std::string& name, const std::string& message) override {
+    std::lock_guard lock(DeviceMapperMutex());
     ASSIGN_OR_RETURN(Task t, NewTask(DM_DEVICE_TARGET_MSG, name));
     if (!dm_task_set_sector(t.get(), 0) || !dm_task_set_message(t.get(), message.c_str()))
       return absl::InternalError("setting dm message");

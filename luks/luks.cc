@@ -1,5 +1,7 @@
 #include "luks/luks.h"
 
+#include "common/dm_lock.h"
+
 #include <fcntl.h>
 #include <libcryptsetup.h>
 #include <sys/stat.h>
@@ -105,6 +107,7 @@ void RouteLogging() {
 }
 
 absl::StatusOr<Header> ReadHeader(const std::string& path) {
+  std::lock_guard lock(DeviceMapperMutex());
   RouteLogging();
   ASSIGN_OR_RETURN(uint64_t bytes, DeviceBytes(path));
   ASSIGN_OR_RETURN(Crypt cd, Load(path));
@@ -112,6 +115,7 @@ absl::StatusOr<Header> ReadHeader(const std::string& path) {
 }
 
 absl::Status Format(const std::string& path, const Layout& want, const std::string& passphrase, const Pbkdf& pbkdf) {
+  std::lock_guard lock(DeviceMapperMutex());
   RouteLogging();
   if (passphrase.empty()) return absl::InvalidArgumentError("empty passphrase");
   auto dash = want.cipher.find('-');
@@ -170,6 +174,7 @@ absl::Status Format(const std::string& path, const Layout& want, const std::stri
 }
 
 absl::StatusOr<bool> IsOpen(const std::string& name) {
+  std::lock_guard lock(DeviceMapperMutex());
   // No crypt_device needed; crypt_init_by_name would log an error for a mapping
   // that is simply not there.
   switch (crypt_status(nullptr, name.c_str())) {
@@ -185,6 +190,7 @@ absl::StatusOr<bool> IsOpen(const std::string& name) {
 
 absl::Status Open(const std::string& path, const std::string& name, const std::string& passphrase,
                   const OpenOptions& opts) {
+  std::lock_guard lock(DeviceMapperMutex());
   RouteLogging();
   ASSIGN_OR_RETURN(bool open, IsOpen(name));
   if (open) {
@@ -204,6 +210,7 @@ absl::Status Open(const std::string& path, const std::string& name, const std::s
 }
 
 absl::Status Close(const std::string& name) {
+  std::lock_guard lock(DeviceMapperMutex());
   RouteLogging();
   ASSIGN_OR_RETURN(bool open, IsOpen(name));
   if (!open) return absl::OkStatus();
