@@ -11,7 +11,8 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   liblmdb-dev lmdb-utils libspdlog-dev libfmt-dev libdevmapper-dev libcryptsetup-dev
   libgtest-dev libgmock-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
-  cryptsetup-bin tgt
+  cryptsetup-bin tgt clang libclang-rt-14-dev libcurl4-openssl-dev curl
+  ceph-mon ceph-osd radosgw
 )
 vm_pkgs=(
   qemu-system-x86 qemu-utils busybox-static cpio kmod dkms
