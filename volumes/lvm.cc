@@ -8,7 +8,7 @@
 
 namespace volmigrate::volumes {
 
-const char kLvsFields[] = "lv_name,lv_size,pool_lv,data_percent,metadata_percent,lv_attr,lv_tags";
+const char kLvsFields[] = "lv_name,lv_size,pool_lv,data_percent,metadata_percent,lv_attr,lv_tags,thin_id";
 
 namespace {
 
@@ -37,6 +37,16 @@ double Percent(const json& row, const char* key) {
   return absl::SimpleAtod(Str(row, key), &d) ? d : 0;
 }
 
+// Device-mapper's name for an LV: each '-' in either name doubled, then joined by '-'.
+std::string DmName(const std::string& vg, const std::string& lv) {
+  auto esc = [](const std::string& n) {
+    std::string o;
+    for (char c : n) o += c == '-' ? std::string("--") : std::string(1, c);
+    return o;
+  };
+  return esc(vg) + "-" + esc(lv);
+}
+
 uint64_t RoundUp(uint64_t v, uint64_t unit) { return unit ? (v + unit - 1) / unit * unit : v; }
 
 }  // namespace
@@ -53,6 +63,7 @@ absl::StatusOr<std::vector<LvRow>> ParseLvsJson(const std::string& text) {
     lv.metadata_percent = Percent(r, "metadata_percent");
     lv.attr = Str(r, "lv_attr");
     for (auto t : absl::StrSplit(Str(r, "lv_tags"), ',', absl::SkipEmpty())) lv.tags.emplace_back(t);
+    if (!Str(r, "thin_id").empty()) RETURN_IF_ERROR(Num(r, "thin_id", &lv.thin_id));
     out.push_back(std::move(lv));
   }
   return out;
@@ -178,6 +189,46 @@ absl::Status Lvm::Retire(const std::string& name, const std::string& new_name) {
   return RunChecked(*ex_, {.argv = {"lvchange", "-q", "--deltag", kVolumeTag, "--addtag", kRetiredTag,
                                     absl::StrCat(o_.volume_group, "/", new_name)}})
       .status();
+}
+
+}  // namespace volmigrate::volumes
+
+namespace volmigrate::volumes {
+
+absl::Status Lvm::Snapshot(const std::string& origin, const std::string& name) {
+  const std::string lv = absl::StrCat(o_.volume_group, "/", name);
+  auto have = Get(name);
+  if (!have.ok() && !absl::IsNotFound(have.status())) return have.status();
+  if (!have.ok()) {
+    // -kn: no activation-skip flag, so the snapshot can be read; -pr: nobody writes it.
+    RETURN_IF_ERROR(RunChecked(*ex_, {.argv = {"lvcreate", "-q", "-y", "-s", "-kn", "-pr", "-n", name, "--addtag",
+                                               kSealedTag, absl::StrCat(o_.volume_group, "/", origin)}})
+                        .status());
+    ASSIGN_OR_RETURN(have, Get(name));
+  }
+  // A snapshot copies its origin's tags: it must not list as a volume.
+  if (std::find(have->tags.begin(), have->tags.end(), kVolumeTag) != have->tags.end()) {
+    RETURN_IF_ERROR(RunChecked(*ex_, {.argv = {"lvchange", "-q", "--deltag", kVolumeTag, lv}}).status());
+  }
+  if (!have->active()) RETURN_IF_ERROR(RunChecked(*ex_, {.argv = {"lvchange", "-q", "-ay", "-K", lv}}).status());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Lvm::PoolMappings() {
+  const std::string pool = DmName(o_.volume_group, o_.thin_pool) + "-tpool";
+  auto message = [&](const char* m) {
+    return RunChecked(*ex_, {.argv = {"dmsetup", "message", pool, "0", m}}).status();
+  };
+  // One metadata snapshot per pool: one left by a crash is released first.
+  if (!message("reserve_metadata_snap").ok()) {
+    RETURN_IF_ERROR(message("release_metadata_snap"));
+    RETURN_IF_ERROR(message("reserve_metadata_snap"));
+  }
+  auto dump = RunChecked(*ex_, {.argv = {"thin_dump", "--metadata-snap", "/dev/mapper/" + DmName(o_.volume_group, o_.thin_pool + "_tmeta")}});
+  absl::Status released = message("release_metadata_snap");
+  if (!dump.ok()) return dump.status();
+  RETURN_IF_ERROR(released);
+  return std::move(dump->out);
 }
 
 }  // namespace volmigrate::volumes

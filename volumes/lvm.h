@@ -19,6 +19,7 @@ struct LvRow {
   double metadata_percent = 0;
   std::string attr;  // lv_attr, e.g. "Vwi-a-tz--"
   std::vector<std::string> tags;
+  uint64_t thin_id = 0;  // the pool's device id of a thin LV
   bool active() const { return attr.size() > 4 && attr[4] == 'a'; }
   // Of a thin LV: the bytes its pool holds for it.
   uint64_t allocated_bytes() const { return static_cast<uint64_t>(static_cast<double>(size_bytes) * data_percent / 100.0); }
@@ -54,6 +55,7 @@ struct LvmOptions {
 // apart from the pool and anything else in the VG by it.
 inline constexpr char kVolumeTag[] = "volmigrate_volume";
 inline constexpr char kRetiredTag[] = "volmigrate_retired";  // a source copy kept after migrating away
+inline constexpr char kSealedTag[] = "volmigrate_sealed";    // a read-only snapshot of a sealed volume
 inline constexpr char kScratchTag[] = "volmigrate_scratch";  // e.g. a dm-clone metadata LV
 
 class Lvm {
@@ -77,6 +79,13 @@ class Lvm {
   // Renames `name` to `new_name` and swaps kVolumeTag for kRetiredTag. Done
   // already (only `new_name` there): success.
   absl::Status Retire(const std::string& name, const std::string& new_name);
+
+  // A read-only thin snapshot of `origin`, active, tagged kSealedTag only.
+  // An existing `name` is success.
+  absl::Status Snapshot(const std::string& origin, const std::string& name);
+  // thin_dump's XML of the pool's mappings, read from a metadata snapshot so
+  // the live pool is not disturbed.
+  absl::StatusOr<std::string> PoolMappings();
 
   std::string DevicePath(const std::string& name) const { return "/dev/" + o_.volume_group + "/" + name; }
   const LvmOptions& options() const { return o_; }

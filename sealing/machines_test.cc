@@ -1,0 +1,279 @@
+// Seal, ship, unseal, ship again and restore both points, on a world of files:
+// LVs are files, a snapshot copies its origin's file and shares its thin
+// mappings, every write maps a fresh data block as a thin pool does. Every
+// step runs twice (as after a crash between its effect and its commit).
+#include "sealing/machines.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/test_util.h"
+#include "fsm/store.h"
+#include "lsvd/thin.h"
+
+namespace volmigrate::sealing {
+namespace {
+
+constexpr uint64_t kBlockSectors = 128;  // 64 KiB thin blocks
+constexpr uint64_t kBlockBytes = kBlockSectors * 512;
+constexpr uint64_t kBlocks = 32;         // 2 MiB volumes
+constexpr char kUuid[] = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+
+class FakeHost : public Host {
+ public:
+  struct Lv {
+    uint64_t thin_id = 0;
+    std::map<uint64_t, uint64_t> map;  // block -> data block
+    bool open = false;
+  };
+  explicit FakeHost(const std::string& dir) : dir_(dir), keys_(*luks::FileKeyStore::Open(dir + "/keys")) {}
+
+  // A volume whose first block holds its "LUKS2 UUID".
+  void MakeVolume(const std::string& name) {
+    ASSERT_TRUE(CreateVolumeLv(name, kBlocks * kBlockBytes).ok());
+    Write(name, 0, std::string(kUuid) + std::string(kBlockBytes - 36, 'h'));
+    ASSERT_TRUE(keys_->Put(name, "secret-" + name).ok());
+  }
+  void Write(const std::string& lv, uint64_t block, const std::string& bytes) {
+    std::string all = *ReadFile(LvPath(lv));
+    all.replace(block * kBlockBytes, kBlockBytes, bytes.substr(0, kBlockBytes));
+    ASSERT_TRUE(WriteFileAtomic(LvPath(lv), all, 0600).ok());
+    lvs_[lv].map[block] = next_data_++;
+  }
+  void Discard(const std::string& lv, uint64_t block) { Write(lv, block, std::string(kBlockBytes, '\0')), lvs_[lv].map.erase(block); }
+  std::string Bytes(const std::string& lv) { return *ReadFile(LvPath(lv)); }
+
+  absl::StatusOr<bool> VolumeOpen(const std::string& v) override { return lvs_[v].open; }
+  absl::Status OpenVolume(const std::string& v) override {
+    if (!lvs_.count(v)) return absl::NotFoundError(v);
+    auto key = keys_->Get(v);
+    if (!key.ok()) return key.status();
+    if (*key != "secret-" + key_origin_.at(v)) return absl::PermissionDeniedError("wrong key for " + v);
+    lvs_[v].open = true;
+    return absl::OkStatus();
+  }
+  absl::Status CloseVolume(const std::string& v) override {
+    lvs_[v].open = false;
+    return absl::OkStatus();
+  }
+  absl::Status RunHook(const std::string& path, const std::string& v, const std::string&) override {
+    hooks.push_back(path + " " + v);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> LuksUuid(const std::string& lv) override { return Bytes(lv).substr(0, 36); }
+  absl::StatusOr<bool> LvExists(const std::string& lv) override { return lvs_.count(lv) > 0; }
+  absl::Status CreateVolumeLv(const std::string& lv, uint64_t bytes) override {
+    if (lvs_.count(lv)) return absl::OkStatus();
+    lvs_[lv].thin_id = next_id_++;
+    // A restored volume opens with the key of the volume it came from.
+    key_origin_[lv] = lv.rfind("r", 0) == 0 ? "vol" : lv;
+    return WriteFileAtomic(LvPath(lv), std::string(bytes, '\0'), 0600);
+  }
+  absl::Status DeleteLv(const std::string& lv) override {
+    lvs_.erase(lv);
+    ::unlink(LvPath(lv).c_str());
+    return absl::OkStatus();
+  }
+  absl::Status Snapshot(const std::string& origin, const std::string& name) override {
+    if (lvs_.count(name)) return absl::OkStatus();
+    snapshots_made.insert(name);
+    lvs_[name] = lvs_[origin];
+    lvs_[name].thin_id = next_id_++;
+    lvs_[name].open = false;
+    return WriteFileAtomic(LvPath(name), Bytes(origin), 0600);
+  }
+  absl::StatusOr<std::vector<std::string>> Snapshots(const std::string& volume) override {
+    std::vector<std::string> out;
+    for (const auto& [n, lv] : lvs_)
+      if (n.rfind(volume + "_p", 0) == 0) out.push_back(n);
+    return out;
+  }
+  absl::StatusOr<uint64_t> ThinId(const std::string& lv) override { return lvs_.at(lv).thin_id; }
+  absl::StatusOr<std::string> PoolMappings() override {
+    std::string x = absl::StrCat("<superblock uuid=\"\" time=\"1\" data_block_size=\"", kBlockSectors, "\">\n");
+    for (const auto& [n, lv] : lvs_) {
+      absl::StrAppend(&x, "  <device dev_id=\"", lv.thin_id, "\" mapped_blocks=\"", lv.map.size(), "\">\n");
+      for (auto [b, d] : lv.map) absl::StrAppend(&x, "    <single_mapping origin_block=\"", b, "\" data_block=\"", d, "\" time=\"0\"/>\n");
+      absl::StrAppend(&x, "  </device>\n");
+    }
+    return x + "</superblock>\n";
+  }
+  std::string LvPath(const std::string& lv) override { return dir_ + "/" + lv; }
+  luks::KeyStore& keys() override { return *keys_; }
+
+  std::vector<std::string> hooks;
+  std::set<std::string> snapshots_made;
+
+ private:
+  std::string dir_;
+  std::unique_ptr<luks::FileKeyStore> keys_;
+  std::map<std::string, Lv> lvs_;
+  std::map<std::string, std::string> key_origin_;
+  uint64_t next_id_ = 1, next_data_ = 1000;
+};
+
+class SealingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = NewTempDir();
+    host_ = std::make_unique<FakeHost>(dir_);
+    objects_ = *objstore::NewLocalStore(dir_ + "/objects");
+    store_ = *fsm::Store::Open(dir_ + "/state");
+    env_.worker = "w1";
+    env_.opts = {.object_bytes = 3 * kBlockBytes, .parallel = 2, .consumer_start = "/start", .consumer_stop = "/stop"};
+    env_.host = host_.get();
+    env_.objects = objects_.get();
+    env_.store = store_.get();
+    env_.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+    env_.fetch_key = [this](const std::string& peer, const std::string& volume) -> absl::StatusOr<std::string> {
+      fetched.push_back(peer + ":" + volume);
+      return host_->keys().Get(volume);
+    };
+    runner_ = std::make_unique<fsm::Runner>(store_.get(), fsm::RunnerOptions{.max_concurrent = 2,
+                                                                               .backoff_initial = absl::Milliseconds(5),
+                                                                               .backoff_max = absl::Milliseconds(20)});
+    for (fsm::MachineDef d : {SealMachine(&env_), RestoreMachine(&env_)}) {
+      for (auto& [state, fn] : d.steps)
+        fn = [f = fn](const fsm::StepContext& c) {
+          (void)f(c);
+          return f(c);
+        };
+      ASSERT_TRUE(runner_->Register(d).ok());
+    }
+    ASSERT_TRUE(runner_->Start().ok());
+    host_->MakeVolume("vol");
+  }
+  void TearDown() override { runner_->Stop(); }
+
+  std::string Wait(const std::string& id) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    for (uint64_t v = runner_->Version(); absl::Now() < deadline; v = runner_->WaitForChange(v, deadline)) {
+      auto r = store_->Get(id);
+      if (r.ok() && r->terminal()) return r->state() + (r->last_error().empty() ? "" : ": " + r->last_error());
+    }
+    return "timeout";
+  }
+  v1::Transfer Run(absl::StatusOr<v1::Transfer> t) {
+    EXPECT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ(Wait(t->id()), "DONE");
+    return *TransferView(*store_->Get(t->id()), env_);
+  }
+
+  std::string dir_;
+  std::unique_ptr<FakeHost> host_;
+  std::unique_ptr<objstore::ObjectStore> objects_;
+  std::unique_ptr<fsm::Store> store_;
+  Env env_;
+  std::unique_ptr<fsm::Runner> runner_;
+  std::vector<std::string> fetched;
+};
+
+TEST_F(SealingTest, ShipChangeShipAgainRestoreBothPoints) {
+  for (uint64_t b : {1, 2, 3, 7, 8, 20}) host_->Write("vol", b, std::string(kBlockBytes, static_cast<char>('a' + b)));
+  ASSERT_TRUE(host_->OpenVolume("vol").ok());
+  v1::Transfer t1 = Run(StartSeal(&env_, runner_.get(), "vol", true));
+  const std::string at1 = host_->Bytes("vol");
+  EXPECT_EQ(t1.kind(), "ship");
+  EXPECT_FALSE(t1.incremental());
+  EXPECT_EQ(t1.point(), 1u);
+  EXPECT_EQ(t1.allocated_bytes(), 7 * kBlockBytes);  // the 7 mapped blocks, nothing else
+  EXPECT_EQ(t1.objects_total(), 3u);
+  EXPECT_FALSE(*host_->VolumeOpen("vol"));
+  EXPECT_EQ(host_->hooks, (std::vector<std::string>{"/stop vol"}));
+
+  // Unseal, change (one block rewritten, one discarded, one new), ship again.
+  ASSERT_TRUE(Unseal(&env_, "vol").ok());
+  EXPECT_TRUE(*host_->VolumeOpen("vol"));
+  host_->Write("vol", 3, std::string(kBlockBytes, 'X'));
+  host_->Discard("vol", 8);
+  host_->Write("vol", 30, std::string(kBlockBytes, 'Y'));
+  v1::Transfer t2 = Run(StartSeal(&env_, runner_.get(), "vol", true));
+  const std::string at2 = host_->Bytes("vol");
+  EXPECT_TRUE(t2.incremental());
+  EXPECT_EQ(t2.point(), 2u);
+  EXPECT_EQ(*host_->Snapshots("vol"), (std::vector<std::string>{"vol_p2"}));  // p1 served as base, then went
+
+  auto snaps = *ListSnapshots(&env_, "vol");
+  ASSERT_EQ(snaps.snapshots_size(), 2);
+  EXPECT_EQ(snaps.stopped(), "");
+  EXPECT_EQ(snaps.volume_uuid(), kUuid);
+  EXPECT_EQ(snaps.snapshots(0).shipped_bytes(), 7 * kBlockBytes);
+  EXPECT_EQ(snaps.snapshots(1).shipped_bytes(), 2 * kBlockBytes);  // block 8 went as a zero extent
+  EXPECT_EQ(snaps.snapshots(1).live_bytes(), 7 * kBlockBytes);
+
+  v1::RestoreVolumeRequest r1;
+  r1.set_volume_id("vol");
+  r1.set_new_volume_id("r1");
+  r1.set_as_of_object(snaps.snapshots(0).checkpoint_object());
+  r1.set_key_from("w0");
+  v1::Transfer t3 = Run(StartRestore(&env_, runner_.get(), r1));
+  EXPECT_EQ(t3.point(), 1u);
+  EXPECT_EQ(host_->Bytes("r1"), at1);
+  EXPECT_EQ(fetched, (std::vector<std::string>{"w0:vol"}));
+
+  v1::RestoreVolumeRequest r2;
+  r2.set_volume_id("vol");
+  r2.set_new_volume_id("r2");
+  Run(StartRestore(&env_, runner_.get(), r2));
+  EXPECT_EQ(host_->Bytes("r2"), at2);
+  EXPECT_EQ(*host_->keys().Get("r2"), "secret-vol");
+  EXPECT_FALSE(*host_->VolumeOpen("r2"));  // verified by opening, then left closed
+}
+
+TEST_F(SealingTest, SealOnlyThenShipReusesTheSnapshot) {
+  host_->Write("vol", 4, std::string(kBlockBytes, 'q'));
+  v1::Transfer s = Run(StartSeal(&env_, runner_.get(), "vol", false));
+  EXPECT_EQ(s.kind(), "seal");
+  EXPECT_EQ(*host_->Snapshots("vol"), (std::vector<std::string>{"vol_p1"}));
+  EXPECT_EQ(ListSnapshots(&env_, "vol")->snapshots_size(), 0);
+  Run(StartSeal(&env_, runner_.get(), "vol", true));
+  EXPECT_EQ(host_->snapshots_made.size(), 1u);
+  EXPECT_EQ(ListSnapshots(&env_, "vol")->snapshots_size(), 1);
+}
+
+TEST_F(SealingTest, RefusalsChangeNothing) {
+  v1::RestoreVolumeRequest r;
+  r.set_volume_id("vol");
+  r.set_new_volume_id("r1");
+  EXPECT_TRUE(absl::IsFailedPrecondition(StartRestore(&env_, runner_.get(), r).status()));  // nothing shipped
+  Run(StartSeal(&env_, runner_.get(), "vol", true));
+  r.set_new_volume_id("vol");
+  EXPECT_TRUE(absl::IsAlreadyExists(StartRestore(&env_, runner_.get(), r).status()));
+  r.set_new_volume_id("r1");
+  r.set_as_of_object(1);  // a data object, not a checkpoint
+  auto bad = StartRestore(&env_, runner_.get(), r);
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+  EXPECT_TRUE(absl::IsNotFound(StartSeal(&env_, runner_.get(), "nope", true).status()));
+  EXPECT_FALSE(*host_->LvExists("r1"));
+
+  // A log made by another volume of the same name is not appended to.
+  host_->Write("vol", 0, std::string("11111111-2222-3333-4444-555555555555") + std::string(kBlockBytes - 36, 'h'));
+  auto other = StartSeal(&env_, runner_.get(), "vol", true);
+  EXPECT_TRUE(absl::IsFailedPrecondition(other.status())) << other.status();
+  EXPECT_NE(other.status().message().find("belongs to another volume"), std::string::npos);
+}
+
+TEST_F(SealingTest, TornShipIsReplacedByTheNextOne) {
+  for (uint64_t b = 1; b < 12; ++b) host_->Write("vol", b, std::string(kBlockBytes, static_cast<char>('a' + b)));
+  Run(StartSeal(&env_, runner_.get(), "vol", true));
+  // A later ship that died after two data objects: no checkpoint.
+  ASSERT_TRUE(objects_->Put(lsvd::ObjectName("vol/", 6), "partial").ok());
+  ASSERT_TRUE(Unseal(&env_, "vol").ok());
+  host_->Write("vol", 2, std::string(kBlockBytes, 'Z'));
+  v1::Transfer t = Run(StartSeal(&env_, runner_.get(), "vol", true));
+  EXPECT_EQ(t.point(), 2u);
+  auto snaps = *ListSnapshots(&env_, "vol");
+  EXPECT_EQ(snaps.stopped(), "");
+  ASSERT_EQ(snaps.snapshots_size(), 2);
+  v1::RestoreVolumeRequest r;
+  r.set_volume_id("vol");
+  r.set_new_volume_id("r9");
+  Run(StartRestore(&env_, runner_.get(), r));
+  EXPECT_EQ(host_->Bytes("r9"), host_->Bytes("vol"));
+}
+
+}  // namespace
+}  // namespace volmigrate::sealing
