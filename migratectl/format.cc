@@ -160,6 +160,45 @@ std::string ProgressLine(const v1::Migration& m, int width) {
   return out;
 }
 
+std::string TransferLine(const v1::Transfer& t, int width) {
+  double frac = t.total_bytes() ? static_cast<double>(t.done_bytes()) / t.total_bytes() : (t.terminal() ? 1.0 : 0.0);
+  frac = std::clamp(frac, 0.0, 1.0);
+  int filled = static_cast<int>(frac * width + 0.5);
+  std::string bar = absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'), "]");
+  std::string out = absl::StrFormat("%s %5.1f%%  %s/%s  %u/%u objects  %s  %s", bar, frac * 100,
+                                    FormatBytes(t.done_bytes()), FormatBytes(t.total_bytes()), t.objects_done(),
+                                    t.objects_total(), FormatRate(t.rate_bytes_per_second()), t.state());
+  if (!t.error().empty()) absl::StrAppend(&out, "  (", t.error(), ")");
+  return out;
+}
+
+std::string TransferSummary(const v1::Transfer& t) {
+  if (t.kind() == "seal") return absl::StrCat("sealed ", t.volume_id(), ": detached, snapshot taken\n");
+  if (t.kind() == "ship") {
+    return absl::StrCat("shipped ", t.volume_id(), " point ", t.point(), " (checkpoint object ", t.checkpoint_object(),
+                        ", ", t.incremental() ? "changes since the last point" : "whole volume", "): ",
+                        FormatBytes(t.total_bytes()), " in ", t.objects_total(), " objects for ",
+                        FormatBytes(t.allocated_bytes()), " allocated, to ", t.store(), "\n");
+  }
+  return absl::StrCat("restored ", t.new_volume_id(), " from ", t.volume_id(), " point ", t.point(), " (object ",
+                      t.checkpoint_object(), "): ", FormatBytes(t.done_bytes()), " written, checksums verified\n");
+}
+
+std::string SnapshotsTable(const v1::ListSnapshotsResponse& r) {
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::Snapshot& s : r.snapshots()) {
+    rows.push_back({absl::StrCat(s.point()), absl::StrCat(s.checkpoint_object()),
+                    absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(s.created_unix()), absl::UTCTimeZone()),
+                    FormatBytes(s.shipped_bytes()), FormatBytes(s.live_bytes()), FormatBytes(s.volume_bytes())});
+  }
+  std::string out = rows.empty() ? std::string("no shipped points\n")
+                                 : RenderTable({"POINT", "OBJECT", "SHIPPED AT (UTC)", "SHIPPED", "LIVE", "DEVICE"}, rows);
+  absl::StrAppend(&out, r.objects(), " readable object(s) in ", r.store(),
+                  r.volume_uuid().empty() ? "" : absl::StrCat(", volume ", r.volume_uuid()), "\n");
+  if (!r.stopped().empty()) absl::StrAppend(&out, "reading stopped: ", r.stopped(), "\n");
+  return out;
+}
+
 std::string ToJson(const google::protobuf::Message& msg) {
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;
@@ -205,7 +244,7 @@ const char kExitCodeHelp[] =
     "  5  workerd unreachable or timed out\n"
     "  6  TLS identity refused (UNAUTHENTICATED, PERMISSION_DENIED)\n"
     "  7  not implemented by this workerd\n"
-    "  8  the watched migration ended FAILED or ABORTED\n"
+    "  8  the watched migration (or seal, ship, restore) ended FAILED or ABORTED\n"
     "Environment: VOLMIGRATE_SERVER, VOLMIGRATE_CA, VOLMIGRATE_CERT, VOLMIGRATE_KEY set the defaults of\n"
     "--server, --ca, --cert and --key.";
 

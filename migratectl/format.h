@@ -31,6 +31,12 @@ std::string HealthText(const v1::HealthResponse& h);
 std::string ProgressLine(const v1::Migration& m, int width);
 
 // Canonical proto3 JSON with the .proto field names, defaults included, on one line.
+// One line of a seal, ship or restore: bar, bytes, objects, rate, state.
+std::string TransferLine(const v1::Transfer& t, int width);
+// What a finished transfer did, for the operator.
+std::string TransferSummary(const v1::Transfer& t);
+std::string SnapshotsTable(const v1::ListSnapshotsResponse& r);
+
 std::string ToJson(const google::protobuf::Message& msg);
 
 // One line for an RPC error: "NOT_FOUND: no volume 'x' on worker w1".

@@ -85,26 +85,44 @@ class Cli {
     grpc::ClientContext ctx;
     v1::WatchMigrationRequest req;
     req.set_id(id);
-    auto reader = stub_->WatchMigration(&ctx, req);
     v1::Migration m;
+    return Follow(stub_->WatchMigration(&ctx, req), &m, "migration",
+                  [](const v1::Migration& mm) { return ProgressLine(mm, 30); });
+  }
+
+  // The same for a seal, ship or restore; a summary line when it is done.
+  int WatchTransfer(const std::string& id) {
+    if (!stub_ && Connect() != kOk) return kUsage;
+    grpc::ClientContext ctx;
+    v1::GetTransferRequest req;
+    req.set_id(id);
+    v1::Transfer t;
+    int rc = Follow(stub_->WatchTransfer(&ctx, req), &t, "transfer",
+                    [](const v1::Transfer& tt) { return TransferLine(tt, 30); });
+    if (rc == kOk && !o_.json) std::cout << TransferSummary(t);
+    return rc;
+  }
+
+  template <typename Msg, typename Line>
+  int Follow(std::unique_ptr<grpc::ClientReader<Msg>> reader, Msg* m, const char* what, Line line) {
     bool tty = isatty(STDOUT_FILENO) && !o_.json;
     bool any = false;
-    while (reader->Read(&m)) {
+    while (reader->Read(m)) {
       any = true;
       if (o_.json) {
-        std::cout << ToJson(m) << std::endl;
+        std::cout << ToJson(*m) << std::endl;
       } else if (tty) {
-        std::cout << "\r" << m.id() << " " << ProgressLine(m, 30) << "\033[K" << std::flush;
+        std::cout << "\r" << m->id() << " " << line(*m) << "\033[K" << std::flush;
       } else {
-        std::cout << m.id() << " " << ProgressLine(m, 30) << std::endl;
+        std::cout << m->id() << " " << line(*m) << std::endl;
       }
     }
     if (tty && any) std::cout << "\n";
     grpc::Status s = reader->Finish();
     if (!s.ok()) return Error(s);
-    if (m.state() != "DONE") {
-      if (!o_.json) std::fprintf(stderr, "migratectl: migration %s ended %s%s%s\n", id.c_str(), m.state().c_str(),
-                                 m.error().empty() ? "" : ": ", m.error().c_str());
+    if (m->state() != "DONE") {
+      if (!o_.json) std::fprintf(stderr, "migratectl: %s %s ended %s%s%s\n", what, m->id().c_str(), m->state().c_str(),
+                                 m->error().empty() ? "" : ": ", m->error().c_str());
       return kMigrationFailed;
     }
     return kOk;
@@ -310,6 +328,70 @@ int main(int argc, char** argv) {
                      return absl::StrCat("abort of ", m.id(), " requested (state ", m.state(), ")\n");
                    }));
   });
+
+  // Sealed volumes and their log in object storage.
+  std::string as;
+  uint64_t as_of = 0;
+  std::string key_from;
+  auto start_transfer = [&](auto call, const auto& req) {
+    v1::Transfer t;
+    rc = cli.Unary(call, req, std::function<std::string(const v1::Transfer&)>([&](const v1::Transfer& tt) {
+                     return detach ? absl::StrCat("started ", tt.kind(), " ", tt.id(), "\n") : std::string();
+                   }),
+                   &t);
+    if (rc == kOk && !detach) rc = cli.WatchTransfer(t.id());
+  };
+  auto* seal = app.add_subcommand("seal", "Detach a volume (consumer stopped, closed) and freeze it in a thin snapshot");
+  seal->add_option("volume", id, "volume id")->required();
+  seal->add_flag("--detach", detach, "start it and return without watching");
+  seal->callback([&] {
+    v1::SealVolumeRequest r;
+    r.set_volume_id(id);
+    start_transfer(&v1::Operator::Stub::SealVolume, r);
+  });
+  auto* ship = app.add_subcommand(
+      "ship", "Seal a volume and ship it to object storage (changes since the last point only); it stays sealed");
+  ship->add_option("volume", id, "volume id")->required();
+  ship->add_flag("--detach", detach, "start it and return without watching");
+  ship->callback([&] {
+    v1::ShipVolumeRequest r;
+    r.set_volume_id(id);
+    start_transfer(&v1::Operator::Stub::ShipVolume, r);
+  });
+  auto* unseal = app.add_subcommand("unseal", "Open a sealed or restored volume and start its consumer");
+  unseal->add_option("volume", id, "volume id")->required();
+  unseal->callback([&] {
+    v1::UnsealVolumeRequest r;
+    r.set_volume_id(id);
+    rc = cli.Unary(&v1::Operator::Stub::UnsealVolume, r, std::function<std::string(const v1::Volume&)>([](const v1::Volume& v) {
+                     return absl::StrCat("unsealed ", v.id(), ": open, consumer started\n");
+                   }));
+  });
+  auto* restore = app.add_subcommand("restore", "Build a new volume on this worker from a volume's log");
+  restore->add_option("volume", id, "whose log to restore from")->required();
+  restore->add_option("--as", as, "the new volume's id (must not exist)")->required();
+  restore->add_option("--object", as_of, "restore as of this checkpoint object (see `snapshots`); default: the latest");
+  restore->add_option("--key-from", key_from, "the peer worker holding the volume's key (default: this worker)");
+  restore->add_flag("--detach", detach, "start it and return without watching");
+  restore->callback([&] {
+    v1::RestoreVolumeRequest r;
+    r.set_volume_id(id);
+    r.set_new_volume_id(as);
+    r.set_as_of_object(as_of);
+    r.set_key_from(key_from);
+    start_transfer(&v1::Operator::Stub::RestoreVolume, r);
+  });
+  auto* snaps = app.add_subcommand("snapshots", "List the points in a volume's log (what restore can go back to)");
+  snaps->add_option("volume", id, "volume id")->required();
+  snaps->callback([&] {
+    v1::ListSnapshotsRequest r;
+    r.set_volume_id(id);
+    rc = cli.Unary(&v1::Operator::Stub::ListSnapshots, r,
+                   std::function<std::string(const v1::ListSnapshotsResponse&)>(SnapshotsTable));
+  });
+  auto* transfer = app.add_subcommand("transfer", "Follow a seal, ship or restore until it ends");
+  transfer->add_option("id", id, "transfer id")->required();
+  transfer->callback([&] { rc = cli.WatchTransfer(id); });
 
   try {
     app.parse(argc, argv);

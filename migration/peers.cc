@@ -53,6 +53,15 @@ class GrpcPeers final : public Peers {
                 [&](Stubs& s, grpc::ClientContext* c) { return s.peer->ReportProgress(c, req, &out); });
   }
 
+  absl::StatusOr<std::string> FetchVolumeKey(const std::string& worker, const std::string& volume) override {
+    v1::FetchVolumeKeyRequest req;
+    req.set_volume_id(volume);
+    v1::FetchVolumeKeyResponse out;
+    RETURN_IF_ERROR(Call(worker, "FetchVolumeKey",
+                         [&](Stubs& s, grpc::ClientContext* c) { return s.peer->FetchVolumeKey(c, req, &out); }));
+    return out.key();
+  }
+
  private:
   struct Stubs {
     std::unique_ptr<v1::Operator::Stub> op;

@@ -9,6 +9,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "volmigrate/v1/volmigrate.grpc.pb.h"
 
@@ -24,6 +25,10 @@ class Peers {
   virtual absl::StatusOr<v1::Migration> GetMigration(const std::string& worker, const std::string& id) = 0;
   virtual absl::StatusOr<v1::CancelMigrationResponse> Cancel(const std::string& worker, const std::string& id) = 0;
   virtual absl::Status Report(const std::string& worker, const v1::ReportProgressRequest& req) = 0;
+  // The passphrase of `volume` held by `worker` (restoring its shipped log here).
+  virtual absl::StatusOr<std::string> FetchVolumeKey(const std::string& worker, const std::string& volume) {
+    return absl::UnimplementedError(absl::StrCat("cannot fetch the key of ", volume, " from ", worker));
+  }
 };
 
 // Over gRPC with this worker's client certificate; `addresses`: worker -> host:port.

@@ -40,6 +40,18 @@ absl::Status GetString(const std::string& src, const toml::table& t, const char*
   return absl::OkStatus();
 }
 
+// Reads an optional integer key within [lo, hi].
+template <typename T>
+absl::Status GetInt(const std::string& src, const toml::table& t, const char* key, const std::string& where,
+                    int64_t lo, int64_t hi, T* out) {
+  const toml::node* v = t.get(key);
+  if (!v) return absl::OkStatus();
+  auto i = v->value<int64_t>();
+  if (!v->is_integer() || *i < lo || *i > hi) return Bad(src, v, absl::StrCat("'", where, key, "' must be ", lo, "..", hi));
+  *out = static_cast<T>(*i);
+  return absl::OkStatus();
+}
+
 bool ValidAddress(const std::string& a) {
   auto colon = a.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == a.size()) return false;
@@ -77,7 +89,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
   Config c;
   RETURN_IF_ERROR(CheckKeys(src, root, "",
                             {"worker", "listen", "data_dir", "log_level", "plaintext", "tls", "storage", "fsm",
-                             "migration", "peers"}));
+                             "migration", "objstore", "peers"}));
   RETURN_IF_ERROR(GetString(src, root, "worker", "", &c.worker));
   RETURN_IF_ERROR(GetString(src, root, "listen", "", &c.listen));
   RETURN_IF_ERROR(GetString(src, root, "data_dir", "", &c.data_dir));
@@ -162,14 +174,8 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
     }
     if (m.retire != "keep" && m.retire != "delete")
       return Bad(src, t->get("retire"), "'migration.retire' must be \"keep\" or \"delete\"");
-    auto integer = [&](const char* k, int64_t lo, int64_t hi, auto* out) -> absl::Status {
-      const toml::node* v = t->get(k);
-      if (!v) return absl::OkStatus();
-      auto i = v->value<int64_t>();
-      if (!v->is_integer() || *i < lo || *i > hi)
-        return Bad(src, v, absl::StrCat("'migration.", k, "' must be ", lo, "..", hi));
-      *out = static_cast<std::remove_pointer_t<decltype(out)>>(*i);
-      return absl::OkStatus();
+    auto integer = [&](const char* k, int64_t lo, int64_t hi, auto* out) {
+      return GetInt(src, *t, k, "migration.", lo, hi, out);
     };
     RETURN_IF_ERROR(integer("hook_timeout_seconds", 1, 3600, &m.hook_timeout_seconds));
     RETURN_IF_ERROR(integer("region_kib", 4, 1048576, &m.region_kib));
@@ -180,6 +186,35 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
     RETURN_IF_ERROR(integer("hydration_max_bytes_per_second", 0, int64_t{1} << 40, &m.hydration_max_bytes_per_second));
     RETURN_IF_ERROR(integer("stall_seconds", 5, 86400, &m.stall_seconds));
     RETURN_IF_ERROR(integer("replacement_timeout_seconds", 5, 86400, &m.replacement_timeout_seconds));
+  }
+
+  c.objstore.dir = c.data_dir + "/objects";
+  if (const toml::node* n = root.get("objstore")) {
+    const toml::table* t = n->as_table();
+    if (!t) return Bad(src, n, "[objstore] must be a table");
+    ObjstoreConfig& o = c.objstore;
+    RETURN_IF_ERROR(CheckKeys(src, *t, "objstore.",
+                              {"kind", "dir", "endpoint", "bucket", "region", "access_key", "secret_key", "addressing",
+                               "object_mib", "parallel", "attempts", "multipart_mib", "part_mib"}));
+    std::string addressing = "path";
+    for (auto [k, out] : {std::pair{"kind", &o.kind}, {"dir", &o.dir}, {"endpoint", &o.endpoint},
+                          {"bucket", &o.bucket}, {"region", &o.region}, {"access_key", &o.access_key},
+                          {"secret_key", &o.secret_key}, {"addressing", &addressing}}) {
+      RETURN_IF_ERROR(GetString(src, *t, k, "objstore.", out));
+    }
+    RETURN_IF_ERROR(GetInt(src, *t, "object_mib", "objstore.", 1, 1024, &o.object_mib));
+    RETURN_IF_ERROR(GetInt(src, *t, "parallel", "objstore.", 1, 64, &o.parallel));
+    RETURN_IF_ERROR(GetInt(src, *t, "attempts", "objstore.", 1, 100, &o.attempts));
+    RETURN_IF_ERROR(GetInt(src, *t, "multipart_mib", "objstore.", 5, 5 * 1024, &o.multipart_mib));
+    RETURN_IF_ERROR(GetInt(src, *t, "part_mib", "objstore.", 5, 5 * 1024, &o.part_mib));
+    if (o.kind != "dir" && o.kind != "s3") return Bad(src, t->get("kind"), "'objstore.kind' must be \"dir\" or \"s3\"");
+    if (addressing != "path" && addressing != "virtual-host")
+      return Bad(src, t->get("addressing"), "'objstore.addressing' must be \"path\" or \"virtual-host\"");
+    o.virtual_host = addressing == "virtual-host";
+    if (o.kind == "dir" && (o.dir.empty() || o.dir[0] != '/'))
+      return Bad(src, t->get("dir"), "'objstore.dir' must be an absolute path");
+    if (o.kind == "s3" && (o.endpoint.find("://") == std::string::npos || o.bucket.empty()))
+      return Bad(src, n, "[objstore] kind \"s3\" needs endpoint = \"http(s)://host[:port]\" and bucket");
   }
 
   if (const toml::node* n = root.get("peers")) {

@@ -27,6 +27,23 @@ struct StorageConfig {
   uint32_t pbkdf_iterations = 0;
 };
 
+// Where sealed volumes' logs go ([objstore]): a local directory by default.
+struct ObjstoreConfig {
+  std::string kind = "dir";  // "dir" or "s3"
+  std::string dir;           // kind dir; default <data_dir>/objects
+  std::string endpoint;      // kind s3: http(s)://host[:port]
+  std::string bucket;
+  std::string region = "us-east-1";
+  std::string access_key;    // else AWS_ACCESS_KEY_ID
+  std::string secret_key;    // else AWS_SECRET_ACCESS_KEY; never logged
+  bool virtual_host = false; // addressing = "virtual-host" (default "path")
+  uint64_t object_mib = 8;
+  int parallel = 4;
+  int attempts = 5;
+  uint64_t multipart_mib = 64;
+  uint64_t part_mib = 16;
+};
+
 struct Config {
   std::string worker;  // this worker's name; its certificate's common name
   std::string listen = "0.0.0.0:7443";
@@ -37,6 +54,7 @@ struct Config {
   StorageConfig storage;
   int max_concurrent = 4;  // machines running a step at once
   migration::Options migration;
+  ObjstoreConfig objstore;
   // Tests only, from VOLMIGRATE_CRASH_DIR (never the file): SIGKILL once before
   // and once after the step of every state, leaving a marker file for each.
   std::string crash_dir;

@@ -67,6 +67,15 @@ std::function<void(const std::string&, const std::string&, bool)> CrashOncePerSt
   };
 }
 
+// The object store sealed volumes ship to, from [objstore].
+absl::StatusOr<std::unique_ptr<objstore::ObjectStore>> OpenObjects(const ObjstoreConfig& o) {
+  if (o.kind == "dir") return objstore::NewLocalStore(o.dir);
+  return objstore::NewS3Store({.endpoint = o.endpoint, .bucket = o.bucket, .region = o.region,
+                               .access_key = o.access_key, .secret_key = o.secret_key,
+                               .virtual_host = o.virtual_host, .multipart_bytes = o.multipart_mib << 20,
+                               .part_bytes = o.part_mib << 20});
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
@@ -113,10 +122,29 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
     e.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
     RETURN_IF_ERROR(d->runner_->Register(migration::SourceMachine(&e)));
     RETURN_IF_ERROR(d->runner_->Register(migration::DestinationMachine(&e)));
+
+    ASSIGN_OR_RETURN(d->objects_, OpenObjects(c.objstore));
+    d->seal_host_ = sealing::NewSystemHost(d->host_.get(), d->lvm_.get());
+    d->seal_ = std::make_unique<sealing::Env>();
+    sealing::Env& se = *d->seal_;
+    se.worker = c.worker;
+    se.opts = {.object_bytes = c.objstore.object_mib << 20, .parallel = c.objstore.parallel,
+               .attempts = c.objstore.attempts, .consumer_start = c.migration.consumer_start,
+               .consumer_stop = c.migration.consumer_stop};
+    se.host = d->seal_host_.get();
+    se.objects = d->objects_.get();
+    se.store = d->store_.get();
+    se.fetch_key = [peers = d->peers_.get()](const std::string& peer, const std::string& volume) {
+      return peers->FetchVolumeKey(peer, volume);
+    };
+    se.now_ms = e.now_ms;
+    RETURN_IF_ERROR(d->runner_->Register(sealing::SealMachine(&se)));
+    RETURN_IF_ERROR(d->runner_->Register(sealing::RestoreMachine(&se)));
+    spdlog::info("sealed volumes ship to {}", se.objects->Describe());
   }
   RETURN_IF_ERROR(d->runner_->Start());
-  d->operator_ = std::make_unique<OperatorService>(c, d->runner_.get(), d->volumes_.get(), d->env_.get());
-  d->peer_ = std::make_unique<PeerService>(c, d->runner_.get(), d->env_.get());
+  d->operator_ = std::make_unique<OperatorService>(c, d->runner_.get(), d->volumes_.get(), d->env_.get(), d->seal_.get());
+  d->peer_ = std::make_unique<PeerService>(c, d->runner_.get(), d->env_.get(), d->seal_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -12,6 +12,9 @@
 #include "migration/host.h"
 #include "migration/machines.h"
 #include "migration/peers.h"
+#include "objstore/store.h"
+#include "sealing/host.h"
+#include "sealing/machines.h"
 #include "workerd/config.h"
 #include "workerd/services.h"
 #include "workerd/volume_manager.h"
@@ -43,6 +46,9 @@ class Daemon {
   std::unique_ptr<migration::Host> host_;
   std::unique_ptr<migration::Peers> peers_;
   std::unique_ptr<migration::Env> env_;
+  std::unique_ptr<objstore::ObjectStore> objects_;
+  std::unique_ptr<sealing::Host> seal_host_;
+  std::unique_ptr<sealing::Env> seal_;
   std::unique_ptr<fsm::Store> store_;
   std::unique_ptr<fsm::Runner> runner_;
   std::unique_ptr<OperatorService> operator_;

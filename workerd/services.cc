@@ -24,8 +24,8 @@ absl::Status NoStorage(const Config& cfg) {
 }  // namespace
 
 OperatorService::OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes,
-                                 migration::Env* env)
-    : cfg_(cfg), runner_(runner), volumes_(volumes), env_(env), started_(absl::Now()) {}
+                                 migration::Env* env, sealing::Env* seal)
+    : cfg_(cfg), runner_(runner), volumes_(volumes), env_(env), seal_(seal), started_(absl::Now()) {}
 
 void OperatorService::ShowMigration(v1::Volume& v) {
   auto id = migration::ActiveMigrationOf(runner_->store(), v.id());
@@ -96,6 +96,10 @@ grpc::Status OperatorService::DeleteVolume(grpc::ServerContext*, const v1::Delet
   if (!busy.ok()) return ToGrpc(busy.status());
   if (!busy->empty())
     return ToGrpc(absl::FailedPreconditionError(absl::StrCat("volume ", req->id(), " is migrating (", *busy, ")")));
+  busy = sealing::ActiveTransferOf(runner_->store(), req->id());
+  if (!busy.ok()) return ToGrpc(busy.status());
+  if (!busy->empty())
+    return ToGrpc(absl::FailedPreconditionError(absl::StrCat("volume ", req->id(), " is busy with ", *busy)));
   if (absl::Status s = volumes_->Delete(req->id()); !s.ok()) return ToGrpc(s);
   spdlog::info("{} deleted", LogTag(req->id(), ""));
   return grpc::Status::OK;
@@ -225,8 +229,100 @@ grpc::Status OperatorService::AbortMigration(grpc::ServerContext*, const v1::Abo
   return grpc::Status::OK;
 }
 
-PeerService::PeerService(const Config& cfg, fsm::Runner* runner, migration::Env* env)
-    : cfg_(cfg), runner_(runner), env_(env) {}
+grpc::Status OperatorService::Seal(const std::string& volume, bool ship, v1::Transfer* out) {
+  if (absl::Status s = ValidateVolumeId(volume); !s.ok()) return ToGrpc(s);
+  if (!seal_) return ToGrpc(NoStorage(cfg_));
+  auto t = sealing::StartSeal(seal_, runner_, volume, ship);
+  if (!t.ok()) return ToGrpc(t.status());
+  spdlog::info("{} {} started to {}", LogTag(volume, t->id()), t->kind(), t->store());
+  *out = std::move(*t);
+  return grpc::Status::OK;
+}
+
+grpc::Status OperatorService::SealVolume(grpc::ServerContext*, const v1::SealVolumeRequest* req, v1::Transfer* out) {
+  return Seal(req->volume_id(), false, out);
+}
+
+grpc::Status OperatorService::ShipVolume(grpc::ServerContext*, const v1::ShipVolumeRequest* req, v1::Transfer* out) {
+  return Seal(req->volume_id(), true, out);
+}
+
+grpc::Status OperatorService::UnsealVolume(grpc::ServerContext*, const v1::UnsealVolumeRequest* req, v1::Volume* out) {
+  if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
+  if (!seal_) return ToGrpc(NoStorage(cfg_));
+  if (absl::Status s = sealing::Unseal(seal_, req->volume_id()); !s.ok()) return ToGrpc(s);
+  spdlog::info("{} unsealed: open, consumer started", LogTag(req->volume_id(), ""));
+  auto v = volumes_->Get(req->volume_id());
+  if (!v.ok()) return ToGrpc(v.status());
+  *out = std::move(*v);
+  return grpc::Status::OK;
+}
+
+grpc::Status OperatorService::RestoreVolume(grpc::ServerContext*, const v1::RestoreVolumeRequest* req,
+                                            v1::Transfer* out) {
+  for (const std::string* id : {&req->volume_id(), &req->new_volume_id()})
+    if (absl::Status s = ValidateVolumeId(*id); !s.ok()) return ToGrpc(s);
+  if (!req->key_from().empty())
+    if (absl::Status s = CheckPeer(req->key_from()); !s.ok()) return ToGrpc(s);
+  if (!seal_) return ToGrpc(NoStorage(cfg_));
+  auto t = sealing::StartRestore(seal_, runner_, *req);
+  if (!t.ok()) return ToGrpc(t.status());
+  spdlog::info("{} restore of {} started from {}", LogTag(req->new_volume_id(), t->id()), req->volume_id(), t->store());
+  *out = std::move(*t);
+  return grpc::Status::OK;
+}
+
+grpc::Status OperatorService::ListSnapshots(grpc::ServerContext*, const v1::ListSnapshotsRequest* req,
+                                            v1::ListSnapshotsResponse* out) {
+  if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
+  if (!seal_) return ToGrpc(NoStorage(cfg_));
+  auto l = sealing::ListSnapshots(seal_, req->volume_id());
+  if (!l.ok()) return ToGrpc(l.status());
+  *out = std::move(*l);
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::Transfer> OperatorService::LoadTransfer(const std::string& id) {
+  if (!ValidName(id)) return absl::InvalidArgumentError("transfer id is invalid: 1-63 characters [a-z0-9-]");
+  auto rec = runner_->store()->Get(id);
+  if (!rec.ok() || !sealing::IsTransferKind(rec->kind()) || !seal_) {
+    if (rec.ok() || absl::IsNotFound(rec.status()))
+      return absl::NotFoundError(absl::StrCat("no seal, ship or restore '", id, "' on worker ", cfg_.worker));
+    return rec.status();
+  }
+  return sealing::TransferView(*rec, *seal_);
+}
+
+grpc::Status OperatorService::GetTransfer(grpc::ServerContext*, const v1::GetTransferRequest* req, v1::Transfer* out) {
+  auto t = LoadTransfer(req->id());
+  if (!t.ok()) return ToGrpc(t.status());
+  *out = std::move(*t);
+  return grpc::Status::OK;
+}
+
+grpc::Status OperatorService::WatchTransfer(grpc::ServerContext* ctx, const v1::GetTransferRequest* req,
+                                            grpc::ServerWriter<v1::Transfer>* writer) {
+  uint64_t seen = runner_->Version();
+  std::string last;
+  for (;;) {
+    auto t = LoadTransfer(req->id());
+    if (!t.ok()) return ToGrpc(t.status());
+    std::string now = t->SerializeAsString();
+    if (now != last) {
+      if (!writer->Write(*t)) return grpc::Status::CANCELLED;
+      last = std::move(now);
+    }
+    if (t->terminal()) return grpc::Status::OK;
+    uint64_t v;
+    while ((v = runner_->WaitForChange(seen, absl::Now() + absl::Seconds(1))) == seen) {
+      if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    }
+    seen = v;
+  }
+}
+
+PeerService::PeerService(const Config& cfg, fsm::Runner* runner, migration::Env* env, sealing::Env* seal)
+    : cfg_(cfg), runner_(runner), env_(env), seal_(seal) {}
 
 absl::StatusOr<std::string> PeerService::Authorize(const grpc::ServerContext& ctx) const {
   if (cfg_.plaintext) return std::string();  // development mode: nothing to check against
@@ -300,6 +396,23 @@ grpc::Status PeerService::CancelMigration(grpc::ServerContext* ctx, const v1::Ca
   auto state = migration::CancelIncoming(env_, runner_, req->migration_id(), source);
   if (!state.ok()) return ToGrpc(state.status());
   out->set_destination_state(*state);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::FetchVolumeKey(grpc::ServerContext* ctx, const v1::FetchVolumeKeyRequest* req,
+                                         v1::FetchVolumeKeyResponse* out) {
+  auto caller = Authorize(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
+  if (!seal_) return ToGrpc(NoStorage(cfg_));
+  auto key = seal_->host->keys().Get(req->volume_id());
+  if (!key.ok()) {
+    if (absl::IsNotFound(key.status()))
+      return ToGrpc(absl::NotFoundError(absl::StrCat("worker ", cfg_.worker, " holds no key for ", req->volume_id())));
+    return ToGrpc(key.status());
+  }
+  spdlog::info("{} key handed to peer {} for a restore", LogTag(req->volume_id(), ""), *caller);
+  out->set_key(*key);
   return grpc::Status::OK;
 }
 

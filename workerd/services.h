@@ -5,6 +5,7 @@
 #include "absl/time/time.h"
 #include "fsm/runner.h"
 #include "migration/machines.h"
+#include "sealing/machines.h"
 #include "volmigrate/v1/volmigrate.grpc.pb.h"
 #include "workerd/config.h"
 #include "workerd/volume_manager.h"
@@ -13,8 +14,9 @@ namespace volmigrate::workerd {
 
 class OperatorService final : public v1::Operator::Service {
  public:
-  // `volumes` and `env` are null when the worker has no [storage].
-  OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes, migration::Env* env);
+  // `volumes`, `env` and `seal` are null when the worker has no [storage].
+  OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes, migration::Env* env,
+                  sealing::Env* seal);
 
   grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse*) override;
   grpc::Status ListVolumes(grpc::ServerContext*, const v1::ListVolumesRequest*, v1::ListVolumesResponse*) override;
@@ -29,8 +31,18 @@ class OperatorService final : public v1::Operator::Service {
   grpc::Status WatchMigration(grpc::ServerContext*, const v1::WatchMigrationRequest*,
                               grpc::ServerWriter<v1::Migration>*) override;
   grpc::Status AbortMigration(grpc::ServerContext*, const v1::AbortMigrationRequest*, v1::Migration*) override;
+  grpc::Status SealVolume(grpc::ServerContext*, const v1::SealVolumeRequest*, v1::Transfer*) override;
+  grpc::Status ShipVolume(grpc::ServerContext*, const v1::ShipVolumeRequest*, v1::Transfer*) override;
+  grpc::Status UnsealVolume(grpc::ServerContext*, const v1::UnsealVolumeRequest*, v1::Volume*) override;
+  grpc::Status RestoreVolume(grpc::ServerContext*, const v1::RestoreVolumeRequest*, v1::Transfer*) override;
+  grpc::Status ListSnapshots(grpc::ServerContext*, const v1::ListSnapshotsRequest*, v1::ListSnapshotsResponse*) override;
+  grpc::Status GetTransfer(grpc::ServerContext*, const v1::GetTransferRequest*, v1::Transfer*) override;
+  grpc::Status WatchTransfer(grpc::ServerContext*, const v1::GetTransferRequest*,
+                             grpc::ServerWriter<v1::Transfer>*) override;
 
  private:
+  absl::StatusOr<v1::Transfer> LoadTransfer(const std::string& id);
+  grpc::Status Seal(const std::string& volume, bool ship, v1::Transfer* out);
   absl::StatusOr<v1::Migration> LoadMigration(const std::string& id, bool with_history);
   absl::Status CheckPeer(const std::string& worker) const;
   void ShowMigration(v1::Volume& v);
@@ -39,6 +51,7 @@ class OperatorService final : public v1::Operator::Service {
   fsm::Runner* runner_;
   VolumeManager* volumes_;
   migration::Env* env_;
+  sealing::Env* seal_;
   absl::Time started_;
 };
 
@@ -46,7 +59,7 @@ class OperatorService final : public v1::Operator::Service {
 class PeerService final : public v1::Peer::Service {
  public:
   // `env` is null when the worker has no [storage]: it then takes no migrations.
-  PeerService(const Config& cfg, fsm::Runner* runner, migration::Env* env);
+  PeerService(const Config& cfg, fsm::Runner* runner, migration::Env* env, sealing::Env* seal);
 
   grpc::Status OfferMigration(grpc::ServerContext*, const v1::OfferMigrationRequest*,
                               v1::OfferMigrationResponse*) override;
@@ -54,6 +67,8 @@ class PeerService final : public v1::Peer::Service {
                               v1::ReportProgressResponse*) override;
   grpc::Status CancelMigration(grpc::ServerContext*, const v1::CancelMigrationRequest*,
                                v1::CancelMigrationResponse*) override;
+  grpc::Status FetchVolumeKey(grpc::ServerContext*, const v1::FetchVolumeKeyRequest*,
+                              v1::FetchVolumeKeyResponse*) override;
 
  private:
   // The calling peer's worker name; "" in plaintext mode (nothing to check against).
@@ -62,6 +77,7 @@ class PeerService final : public v1::Peer::Service {
   const Config& cfg_;
   fsm::Runner* runner_;
   migration::Env* env_;
+  sealing::Env* seal_;
 };
 
 }  // namespace volmigrate::workerd

@@ -36,7 +36,7 @@ class ServicesTest : public ::testing::Test {
     };
     ASSERT_TRUE(runner_->Register(def).ok());
     ASSERT_TRUE(runner_->Start().ok());
-    svc_ = std::make_unique<OperatorService>(cfg_, runner_.get(), nullptr, nullptr);
+    svc_ = std::make_unique<OperatorService>(cfg_, runner_.get(), nullptr, nullptr, nullptr);
     grpc::ServerBuilder b;
     b.RegisterService(svc_.get());
     server_ = b.BuildAndStart();
