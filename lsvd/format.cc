@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -45,9 +49,30 @@ const uint32_t* CrcTable() {
 
 uint32_t EntrySize(Kind k) { return k == Kind::kData ? kExtentBytes : kMapEntryBytes; }
 
+#if defined(__x86_64__)
+// The SSE4.2 instruction computes the same polynomial 8 bytes at a time.
+__attribute__((target("sse4.2"))) uint32_t Crc32cHw(std::string_view data, uint32_t crc) {
+  uint64_t c = ~crc;
+  const char* p = data.data();
+  size_t n = data.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  for (; n > 0; ++p, --n) c32 = _mm_crc32_u8(c32, static_cast<uint8_t>(*p));
+  return ~c32;
+}
+#endif
+
 }  // namespace
 
 uint32_t Crc32c(std::string_view data, uint32_t crc) {
+#if defined(__x86_64__)
+  static const bool hw = __builtin_cpu_supports("sse4.2");
+  if (hw) return Crc32cHw(data, crc);
+#endif
   const uint32_t* t = CrcTable();
   crc = ~crc;
   for (char ch : data) crc = t[(crc ^ static_cast<uint8_t>(ch)) & 0xff] ^ (crc >> 8);

@@ -388,7 +388,18 @@ absl::StatusOr<std::string> ActiveTransferOf(fsm::Store* store, const std::strin
 absl::StatusOr<v1::Transfer> StartSeal(Env* env, fsm::Runner* runner, const std::string& volume, bool ship) {
   ASSIGN_OR_RETURN(bool exists, env->host->LvExists(volume));
   if (!exists) return absl::NotFoundError(absl::StrCat("no volume '", volume, "' on worker ", env->worker));
-  RETURN_IF_ERROR(CheckIdle(env, volume));
+  std::lock_guard<std::mutex> admit(env->admit_mu);
+  // The same request again (a retry whose answer was lost, say) follows the
+  // one already running instead of being refused.
+  ASSIGN_OR_RETURN(std::string running, ActiveTransferOf(env->store, volume));
+  if (!running.empty()) {
+    ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(running));
+    TransferState st;
+    if (r.kind() == kSealKind && st.ParseFromString(r.data()) && st.volume() == volume && st.ship() == ship) {
+      return TransferView(r, *env);
+    }
+    return absl::FailedPreconditionError(absl::StrCat(volume, " is busy with ", running));
+  }
   ASSIGN_OR_RETURN(std::string busy, migration::ActiveMigrationOf(env->store, volume));
   if (!busy.empty()) return absl::FailedPreconditionError(absl::StrCat(volume, " is migrating (", busy, ")"));
   if (ship) {
@@ -410,6 +421,7 @@ absl::StatusOr<v1::Transfer> StartRestore(Env* env, fsm::Runner* runner, const v
     return absl::AlreadyExistsError(absl::StrCat("volume '", req.new_volume_id(), "' exists on worker ", env->worker,
                                                  "; restore into a new name"));
   }
+  std::lock_guard<std::mutex> admit(env->admit_mu);
   RETURN_IF_ERROR(CheckIdle(env, req.new_volume_id()));
   ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, Prefix(req.volume_id())));
   RETURN_IF_ERROR(ChoosePoint(scan, req.as_of_object(), req.volume_id(), env->objects->Describe()).status());

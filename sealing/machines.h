@@ -56,6 +56,8 @@ struct Env {
   // The key of `volume` held by peer `peer` (Peer.FetchVolumeKey).
   std::function<absl::StatusOr<std::string>(const std::string& peer, const std::string& volume)> fetch_key;
   std::function<int64_t()> now_ms;
+  // Held from "is this volume idle?" to the submit, so two requests cannot both start.
+  std::mutex admit_mu;
 
   // Plans and read groups computed in this process, by machine id; after a
   // restart they are computed again (they are deterministic).

@@ -223,6 +223,16 @@ TEST_F(SealingTest, ShipChangeShipAgainRestoreBothPoints) {
   EXPECT_FALSE(*host_->VolumeOpen("r2"));  // verified by opening, then left closed
 }
 
+TEST_F(SealingTest, AskingAgainFollowsTheRunningShip) {
+  runner_->Stop();  // nothing runs: the first ship stays in FENCING
+  auto a = StartSeal(&env_, runner_.get(), "vol", true);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = StartSeal(&env_, runner_.get(), "vol", true);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(a->id(), b->id());
+  EXPECT_TRUE(absl::IsFailedPrecondition(StartSeal(&env_, runner_.get(), "vol", false).status()));
+}
+
 TEST_F(SealingTest, SealOnlyThenShipReusesTheSnapshot) {
   host_->Write("vol", 4, std::string(kBlockBytes, 'q'));
   v1::Transfer s = Run(StartSeal(&env_, runner_.get(), "vol", false));

@@ -108,6 +108,8 @@ TEST(Config, TheShippedExampleParses) {
   EXPECT_EQ(c->migration.iscsi_portal, "169.254.0.1:3260");
   EXPECT_EQ(c->migration.hydration_threshold, 256u);
   EXPECT_EQ(c->migration.retire, "keep");
+  EXPECT_EQ(c->objstore.dir, "/var/lib/volmigrate/objects");
+  EXPECT_EQ(c->objstore.parallel, 4);
 }
 
 TEST(Config, MigrationTableIsChecked) {
@@ -118,6 +120,36 @@ TEST(Config, MigrationTableIsChecked) {
   EXPECT_FALSE(ParseConfig(base + "consumer_start = \"start.sh\"\n", "t").ok());  // relative
   EXPECT_FALSE(ParseConfig(base + "iscsi_portal = \"nohost\"\n", "t").ok());
   EXPECT_FALSE(ParseConfig(base + "hydrate = 1\n", "t").ok());  // unknown key
+}
+
+}  // namespace
+}  // namespace volmigrate::workerd
+
+namespace volmigrate::workerd {
+namespace {
+
+TEST(Config, ObjstoreDefaultsToADirectoryUnderDataDir) {
+  auto c = ParseConfig("worker = \"w1\"\nplaintext = true\ndata_dir = \"/srv/vm\"\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->objstore.kind, "dir");
+  EXPECT_EQ(c->objstore.dir, "/srv/vm/objects");
+  EXPECT_EQ(c->objstore.object_mib, 8u);
+}
+
+TEST(Config, ObjstoreTableIsChecked) {
+  const std::string base = "worker = \"w1\"\nplaintext = true\n[objstore]\n";
+  auto s3 = ParseConfig(base + "kind = \"s3\"\nendpoint = \"http://127.0.0.1:7480\"\nbucket = \"b\"\n"
+                               "addressing = \"virtual-host\"\nobject_mib = 4\n", "t");
+  ASSERT_TRUE(s3.ok()) << s3.status();
+  EXPECT_TRUE(s3->objstore.virtual_host);
+  EXPECT_EQ(s3->objstore.object_mib, 4u);
+  EXPECT_FALSE(ParseConfig(base + "kind = \"s3\"\nbucket = \"b\"\n", "t").ok());           // no endpoint
+  EXPECT_FALSE(ParseConfig(base + "kind = \"tape\"\n", "t").ok());
+  EXPECT_FALSE(ParseConfig(base + "dir = \"relative\"\n", "t").ok());
+  EXPECT_FALSE(ParseConfig(base + "object_mib = 0\n", "t").ok());
+  EXPECT_FALSE(ParseConfig(base + "part_mib = 1\n", "t").ok());                          // S3 parts are >= 5 MiB
+  EXPECT_FALSE(ParseConfig(base + "addressing = \"dns\"\n", "t").ok());
+  EXPECT_FALSE(ParseConfig(base + "secret = \"x\"\n", "t").ok());                         // unknown key
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ vm_setup() {
 
 vm_boot() {
   local name=$1 i=$2 d=$VM_RUN/$1
-  mkdir -p "$d/shared"
+  mkdir -p "$d/shared" "$VM_RUN/objects"
   truncate -s "${VM_DISK_SIZE:-2G}" "$d/nvme.img"
   local net
   if [ "$i" = 1 ]; then net="listen=127.0.0.1:$VM_LINK_PORT"; else net="connect=127.0.0.1:$VM_LINK_PORT"; fi
@@ -52,6 +52,7 @@ vm_boot() {
     -append "console=ttyS0 panic=-1 quiet vm.init=$VM_HERE/guest/init.sh vm.name=$name vm.ip=169.254.0.$i/16 vm.assets=$VM_ASSETS/root vm.iqn=iqn.2026-11.io.volmigrate:$name" \
     -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
     -virtfs "local,path=$d/shared,mount_tag=shared,security_model=none,multidevs=remap" \
+    -virtfs "local,path=$VM_RUN/objects,mount_tag=objects,security_model=none,multidevs=remap" \
     -drive "file=$d/nvme.img,if=none,id=nvme0,format=raw,cache=unsafe" -device "nvme,drive=nvme0,serial=$name" \
     -netdev "socket,id=n0,$net" -device "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:0$i" \
     > "$d/qemu.log" 2>&1 &

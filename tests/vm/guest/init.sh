@@ -25,6 +25,8 @@ for arg in $(cat /proc/cmdline); do
   esac
 done
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 shared /shared
+# One directory every guest of a run sees: the sealed volumes' object store.
+mkdir -p /objects && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 objects /objects
 exec > /shared/init.log 2>&1
 echo "init: $name up $(cut -d' ' -f1 /proc/uptime)s after boot"
 mount --bind "$assets/lib/modules" /lib/modules
