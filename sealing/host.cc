@@ -1,12 +1,9 @@
 #include "sealing/host.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "common/status.h"
 
 namespace volmigrate::sealing {
-
-std::string SnapshotName(const std::string& volume, uint64_t point) { return absl::StrCat(volume, "_p", point); }
 
 namespace {
 
@@ -37,12 +34,7 @@ class SystemHost final : public Host {
     return lvm_->Snapshot(origin, name);
   }
   absl::StatusOr<std::vector<std::string>> Snapshots(const std::string& volume) override {
-    ASSIGN_OR_RETURN(std::vector<volumes::LvRow> rows, lvm_->List(volumes::kSealedTag));
-    std::vector<std::string> out;
-    for (const auto& r : rows) {
-      if (absl::StartsWith(r.name, volume + "_p")) out.push_back(r.name);
-    }
-    return out;
+    return lvm_->SealedSnapshots(volume);
   }
   absl::StatusOr<uint64_t> ThinId(const std::string& lv) override {
     ASSIGN_OR_RETURN(volumes::LvRow r, lvm_->Get(lv));

@@ -14,9 +14,6 @@
 
 namespace volmigrate::sealing {
 
-// "<volume>_p<point>": the read-only snapshot of a point ('_' never appears in volume ids).
-std::string SnapshotName(const std::string& volume, uint64_t point);
-
 class Host {
  public:
   virtual ~Host() = default;

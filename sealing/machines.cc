@@ -92,11 +92,11 @@ absl::StatusOr<fsm::Next> Snapshotting(Env* env, const fsm::StepContext& c) {
   st.set_point(last ? last->point + 1 : 1);
   st.set_first_seq(last ? last->seq + 1 : 1);
   st.set_uuid(std::string(uuid.begin(), uuid.end()));
-  st.set_snapshot(SnapshotName(st.volume(), st.point()));
+  st.set_snapshot(volumes::SealedSnapshotName(st.volume(), st.point()));
   st.set_base("");
   if (last) {
     ASSIGN_OR_RETURN(std::vector<std::string> snaps, env->host->Snapshots(st.volume()));
-    const std::string base = SnapshotName(st.volume(), last->point);
+    const std::string base = volumes::SealedSnapshotName(st.volume(), last->point);
     if (std::find(snaps.begin(), snaps.end(), base) != snaps.end()) st.set_base(base);
   }
   RETURN_IF_ERROR(env->host->Snapshot(st.volume(), st.snapshot()));
@@ -445,7 +445,7 @@ absl::Status Unseal(Env* env, const std::string& volume) {
   ASSIGN_OR_RETURN(std::vector<std::string> snaps, env->host->Snapshots(volume));
   for (const std::string& s : snaps) {
     // A seal never shipped would be a stale base once the volume changes.
-    if (s != SnapshotName(volume, shipped)) RETURN_IF_ERROR(env->host->DeleteLv(s));
+    if (s != volumes::SealedSnapshotName(volume, shipped)) RETURN_IF_ERROR(env->host->DeleteLv(s));
   }
   RETURN_IF_ERROR(env->host->OpenVolume(volume));
   return env->host->RunHook(env->opts.consumer_start, volume, migration::LiveDevice(volume));

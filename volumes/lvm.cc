@@ -195,6 +195,16 @@ absl::Status Lvm::Retire(const std::string& name, const std::string& new_name) {
 
 namespace volmigrate::volumes {
 
+std::string SealedSnapshotName(const std::string& volume, uint64_t point) { return absl::StrCat(volume, "_p", point); }
+
+absl::StatusOr<std::vector<std::string>> Lvm::SealedSnapshots(const std::string& volume) {
+  ASSIGN_OR_RETURN(std::vector<LvRow> rows, List(kSealedTag));
+  std::vector<std::string> out;
+  for (const LvRow& r : rows)
+    if (r.name.rfind(volume + "_p", 0) == 0) out.push_back(r.name);
+  return out;
+}
+
 absl::Status Lvm::Snapshot(const std::string& origin, const std::string& name) {
   const std::string lv = absl::StrCat(o_.volume_group, "/", name);
   auto have = Get(name);

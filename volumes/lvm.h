@@ -58,6 +58,10 @@ inline constexpr char kRetiredTag[] = "volmigrate_retired";  // a source copy ke
 inline constexpr char kSealedTag[] = "volmigrate_sealed";    // a read-only snapshot of a sealed volume
 inline constexpr char kScratchTag[] = "volmigrate_scratch";  // e.g. a dm-clone metadata LV
 
+// "<volume>_p<point>": the read-only snapshot of a sealed volume at a point
+// ('_' never appears in volume ids).
+std::string SealedSnapshotName(const std::string& volume, uint64_t point);
+
 class Lvm {
  public:
   Lvm(Executor* ex, LvmOptions opts) : ex_(ex), o_(std::move(opts)) {}
@@ -83,6 +87,8 @@ class Lvm {
   // A read-only thin snapshot of `origin`, active, tagged kSealedTag only.
   // An existing `name` is success.
   absl::Status Snapshot(const std::string& origin, const std::string& name);
+  // Names of `volume`'s sealed snapshots, any point.
+  absl::StatusOr<std::vector<std::string>> SealedSnapshots(const std::string& volume);
   // thin_dump's XML of the pool's mappings, read from a metadata snapshot so
   // the live pool is not disturbed.
   absl::StatusOr<std::string> PoolMappings();

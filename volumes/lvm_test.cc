@@ -123,3 +123,44 @@ TEST_F(LvmTest, RetireRenamesAndRetagsOnceAndFindsItDone) {
 
 }  // namespace
 }  // namespace volmigrate::volumes
+
+namespace volmigrate::volumes {
+namespace {
+
+TEST(SealedSnapshots, NamedByVolumeAndPoint) { EXPECT_EQ(SealedSnapshotName("vol-1", 3), "vol-1_p3"); }
+
+TEST_F(LvmTest, PoolMappingsReadAMetadataSnapshotAndReleaseIt) {
+  ex_.On("dmsetup message", ExecResult{0, "", ""});
+  ex_.On("thin_dump", ExecResult{0, "<superblock/>", ""});
+  auto xml = lvm_.PoolMappings();
+  ASSERT_TRUE(xml.ok()) << xml.status();
+  EXPECT_EQ(*xml, "<superblock/>");
+  EXPECT_EQ(ex_.calls, (std::vector<std::string>{
+                           "dmsetup message vg0-pool-tpool 0 reserve_metadata_snap",
+                           "thin_dump --metadata-snap /dev/mapper/vg0-pool_tmeta",
+                           "dmsetup message vg0-pool-tpool 0 release_metadata_snap"}));
+}
+
+TEST_F(LvmTest, PoolMappingsReleaseASnapshotLeftByACrash) {
+  int reserves = 0;
+  ex_.On("dmsetup message", ExecResult{0, "", ""});
+  ex_.On("dmsetup message vg0-pool-tpool 0 reserve", [&](const Command&) -> absl::StatusOr<ExecResult> {
+    return ExecResult{++reserves == 1 ? 1 : 0, "", "device-mapper: message ioctl failed: File exists"};
+  });
+  ex_.On("thin_dump", ExecResult{0, "x", ""});
+  ASSERT_TRUE(lvm_.PoolMappings().ok());
+  EXPECT_EQ(ex_.Count("dmsetup message vg0-pool-tpool 0 release_metadata_snap"), 2);
+  EXPECT_EQ(reserves, 2);
+}
+
+TEST_F(LvmTest, DmNamesDoubleHyphens) {
+  Lvm lvm{&ex_, {.volume_group = "vg-a", .thin_pool = "thin-pool"}};
+  ex_.On("dmsetup message", ExecResult{0, "", ""});
+  ex_.On("thin_dump", ExecResult{0, "x", ""});
+  ASSERT_TRUE(lvm.PoolMappings().ok());
+  EXPECT_EQ(ex_.calls[0], "dmsetup message vg--a-thin--pool-tpool 0 reserve_metadata_snap");
+  EXPECT_EQ(ex_.calls[1], "thin_dump --metadata-snap /dev/mapper/vg--a-thin--pool_tmeta");
+}
+
+}  // namespace
+}  // namespace volmigrate::volumes

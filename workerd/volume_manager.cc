@@ -34,18 +34,10 @@ absl::StatusOr<v1::Volume> VolumeManager::Describe(const volumes::LvRow& lv) {
   bool in_use = (open.ok() && *open) || (under.ok() && *under);
   v.set_state(in_use ? v1::VOLUME_STATE_IN_USE : v1::VOLUME_STATE_AVAILABLE);
   if (!in_use) {
-    ASSIGN_OR_RETURN(std::vector<std::string> snaps, Snapshots(lv.name));
+    ASSIGN_OR_RETURN(std::vector<std::string> snaps, lvm_->SealedSnapshots(lv.name));
     if (!snaps.empty()) v.set_state(v1::VOLUME_STATE_SEALED);
   }
   return v;
-}
-
-absl::StatusOr<std::vector<std::string>> VolumeManager::Snapshots(const std::string& id) {
-  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> rows, lvm_->List(volumes::kSealedTag));
-  std::vector<std::string> out;
-  for (const auto& r : rows)
-    if (r.name.rfind(id + "_p", 0) == 0) out.push_back(r.name);
-  return out;
 }
 
 absl::StatusOr<v1::Volume> VolumeManager::Create(const std::string& id, uint64_t size_bytes) {
@@ -82,7 +74,7 @@ absl::Status VolumeManager::Delete(const std::string& id) {
     ASSIGN_OR_RETURN(bool open, luks::IsOpen(name));
     if (open) return absl::FailedPreconditionError(absl::StrCat("volume ", id, " is open (in use); close it first"));
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> snaps, Snapshots(id));
+  ASSIGN_OR_RETURN(std::vector<std::string> snaps, lvm_->SealedSnapshots(id));
   for (const std::string& s : snaps) RETURN_IF_ERROR(lvm_->Delete(s));
   RETURN_IF_ERROR(lvm_->Delete(id));
   return keys_->Delete(id);

@@ -29,8 +29,6 @@ class VolumeManager {
 
  private:
   absl::StatusOr<v1::Volume> Describe(const volumes::LvRow& lv);
-  // Its sealed snapshots ("<id>_p<point>").
-  absl::StatusOr<std::vector<std::string>> Snapshots(const std::string& id);
 
   std::string worker_;
   volumes::Lvm* lvm_;

@@ -54,6 +54,7 @@ vm_check w1 600 "ship 1: the whole volume's allocated blocks, sealed, ciphertext
   # The filesystem's names are in plaintext on the device, never in the store.
   ! grep -rqa 'src-1' /objects/vol1
   ! grep -qa 'src-1' /dev/vg0/vol1_p1"
+vm_log "$(grep '^shipped' <<< "$VM_OUT")"
 
 vm_check w1 120 "unseal, change: 8 MiB of new files while the writer runs" "
   $CTL unseal vol1
@@ -90,6 +91,7 @@ vm_check w1 900 "ship 2 through 14 workerd crashes: only the changes go" "
   lvs --noheadings -o lv_name vg0 | grep -q 'vol1_p2'
   ! lvs vg0/vol1_p1 2>/dev/null
   sha256sum < /dev/vg0/vol1_p2 | cut -d' ' -f1 > /shared/h2"
+vm_log "$(grep -E '^(crashes|point 2)' <<< "$VM_OUT")"
 cp "$VM_RUN/w1/shared/"{cp1,cp2,h1,h2} "$VM_RUN/w2/shared/"
 
 vm_check w2 60 "bad input on w2: a data object as the point (exit 4), over an existing volume (exit 4)" "
@@ -107,6 +109,7 @@ for p in 1 2; do
     mount -o ro /dev/mapper/r$p /mnt/r$p
     n=\$(grep -c ' new-' /mnt/r$p/MANIFEST || true); umount /mnt/r$p
     echo \"files new since point 1: \$n\"; [ \$n = \$(( ($p - 1) * 8 )) ]"
+  vm_log "$(grep -E '^(restored|r[12] =|verified)' <<< "$VM_OUT")"
 done
 vm_log "lsvd test $((SECONDS - t0))s in all"
 vm_finish
