@@ -114,13 +114,8 @@ absl::StatusOr<LogScan> ScanLog(objstore::ObjectStore& store, const std::string&
   LogScan scan;
   for (const auto& o : listed) {
     absl::StatusOr<uint64_t> seq = SeqOfName(prefix, o.name);
-    if (!seq.ok()) {
-      if (scan.stopped.empty()) scan.stopped = absl::StrCat("ignored ", o.name, ": not a log object name");
-      continue;
-    }
-    sizes[*seq] = o.size;
+    if (seq.ok()) sizes[*seq] = o.size;  // other names under the prefix are not the log's
   }
-  scan.stopped.clear();
   std::map<uint64_t, uint64_t> point_bytes;
   uint64_t expect = 1;
   for (const auto& [seq, size] : sizes) {

@@ -124,6 +124,10 @@ grpc::Status OperatorService::StartMigration(grpc::ServerContext* ctx, const v1:
   v1::Volume vol;
   if (grpc::Status s = GetVolume(ctx, &get, &vol); !s.ok()) return s;
   if (!env_) return ToGrpc(NoStorage(cfg_));
+  auto busy = sealing::ActiveTransferOf(runner_->store(), req->volume_id());
+  if (!busy.ok()) return ToGrpc(busy.status());
+  if (!busy->empty())
+    return ToGrpc(absl::FailedPreconditionError(absl::StrCat("volume ", req->volume_id(), " is busy with ", *busy)));
   auto m = migration::StartMigration(env_, runner_, req->volume_id(), req->destination_worker());
   if (!m.ok()) return ToGrpc(m.status());
   *out = std::move(*m);
