@@ -21,6 +21,31 @@ absl::Status NoStorage(const Config& cfg) {
       absl::StrCat("worker ", cfg.worker, " has no [storage] configured, so it holds no volumes"));
 }
 
+// Writes what `load` returns each time a machine commits and it changed, until
+// it is terminal or the client goes away.
+template <typename Msg>
+grpc::Status StreamUntilTerminal(fsm::Runner* runner, grpc::ServerContext* ctx, grpc::ServerWriter<Msg>* writer,
+                                 const std::function<absl::StatusOr<Msg>()>& load) {
+  uint64_t seen = runner->Version();
+  std::string last;
+  for (;;) {
+    absl::StatusOr<Msg> m = load();
+    if (!m.ok()) return ToGrpc(m.status());
+    std::string now = m->SerializeAsString();
+    if (now != last) {
+      if (!writer->Write(*m)) return grpc::Status::CANCELLED;
+      last = std::move(now);
+    }
+    if (m->terminal()) return grpc::Status::OK;
+    // Wake at least once a second to notice a client that went away.
+    uint64_t v;
+    while ((v = runner->WaitForChange(seen, absl::Now() + absl::Seconds(1))) == seen) {
+      if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    }
+    seen = v;
+  }
+}
+
 }  // namespace
 
 OperatorService::OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes,
@@ -201,24 +226,7 @@ grpc::Status OperatorService::ListMigrations(grpc::ServerContext*, const v1::Lis
 
 grpc::Status OperatorService::WatchMigration(grpc::ServerContext* ctx, const v1::WatchMigrationRequest* req,
                                              grpc::ServerWriter<v1::Migration>* writer) {
-  uint64_t seen = runner_->Version();
-  std::string last;
-  for (;;) {
-    auto m = LoadMigration(req->id(), false);
-    if (!m.ok()) return ToGrpc(m.status());
-    std::string now = m->SerializeAsString();
-    if (now != last) {
-      if (!writer->Write(*m)) return grpc::Status::CANCELLED;
-      last = std::move(now);
-    }
-    if (m->terminal()) return grpc::Status::OK;
-    // Wake at least once a second to notice a client that went away.
-    uint64_t v;
-    while ((v = runner_->WaitForChange(seen, absl::Now() + absl::Seconds(1))) == seen) {
-      if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-    }
-    seen = v;
-  }
+  return StreamUntilTerminal<v1::Migration>(runner_, ctx, writer, [&] { return LoadMigration(req->id(), false); });
 }
 
 grpc::Status OperatorService::AbortMigration(grpc::ServerContext*, const v1::AbortMigrationRequest* req,
@@ -306,23 +314,7 @@ grpc::Status OperatorService::GetTransfer(grpc::ServerContext*, const v1::GetTra
 
 grpc::Status OperatorService::WatchTransfer(grpc::ServerContext* ctx, const v1::GetTransferRequest* req,
                                             grpc::ServerWriter<v1::Transfer>* writer) {
-  uint64_t seen = runner_->Version();
-  std::string last;
-  for (;;) {
-    auto t = LoadTransfer(req->id());
-    if (!t.ok()) return ToGrpc(t.status());
-    std::string now = t->SerializeAsString();
-    if (now != last) {
-      if (!writer->Write(*t)) return grpc::Status::CANCELLED;
-      last = std::move(now);
-    }
-    if (t->terminal()) return grpc::Status::OK;
-    uint64_t v;
-    while ((v = runner_->WaitForChange(seen, absl::Now() + absl::Seconds(1))) == seen) {
-      if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-    }
-    seen = v;
-  }
+  return StreamUntilTerminal<v1::Transfer>(runner_, ctx, writer, [&] { return LoadTransfer(req->id()); });
 }
 
 PeerService::PeerService(const Config& cfg, fsm::Runner* runner, migration::Env* env, sealing::Env* seal)
