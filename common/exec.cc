@@ -51,6 +51,12 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
   pid_t pid = fork();
   if (pid < 0) return ErrnoError(errno, "fork");
   if (pid == 0) {
+    // workerd blocks SIGTERM and SIGINT in every thread to take them with
+    // sigwait; a child would inherit that mask, and a consumer a hook starts
+    // could then never be stopped by SIGTERM.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     dup2(in_r.get(), 0);
     dup2(out_w.get(), 1);
     dup2(err_w.get(), 2);

@@ -1,3 +1,4 @@
+#include <signal.h>
 #include "common/exec.h"
 
 #include "gtest/gtest.h"
@@ -19,6 +20,18 @@ TEST(Exec, FeedsStdin) {
   auto r = ex.Run({.argv = {"cat"}, .stdin_data = std::string(200000, 'x')});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->out.size(), 200000u);
+}
+
+TEST(Exec, ChildrenDoNotInheritBlockedSignals) {
+  sigset_t term, old;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &term, &old);  // as workerd's main does
+  SystemExecutor ex;
+  auto r = ex.Run({.argv = {"sh", "-c", "grep '^SigBlk' /proc/self/status"}});
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "SigBlk:\t0000000000000000\n");
 }
 
 TEST(Exec, MissingProgramIsNotFound) {
