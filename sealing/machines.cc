@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -31,8 +30,6 @@ fsm::Next Again(const TransferState& st, const std::string& state) {
   return fsm::Next{state, st.SerializeAsString(), absl::ZeroDuration()};
 }
 
-std::string Prefix(const std::string& volume) { return lsvd::LogPrefix(volume); }
-
 // Rate over the current phase, for progress lines.
 void Progress(Env* env, TransferState& st, uint64_t done) {
   const int64_t now = env->now_ms();
@@ -48,7 +45,7 @@ void Progress(Env* env, TransferState& st, uint64_t done) {
 // The log of `volume`, refused when it belongs to another volume of the same
 // name (one deleted and made again, say).
 absl::StatusOr<lsvd::LogScan> ScanFor(Env* env, const std::string& volume, const lsvd::Uuid& uuid) {
-  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, Prefix(volume)));
+  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(volume)));
   if (!scan.objects.empty() && scan.volume() != uuid) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the log of ", volume, " in ", env->objects->Describe(), " belongs to another volume (LUKS2 UUID ",
@@ -76,7 +73,6 @@ absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
   if (open) {
     RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_stop, st.volume(), migration::LiveDevice(st.volume())));
     RETURN_IF_ERROR(env->host->CloseVolume(st.volume()));
-    st.set_was_open(true);
   }
   return Go("SNAPSHOTTING", st);
 }
@@ -88,7 +84,7 @@ absl::StatusOr<fsm::Next> Snapshotting(Env* env, const fsm::StepContext& c) {
   const lsvd::Header* last = scan.LastCheckpoint();
   // Objects after the last checkpoint belong to a ship that never finished:
   // this point replaces them.
-  RETURN_IF_ERROR(lsvd::TruncateLog(*env->objects, Prefix(st.volume()), last ? last->seq : 0));
+  RETURN_IF_ERROR(lsvd::TruncateLog(*env->objects, lsvd::LogPrefix(st.volume()), last ? last->seq : 0));
   st.set_point(last ? last->point + 1 : 1);
   st.set_first_seq(last ? last->seq + 1 : 1);
   st.set_uuid(std::string(uuid.begin(), uuid.end()));
@@ -126,7 +122,7 @@ absl::StatusOr<std::shared_ptr<const lsvd::PointPlan>> PlanOf(Env* env, const st
   ASSIGN_OR_RETURN(uint64_t bytes, DeviceBytes(env->host->LvPath(st.snapshot())));
   auto planned = std::make_shared<Planned>();
   lsvd::PointPlan* plan = &planned->plan;
-  plan->prefix = Prefix(st.volume());
+  plan->prefix = lsvd::LogPrefix(st.volume());
   plan->volume = UuidOf(st);
   plan->point = st.point();
   plan->first_seq = st.first_seq();
@@ -239,7 +235,7 @@ absl::StatusOr<lsvd::Point> ChoosePoint(const lsvd::LogScan& scan, uint64_t as_o
 
 absl::StatusOr<fsm::Next> Planning(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(TransferState st, Parse(c));
-  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, Prefix(st.volume())));
+  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(st.volume())));
   ASSIGN_OR_RETURN(lsvd::Point p, ChoosePoint(scan, st.checkpoint_seq(), st.volume(), env->objects->Describe()));
   st.set_checkpoint_seq(p.checkpoint_seq);
   st.set_point(p.point);
@@ -269,7 +265,7 @@ absl::StatusOr<std::shared_ptr<const std::vector<lsvd::ReadGroup>>> GroupsOf(Env
     std::lock_guard<std::mutex> l(env->mu);
     if (auto it = env->groups.find(id); it != env->groups.end()) return it->second;
   }
-  ASSIGN_OR_RETURN(std::string bytes, env->objects->Get(lsvd::ObjectName(Prefix(st.volume()), st.checkpoint_seq())));
+  ASSIGN_OR_RETURN(std::string bytes, env->objects->Get(lsvd::ObjectName(lsvd::LogPrefix(st.volume()), st.checkpoint_seq())));
   ASSIGN_OR_RETURN(lsvd::Header cp, lsvd::ParseHeader(bytes));
   if (cp.kind != lsvd::Kind::kCheckpoint || UuidOf(st) != cp.volume) {
     return absl::DataLossError(absl::StrCat("object ", st.checkpoint_seq(), " of ", st.volume(), " is not its checkpoint"));
@@ -289,7 +285,7 @@ absl::StatusOr<fsm::Next> Writing(Env* env, const fsm::StepContext& c) {
   const std::string path = env->host->LvPath(st.new_volume());
   Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError(errno, absl::StrCat("open ", path));
-  ASSIGN_OR_RETURN(uint64_t n, lsvd::RestoreGroups(*env->objects, Prefix(st.volume()), *groups, begin, end, fd.get(),
+  ASSIGN_OR_RETURN(uint64_t n, lsvd::RestoreGroups(*env->objects, lsvd::LogPrefix(st.volume()), *groups, begin, end, fd.get(),
                                                    {.parallel = env->opts.parallel, .attempts = env->opts.attempts}));
   st.set_groups_done(end);
   st.set_objects_total(static_cast<uint32_t>(groups->size()));
@@ -423,7 +419,7 @@ absl::StatusOr<v1::Transfer> StartRestore(Env* env, fsm::Runner* runner, const v
   }
   std::lock_guard<std::mutex> admit(env->admit_mu);
   RETURN_IF_ERROR(CheckIdle(env, req.new_volume_id()));
-  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, Prefix(req.volume_id())));
+  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(req.volume_id())));
   RETURN_IF_ERROR(ChoosePoint(scan, req.as_of_object(), req.volume_id(), env->objects->Describe()).status());
   TransferState st;
   st.set_volume(req.volume_id());
@@ -440,7 +436,7 @@ absl::Status Unseal(Env* env, const std::string& volume) {
   ASSIGN_OR_RETURN(bool exists, env->host->LvExists(volume));
   if (!exists) return absl::NotFoundError(absl::StrCat("no volume '", volume, "' on worker ", env->worker));
   RETURN_IF_ERROR(CheckIdle(env, volume));
-  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, Prefix(volume)));
+  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(volume)));
   const uint64_t shipped = scan.points.empty() ? 0 : scan.points.back().point;
   ASSIGN_OR_RETURN(std::vector<std::string> snaps, env->host->Snapshots(volume));
   for (const std::string& s : snaps) {
@@ -452,7 +448,7 @@ absl::Status Unseal(Env* env, const std::string& volume) {
 }
 
 absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Env* env, const std::string& volume) {
-  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, Prefix(volume)));
+  ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(volume)));
   v1::ListSnapshotsResponse out;
   for (const lsvd::Point& p : scan.points) {
     v1::Snapshot* s = out.add_snapshots();
