@@ -1,7 +1,9 @@
 #include "fsm/store.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -100,6 +102,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   mdb_env_set_mapsize(raw, kMapSize);
   std::string where = absl::StrCat("opening state store ", dir, "/data.mdb");
   if (int rc = mdb_env_open(raw, dir.c_str(), MDB_NOTLS, 0600); rc != 0) return MdbError(rc, where);
+  // LMDB opens its lock and meta files close-on-exec but not the data file:
+  // every command workerd runs (lvs complains) would inherit it.
+  mdb_filehandle_t fd;
+  if (int rc = mdb_env_get_fd(raw, &fd); rc != 0) return MdbError(rc, where);
+  if (fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC) != 0) return ErrnoError(errno, where);
 
   {
     ASSIGN_OR_RETURN(Txn txn, Txn::Begin(raw, true));
@@ -134,7 +141,9 @@ absl::Status Store::Create(Record r) {
   if (r.id().empty() || r.id().find('\0') != std::string::npos)
     return absl::InvalidArgumentError("machine id must be non-empty and contain no NUL");
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), true));
+  absl::StatusOr<Txn> began = Txn::Begin(env_->env.get(), true);
+  if (!began.ok()) return Noted(began.status());
+  Txn& txn = *began;
   int64_t now = NowMs();
   r.set_created_ms(now);
   r.set_updated_ms(now);
@@ -149,13 +158,15 @@ absl::Status Store::Create(Record r) {
   if (rc != 0) return MdbError(rc, absl::StrCat("storing machine ", r.id()));
   if ((rc = mdb_put(txn.get(), env_->history, &hkv, &hv, 0)) != 0)
     return MdbError(rc, absl::StrCat("storing history of ", r.id()));
-  return txn.Commit();
+  return Noted(txn.Commit());
 }
 
 absl::Status Store::Commit(Record next, const std::string& expected_state, const std::string& error,
                            bool clears_cancel) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), true));
+  absl::StatusOr<Txn> began = Txn::Begin(env_->env.get(), true);
+  if (!began.ok()) return Noted(began.status());
+  Txn& txn = *began;
   MDB_val k = Val(next.id()), cur;
   int rc = mdb_get(txn.get(), env_->machines, &k, &cur);
   if (rc == MDB_NOTFOUND) return absl::NotFoundError(absl::StrCat("machine ", next.id(), " does not exist"));
@@ -187,7 +198,33 @@ absl::Status Store::Commit(Record next, const std::string& expected_state, const
   MDB_val v = Val(rec);
   if ((rc = mdb_put(txn.get(), env_->machines, &k, &v, 0)) != 0)
     return MdbError(rc, absl::StrCat("storing machine ", next.id()));
-  return txn.Commit();
+  return Noted(txn.Commit());
+}
+
+absl::Status Store::Noted(absl::Status s) {
+  if (s.ok()) {
+    write_status_ = s;
+    last_write_ = absl::Now();
+  } else {
+    write_status_ = absl::Status(s.code(), absl::StrCat("state store ", dir_, " cannot be written: ", s.message()));
+  }
+  return s;
+}
+
+absl::Status Store::WriteStatus() const {
+  std::lock_guard lock(mu_);
+  return write_status_;
+}
+
+absl::Status Store::Probe(absl::Duration interval) {
+  std::lock_guard lock(mu_);
+  if (write_status_.ok() && absl::Now() - last_write_ < interval) return absl::OkStatus();
+  absl::StatusOr<Txn> began = Txn::Begin(env_->env.get(), true);
+  if (!began.ok()) return Noted(began.status());
+  std::string at = std::to_string(NowMs());
+  MDB_val k = Val("probe"), v = Val(at);
+  if (int rc = mdb_put(began->get(), env_->meta, &k, &v, 0); rc != 0) return Noted(MdbError(rc, "probing the store"));
+  return Noted(began->Commit());
 }
 
 absl::StatusOr<Record> Store::Get(const std::string& id) const {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "fsm/record.pb.h"
 
 namespace volmigrate::fsm {
@@ -49,14 +50,26 @@ class Store {
 
   const std::string& path() const { return dir_; }
 
+  // OK, or why the last write to the store failed (a read-only or full file
+  // system, an I/O error): what Health reports. Cleared by the next write that
+  // reaches the disk. Probe() writes a marker when nothing else has written
+  // for `interval`, so a store gone bad while idle is seen too.
+  absl::Status WriteStatus() const;
+  absl::Status Probe(absl::Duration interval);
+
  private:
   struct Env;
   Store(std::string dir, std::unique_ptr<Env> env);
   absl::Status Validate() const;
+  // Records the outcome of beginning or committing a write transaction for
+  // WriteStatus and returns it. REQUIRES: mu_ held.
+  absl::Status Noted(absl::Status s);
 
   std::string dir_;
   std::unique_ptr<Env> env_;
   mutable std::mutex mu_;  // one writer and reader at a time: records are small
+  absl::Status write_status_;    // guarded by mu_
+  absl::Time last_write_;        // guarded by mu_; when a write last reached the disk
 };
 
 int64_t NowMs();

@@ -2,6 +2,10 @@
 
 #include <lmdb.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -86,6 +90,60 @@ TEST(Store, CancelRequestSurvivesAStepCommit) {
   EXPECT_TRUE((*s)->Get("a")->cancel_requested());
   ASSERT_TRUE((*s)->Commit(Rec("a", "ROLLBACK"), "B", "", /*clears_cancel=*/true).ok());
   EXPECT_FALSE((*s)->Get("a")->cancel_requested());
+}
+
+// Commands workerd runs must not inherit the store's files (lvm refuses to
+// run quietly with a leaked descriptor, and a child could keep the store open).
+TEST(Store, ChildrenDoNotInheritItsFiles) {
+  std::string dir = NewTempDir();
+  auto s = Store::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE((*s)->Create(Rec("m1", "A")).ok());
+  FILE* p = popen("ls -l /proc/self/fd/", "r");
+  ASSERT_NE(p, nullptr);
+  std::string fds;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) fds += buf;
+  ASSERT_EQ(pclose(p), 0);
+  EXPECT_EQ(fds.find(dir), std::string::npos) << fds;
+}
+
+// A write that cannot reach the disk (here: past the file size limit, as a
+// full or read-only file system would refuse it) is reported by WriteStatus
+// until a write succeeds again.
+TEST(Store, WriteStatusReportsAFailedWriteUntilOneSucceeds) {
+  std::string dir = NewTempDir();
+  auto s = Store::Open(dir);
+  ASSERT_TRUE(s.ok()) << s.status();
+  Store& st = **s;
+  ASSERT_TRUE(st.Create(Rec("m1", "A")).ok());
+  EXPECT_TRUE(st.WriteStatus().ok());
+
+  struct rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  signal(SIGXFSZ, SIG_IGN);
+  // Past the two meta pages: every commit fails before it writes a meta page.
+  struct rlimit lim = old;
+  lim.rlim_cur = 8192;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  Record big = Rec("m1", "B");
+  big.set_data(std::string(1 << 20, 'x'));
+  absl::Status failed = st.Commit(big, "A", "");
+  absl::Status probed = st.Probe(absl::ZeroDuration());
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+  signal(SIGXFSZ, SIG_DFL);
+
+  EXPECT_FALSE(failed.ok());
+  EXPECT_FALSE(probed.ok());
+  EXPECT_FALSE(st.WriteStatus().ok());
+  EXPECT_NE(st.WriteStatus().message().find("cannot be written"), std::string::npos) << st.WriteStatus();
+  EXPECT_NE(st.WriteStatus().message().find(dir), std::string::npos) << st.WriteStatus();
+
+  // Writable again: the next write clears it, and the record never changed.
+  ASSERT_TRUE(st.Commit(big, "A", "").ok());
+  EXPECT_TRUE(st.WriteStatus().ok());
+  EXPECT_EQ(st.Get("m1")->data().size(), size_t{1} << 20);
+  EXPECT_TRUE(st.Probe(absl::ZeroDuration()).ok());
 }
 
 TEST(Store, GarbageFileIsAClearError) {
