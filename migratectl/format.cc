@@ -136,13 +136,17 @@ std::string MigrationDetails(const v1::Migration& m) {
 std::string HealthText(const v1::HealthResponse& h) {
   std::vector<std::string> peers;
   for (const auto& p : h.peers()) peers.push_back(absl::StrCat(p.name(), " (", p.address(), ")"));
-  return absl::StrCat("worker ", h.worker(), " is serving: version ", h.version(), ", up ",
+  std::string problems;
+  for (const std::string& p : h.problems()) absl::StrAppend(&problems, "problem: ", p, "\n");
+  return absl::StrCat("worker ", h.worker(), h.status() == v1::NOT_SERVING ? " is NOT serving" : " is serving",
+                      ": version ", h.version(), ", up ",
                       FormatDuration(static_cast<double>(h.uptime_seconds())), ", ", h.active_machines(),
                       " active machine(s), peers: ", peers.empty() ? "none" : absl::StrJoin(peers, ", "), "\n",
                       h.initiator_iqn().empty() ? ""
                                                 : absl::StrCat("storage: ", FormatBytes(h.pool_free_bytes()),
                                                                " free in the thin pool; iSCSI initiator ",
-                                                               h.initiator_iqn(), "\n"));
+                                                               h.initiator_iqn(), "\n"),
+                      problems);
 }
 
 std::string ProgressLine(const v1::Migration& m, int width) {
@@ -237,7 +241,7 @@ int ExitCodeFor(grpc::StatusCode code) {
 const char kExitCodeHelp[] =
     "Exit status:\n"
     "  0  success\n"
-    "  1  server error (INTERNAL, DATA_LOSS, ...)\n"
+    "  1  server error (INTERNAL, DATA_LOSS, ...), or health: the worker is not serving\n"
     "  2  bad command line\n"
     "  3  not found (volume, migration, worker)\n"
     "  4  refused: invalid input or wrong state (nothing was changed)\n"

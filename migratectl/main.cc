@@ -214,9 +214,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> dests;
   uint32_t concurrency = 0;
 
-  app.add_subcommand("health", "Show the worker's identity, uptime and peers")->callback([&] {
+  app.add_subcommand("health", "Show the worker's identity, uptime, peers and whether it is serving (exit 1 if not)")->callback([&] {
+    v1::HealthResponse h;
     rc = cli.Unary(&v1::Operator::Stub::Health, v1::HealthRequest{},
-                   std::function<std::string(const v1::HealthResponse&)>(HealthText));
+                   std::function<std::string(const v1::HealthResponse&)>(HealthText), &h);
+    if (rc == kOk && h.status() == v1::NOT_SERVING) rc = kServerError;
   });
   app.add_subcommand("volumes", "List the worker's volumes")->callback([&] {
     rc = cli.Unary(&v1::Operator::Stub::ListVolumes, v1::ListVolumesRequest{},

@@ -15,6 +15,8 @@ namespace volmigrate::workerd {
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
+// Health writes a marker when nothing has written the store for this long.
+constexpr absl::Duration kStoreProbeInterval = absl::Seconds(5);
 
 absl::Status NoStorage(const Config& cfg) {
   return absl::FailedPreconditionError(
@@ -61,11 +63,27 @@ void OperatorService::ShowMigration(v1::Volume& v) {
   v.set_state(r->kind() == migration::kOutKind ? v1::VOLUME_STATE_MIGRATING_OUT : v1::VOLUME_STATE_MIGRATING_IN);
 }
 
+// A machine cannot move while the store refuses its commits: the operator
+// sees why on the migration itself, not only in the log.
+void OperatorService::ShowStoreProblem(const fsm::Record& r, v1::Migration& m) {
+  if (r.terminal()) return;
+  absl::Status s = runner_->store()->WriteStatus();
+  if (s.ok()) return;
+  m.mutable_progress()->set_stalled(true);
+  m.mutable_progress()->set_stall_reason(std::string(s.message()));
+}
+
 grpc::Status OperatorService::Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse* out) {
   out->set_worker(cfg_.worker);
   out->set_version(kVersion);
   out->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
   out->set_active_machines(runner_->Active());
+  out->set_status(v1::SERVING);
+  // Every machine stops at its next commit while the store cannot be written.
+  if (absl::Status s = runner_->store()->Probe(kStoreProbeInterval); !s.ok()) {
+    out->set_status(v1::NOT_SERVING);
+    out->add_problems(std::string(runner_->store()->WriteStatus().message()));
+  }
   for (const PeerConfig& p : cfg_.peers) {
     v1::PeerInfo* pi = out->add_peers();
     pi->set_name(p.name);
@@ -191,6 +209,7 @@ absl::StatusOr<v1::Migration> OperatorService::LoadMigration(const std::string& 
     return rec.status();
   }
   ASSIGN_OR_RETURN(v1::Migration m, migration::ViewOf(*rec));
+  ShowStoreProblem(*rec, m);
   if (!with_history) return m;
   ASSIGN_OR_RETURN(auto hist, runner_->store()->History(id));
   for (const fsm::HistoryEntry& h : hist) {
@@ -219,6 +238,7 @@ grpc::Status OperatorService::ListMigrations(grpc::ServerContext*, const v1::Lis
     if (!migration::IsMigrationKind(r.kind()) || (r.terminal() && !req->include_finished())) continue;
     auto m = migration::ViewOf(r);
     if (!m.ok()) return ToGrpc(m.status());
+    ShowStoreProblem(r, *m);
     *out->add_migrations() = std::move(*m);
   }
   return grpc::Status::OK;

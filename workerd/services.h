@@ -46,6 +46,7 @@ class OperatorService final : public v1::Operator::Service {
   absl::StatusOr<v1::Migration> LoadMigration(const std::string& id, bool with_history);
   absl::Status CheckPeer(const std::string& worker) const;
   void ShowMigration(v1::Volume& v);
+  void ShowStoreProblem(const fsm::Record& r, v1::Migration& m);
 
   const Config& cfg_;
   fsm::Runner* runner_;

@@ -3,6 +3,9 @@
 
 #include <grpcpp/server_builder.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <thread>
 
@@ -72,6 +75,58 @@ TEST_F(ServicesTest, HealthNamesWorkerAndPeers) {
   EXPECT_EQ(r.worker(), "w1");
   ASSERT_EQ(r.peers_size(), 1);
   EXPECT_EQ(r.peers(0).name(), "w2");
+}
+
+// Writes to the state store fail from here until the end of the scope, as on
+// a file system gone read-only or full: LMDB's data pages lie past 8 KiB (two
+// meta pages), so every commit fails before it touches a meta page.
+class StoreWritesFail {
+ public:
+  StoreWritesFail() {
+    getrlimit(RLIMIT_FSIZE, &old_);
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit lim = old_;
+    lim.rlim_cur = 8192;
+    EXPECT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  }
+  ~StoreWritesFail() {
+    setrlimit(RLIMIT_FSIZE, &old_);
+    signal(SIGXFSZ, SIG_DFL);
+  }
+
+ private:
+  rlimit old_;
+};
+
+TEST_F(ServicesTest, HealthAndMigrationsSayWhenTheStoreCannotBeWritten) {
+  SubmitMigration("mig-a");
+  auto health = [&] {
+    grpc::ClientContext ctx;
+    v1::HealthResponse r;
+    EXPECT_TRUE(stub_->Health(&ctx, {}, &r).ok());
+    return r;
+  };
+  EXPECT_EQ(health().status(), v1::SERVING);
+  {
+    StoreWritesFail fail;
+    release_ = true;  // the machine's next commit (FENCED -> DONE) fails
+    for (int i = 0; i < 500 && store_->WriteStatus().ok(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    v1::HealthResponse h = health();
+    EXPECT_EQ(h.status(), v1::NOT_SERVING);
+    ASSERT_EQ(h.problems_size(), 1);
+    EXPECT_NE(h.problems(0).find("cannot be written"), std::string::npos) << h.problems(0);
+
+    grpc::ClientContext ctx;
+    v1::GetMigrationRequest req;
+    req.set_id("mig-a");
+    v1::Migration m;
+    ASSERT_TRUE(stub_->GetMigration(&ctx, req, &m).ok());
+    EXPECT_EQ(m.state(), "FENCED");
+    EXPECT_TRUE(m.progress().stalled());
+    EXPECT_NE(m.progress().stall_reason().find("cannot be written"), std::string::npos);
+  }
+  // Writable again: Health's own probe write finds it without waiting for a machine.
+  EXPECT_EQ(health().status(), v1::SERVING);
 }
 
 TEST_F(ServicesTest, WorkerWithoutStorageHasNoVolumes) {
