@@ -287,6 +287,14 @@ class MachinesTest : public ::testing::TestWithParam<bool> {
     h.keyring.keys["vol-1"] = "source key";
     ASSERT_TRUE(h.OpenVolume("vol-1").ok());
   }
+  // Each worker's steps call into the other's store and runner (LoopPeers):
+  // both runners stop before either worker is destroyed. workerd has the same
+  // rule in one process: Daemon::Shutdown stops the runner before anything its
+  // steps use is destroyed.
+  void TearDown() override {
+    w1->runner->Stop();
+    w2->runner->Stop();
+  }
   void Start() {
     ASSERT_TRUE(w1->runner->Start().ok());
     ASSERT_TRUE(w2->runner->Start().ok());
