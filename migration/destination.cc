@@ -216,6 +216,16 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
     return Go("CUT_OVER", st);
   }
   ASSIGN_OR_RETURN(s.session_state, env->host->SessionState(st.target_iqn()));
+  // Kernel messages from here on are this hydration's; read only when stalled.
+  if (!st.has_kernel_log_from()) {
+    ASSIGN_OR_RETURN(uint64_t next, env->host->KernelLogNext());
+    st.set_kernel_log_from(next);
+  }
+  if (LooksStalled(st, s, env->opts.stall_seconds)) {
+    auto err = env->host->HydrationError(vol, st.target_iqn(), st.kernel_log_from());
+    if (err.ok()) s.kernel_error = *err;
+    else spdlog::warn("{} reading the kernel log: {}", LogTag(vol, c.id), err.status().ToString());
+  }
   Throttle t = DecideThrottle(st, s, env->opts.hydration_max_bytes_per_second);
   bool off = std::find(s.status.features.begin(), s.status.features.end(), "no_hydration") != s.status.features.end();
   if (t == Throttle::kPause && !off) {

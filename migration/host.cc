@@ -11,7 +11,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/files.h"
+#include "dmutil/kmsg.h"
 #include "common/status.h"
 #include "spdlog/spdlog.h"
 
@@ -132,6 +134,28 @@ class SystemHost final : public Host {
     for (const auto& s : all)
       if (s.iqn == iqn) return s.state;
     return std::string();
+  }
+
+  absl::StatusOr<uint64_t> KernelLogNext() override {
+    ASSIGN_OR_RETURN(std::vector<dm::KernelMessage> log, dm::ReadKernelLog());
+    return log.empty() ? 0 : log.back().seq + 1;
+  }
+
+  absl::StatusOr<std::string> HydrationError(const std::string& name, const std::string& iqn,
+                                             uint64_t from_seq) override {
+    // dm names a device "major:minor" in its messages, the block layer "dm-N".
+    std::vector<std::string> devices;
+    struct stat sb;
+    if (::stat(LiveDevice(name).c_str(), &sb) == 0) {
+      devices.push_back(absl::StrCat(major(sb.st_rdev), ":", minor(sb.st_rdev)));
+      devices.push_back(absl::StrCat("dm-", minor(sb.st_rdev)));
+    }
+    if (auto disk = initiator_.WaitDevice(iqn, absl::ZeroDuration()); disk.ok())
+      devices.push_back(std::string(absl::StripPrefix(*disk, "/dev/")));
+    ASSIGN_OR_RETURN(std::vector<dm::KernelMessage> log, dm::ReadKernelLog());
+    if (!log.empty() && from_seq > log.back().seq + 1) from_seq = 0;  // rebooted since the mark
+    std::optional<dm::KernelMessage> m = dm::FirstErrorAbout(log, devices, from_seq);
+    return m ? m->text : std::string();
   }
 
   absl::Status RunHook(const std::string& path, const std::string& volume, const std::string& device) override {

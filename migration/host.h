@@ -74,6 +74,14 @@ class Host {
   // "" when there is no session to `iqn`; else iscsiadm's state ("LOGGED_IN", "FAILED", ...).
   virtual absl::StatusOr<std::string> SessionState(const std::string& iqn) = 0;
 
+  // The kernel's log, where dm-clone reports a failed hydration (and retries
+  // it forever). KernelLogNext: the sequence number the next message will get.
+  // HydrationError: the first error-level message since `from_seq` about the
+  // dm device `name` or the disk of the iSCSI session to `iqn`; "" if none.
+  virtual absl::StatusOr<uint64_t> KernelLogNext() = 0;
+  virtual absl::StatusOr<std::string> HydrationError(const std::string& name, const std::string& iqn,
+                                                     uint64_t from_seq) = 0;
+
   // The consumer hook: `path volume device`. A hook path of "" does nothing.
   virtual absl::Status RunHook(const std::string& path, const std::string& volume, const std::string& device) = 0;
   // fstrim on the filesystem mounted from `device`; NotFound when it is not mounted.

@@ -168,6 +168,10 @@ class FakeHost final : public Host {
     return absl::OkStatus();
   }
   absl::StatusOr<std::string> WaitDevice(const std::string&, absl::Duration) override { return std::string("/dev/sda"); }
+  absl::StatusOr<uint64_t> KernelLogNext() override { return 7; }
+  absl::StatusOr<std::string> HydrationError(const std::string&, const std::string&, uint64_t) override {
+    return std::string();
+  }
   absl::StatusOr<std::string> SessionState(const std::string& iqn) override {
     return sessions.count(iqn) ? std::string("LOGGED_IN") : std::string();
   }

@@ -12,10 +12,12 @@ constexpr int64_t kRateWindowMs = 4000;
 void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
   v1::MigrationProgress& p = *st.mutable_view()->mutable_progress();
   const uint64_t region_bytes = s.status.region_sectors * 512;
+  const std::string kernel = s.kernel_error.empty() ? "" : absl::StrCat("; the kernel logged: ", s.kernel_error);
   if (s.status.failed || s.status.error) {
     p.set_stalled(true);
-    p.set_stall_reason(s.status.failed ? "dm-clone metadata is in fail mode (see the kernel log)"
-                                        : "dm-clone reports an error status");
+    p.set_stall_reason(absl::StrCat(s.status.failed ? "dm-clone metadata is in fail mode"
+                                                    : "dm-clone reports an error status",
+                                    kernel.empty() ? " (see the kernel log)" : kernel));
     return;
   }
   p.set_total_bytes(s.status.total_regions * region_bytes);
@@ -45,14 +47,22 @@ void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
   p.set_eta_seconds(0);
   std::string idle = absl::StrCat("no hydration progress for ", idle_ms / 1000, " s: ");
   if (s.session_state.empty()) {
-    p.set_stall_reason(idle + "no iSCSI session to the source");
+    p.set_stall_reason(absl::StrCat(idle, "no iSCSI session to the source", kernel));
   } else if (s.session_state != "LOGGED_IN") {
     p.set_stall_reason(absl::StrCat(idle, "iSCSI session to the source is ", s.session_state,
-                                    " (link or source down?); I/O waits for it to recover"));
+                                    " (link or source down?); I/O waits for it to recover", kernel));
+  } else if (!kernel.empty()) {
+    p.set_stall_reason(absl::StrCat(idle, "hydration is failing and dm-clone retries it forever", kernel));
   } else {
-    p.set_stall_reason(idle + "the source is reachable; reads may be failing (see the kernel log) or the "
-                              "consumer's I/O keeps background hydration paused");
+    p.set_stall_reason(idle + "the source is reachable and the kernel logged no error about the clone or the "
+                              "source disk; the consumer's I/O may keep background hydration paused");
   }
+}
+
+bool LooksStalled(const MigrationState& st, const Sample& s, int stall_seconds) {
+  if (s.status.failed || s.status.error) return true;
+  return st.last_progress_unix_ms() != 0 && !st.hydration_paused() && s.status.hydrated <= st.last_hydrated() &&
+         s.now_ms - st.last_progress_unix_ms() >= int64_t{stall_seconds} * 1000;
 }
 
 Throttle DecideThrottle(MigrationState& st, const Sample& s, uint64_t max_bytes_per_second) {

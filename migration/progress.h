@@ -15,7 +15,12 @@ struct Sample {
   dm::CloneStatus status;
   int64_t now_ms = 0;
   std::string session_state;  // of the iSCSI session to the source ("" = none)
+  std::string kernel_error;   // the first kernel error about the clone or the source disk, if looked up
 };
+
+// Whether a sample would be reported stalled: then the kernel's log is worth
+// reading for the reason (it is not read every poll).
+bool LooksStalled(const MigrationState& st, const Sample& s, int stall_seconds);
 
 // Updates st.view.progress (and the bookkeeping fields behind it) from a
 // sample. The kernel only logs a failed hydration and retries forever, so no

@@ -44,6 +44,25 @@ TEST(Progress, StallNamesTheLikelyCause) {
   EXPECT_TRUE(st.view().progress().stall_reason().empty());
 }
 
+// dm-clone retries a failed region forever and only logs it: the stall says
+// what the kernel logged, so the operator knows which side is failing.
+TEST(Progress, StallNamesTheKernelsFirstError) {
+  MigrationState st;
+  UpdateProgress(st, At(1000, 10), 30);
+  Sample s = At(31000, 10);
+  EXPECT_TRUE(LooksStalled(st, s, 30));
+  EXPECT_FALSE(LooksStalled(st, At(2000, 10), 30));
+  EXPECT_FALSE(LooksStalled(st, At(31000, 11), 30));
+  s.kernel_error = "I/O error, dev sdb, sector 2048 op 0x0:(READ)";
+  UpdateProgress(st, s, 30);
+  const auto& p = st.view().progress();
+  EXPECT_TRUE(p.stalled());
+  EXPECT_NE(p.stall_reason().find("hydration is failing"), std::string::npos) << p.stall_reason();
+  EXPECT_NE(p.stall_reason().find("the kernel logged: I/O error, dev sdb"), std::string::npos) << p.stall_reason();
+  UpdateProgress(st, At(32000, 10), 30);  // the source reachable and no error logged
+  EXPECT_NE(p.stall_reason().find("logged no error"), std::string::npos) << p.stall_reason();
+}
+
 TEST(Progress, FailModeIsAStall) {
   MigrationState st;
   Sample s = At(0, 10);
