@@ -20,4 +20,5 @@ echo "== host tests under the $sanitizer sanitizer"
 cmake -S . -B "$build-$sanitizer" -G Ninja -DVOLMIGRATE_WERROR=ON -DVOLMIGRATE_SANITIZE="$sanitizer" >/dev/null
 cmake --build "$build-$sanitizer" -j"$(nproc)"
 cd "$build-$sanitizer"
+export TSAN_OPTIONS="suppressions=$PWD/../tests/tsan.supp ${TSAN_OPTIONS:-}"
 ctest --output-on-failure --timeout 600 -L host
