@@ -15,7 +15,7 @@ build_pkgs=(
   ceph-mon ceph-osd radosgw
 )
 vm_pkgs=(
-  qemu-system-x86 qemu-utils busybox-static cpio kmod dkms
+  qemu-system-x86 qemu-utils socat busybox-static cpio kmod dkms
   lvm2 thin-provisioning-tools cryptsetup open-iscsi e2fsprogs util-linux iproute2 iputils-ping bc
   linux-headers-amd64 linux-source-6.1 xz-utils
 )

@@ -8,6 +8,7 @@
 #   VOLMIGRATE_SANITIZE=thread scripts/test.sh   the sanitizer stage under ThreadSanitizer instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$(pwd)
 bash scripts/install-deps.sh vm
 build=${VOLMIGRATE_BUILD:-build}
 cmake -S . -B "$build" -G Ninja -DVOLMIGRATE_WERROR=ON >/dev/null
@@ -20,5 +21,5 @@ echo "== host tests under the $sanitizer sanitizer"
 cmake -S . -B "$build-$sanitizer" -G Ninja -DVOLMIGRATE_WERROR=ON -DVOLMIGRATE_SANITIZE="$sanitizer" >/dev/null
 cmake --build "$build-$sanitizer" -j"$(nproc)"
 cd "$build-$sanitizer"
-export TSAN_OPTIONS="suppressions=$PWD/../tests/tsan.supp ${TSAN_OPTIONS:-}"
+export TSAN_OPTIONS="suppressions=$repo/tests/tsan.supp ${TSAN_OPTIONS:-}"
 ctest --output-on-failure --timeout 600 -L host

@@ -11,7 +11,7 @@ step() { echo; echo "== $1"; }
 workers_boot
 workers_config w1 1
 workers_config w2 2
-step "w1, w2: NVMe -> LVM thin pool; tgtd, iscsid; workerd starts"
+step "w1, w2: local disk -> LVM thin pool; tgtd, iscsid; workerd starts"
 workers_start w1 && workers_start w2 || exit 1
 step "w1 checks its configuration and its peer w2 over mutual TLS"
 vm_run w1 30 "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check" || exit 1
@@ -32,3 +32,6 @@ step "w2: volumes; then the consumer stopped and every checksum compared"
 vm_run w2 300 "$CTL2 volumes && $(workers_verify_cmd vol-1)" || exit 1
 step "w1: no export left; the source copy retired, kept out of the volume list"
 vm_run w1 30 "tgtadm --lld iscsi --op show --mode target; lvs -o lv_name,lv_size,lv_tags vg0"
+step "both guests' kernel logs: no device timeout, I/O error or failed hydration"
+vm_kernel_check
+[ "$vm_failed" = 0 ] && echo "none" || exit 1

@@ -4,7 +4,19 @@
 #   vm_wait_ready NAME   until its init serves commands (deadline VM_BOOT_TIMEOUT)
 #   vm_run NAME T CMD    runs CMD (bash) in the guest, prints its output, returns its status;
 #                        fails after T seconds
-#   vm_pass / vm_fail    count results; vm_finish prints "N passed, M failed" and the exit status
+#   vm_pass / vm_fail    count results; vm_finish checks the guests' kernel logs, prints
+#                        "N passed, M failed" and the exit status
+#   vm_kernel_allow NAME ERE   kernel messages of NAME matching ERE from now on were caused on
+#                        purpose (a link cut, a power cut): not counted as failures
+#   vm_explain NAME      has the guest's kernel print its blocked tasks and CPU backtraces on its
+#                        console through QEMU's monitor (works when the 9p channel is stuck)
+# Every guest logs its kernel messages twice: warnings and worse on its serial
+# console (console.log, written by QEMU, so it survives a stuck guest), and all of
+# them through 9p (shared/dmesg.log). A device timeout, an I/O error, a file system
+# error, a failed hydration or a task blocked for a minute fails the test unless
+# the test allowed it. On failure every log, and what the guests' device-mapper,
+# iSCSI and LVM hold, is kept under $VM_BUILD/vm-logs/ (the path is printed, with
+# each guest's first kernel error).
 # Guests share one private link (169.254.0.I/16) that never reaches the host network,
 # see the host's userland read-only, and run until the test exits: every exit path,
 # Ctrl-C included, kills them and, on failure, prints every console and init log.
@@ -18,6 +30,9 @@ VM_MEM=${VM_MEM:-768}
 vm_passed=0 vm_failed=0
 vm_pids=()
 vm_names=()
+# Kernel messages that mean the test bed or the product broke.
+VM_KERNEL_ERRORS='I/O error|Buffer I/O|EXT4-fs error|EXT4-fs \(.*\): (Remounting filesystem read-only|Aborting journal)|Detected aborted journal|hydration failed|blocked for more than|timeout, (aborting|reset)|reset controller|critical (medium|target) error|timed out|Out of memory|Killed process|kernel BUG|BUG: |Oops|general protection fault|WARNING: CPU'
+declare -A vm_allow=()  # NAME -> "LINE:ERE" entries, one per line
 
 vm_log() { echo "[$(date +%H:%M:%S)] $*"; }
 
@@ -43,21 +58,38 @@ vm_setup() {
 vm_boot() {
   local name=$1 i=$2 d=$VM_RUN/$1
   mkdir -p "$d/shared" "$VM_RUN/objects"
-  truncate -s "${VM_DISK_SIZE:-2G}" "$d/nvme.img"
+  truncate -s "${VM_DISK_SIZE:-2G}" "$d/disk.img"
+  # A guest booted again (after a power cut) keeps its earlier boots' logs,
+  # checked first: errors before the cut count.
+  local f n
+  [ -e "$d/console.log" ] && vm_kernel_check "$name"
+  for f in "$d/console.log" "$d/shared/dmesg.log"; do
+    [ -e "$f" ] || continue
+    n=1; while [ -e "${f%.log}.boot$n.log" ]; do n=$((n + 1)); done
+    mv "$f" "${f%.log}.boot$n.log"
+  done
+  vm_allow[$name]=""
   local net
   if [ "$i" = 1 ]; then net="listen=127.0.0.1:$VM_LINK_PORT"; else net="connect=127.0.0.1:$VM_LINK_PORT"; fi
+  # The local disk is virtio-blk with the guest's name as its serial (the guest
+  # sees /dev/disk/by-id/virtio-NAME, $VM_DISK). QEMU's emulated NVMe lost
+  # completions under TCG with two guests running (I/O timeouts, controller
+  # resets, then I/O errors in the guests): see tests/vm/README.md.
+  # loglevel=5: warnings and worse reach the serial console (all of it is slow
+  # under TCG); sysrq lets vm_explain ask for task dumps through the monitor.
   qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$VM_MEM" -nodefaults -no-user-config \
     -display none -serial "file:$d/console.log" -no-reboot \
+    -qmp "unix:$d/qmp.sock,server=on,wait=off" \
     -kernel "$VM_ASSETS/root/boot/vmlinuz-$VM_KVER" -initrd "$VM_ASSETS/initramfs.gz" \
-    -append "console=ttyS0 panic=-1 quiet vm.init=$VM_HERE/guest/init.sh vm.name=$name vm.ip=169.254.0.$i/16 vm.assets=$VM_ASSETS/root vm.iqn=iqn.2026-11.io.volmigrate:$name" \
+    -append "console=ttyS0 panic=-1 loglevel=5 sysrq_always_enabled=1 vm.init=$VM_HERE/guest/init.sh vm.name=$name vm.ip=169.254.0.$i/16 vm.assets=$VM_ASSETS/root vm.iqn=iqn.2026-11.io.volmigrate:$name" \
     -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
     -virtfs "local,path=$d/shared,mount_tag=shared,security_model=none,multidevs=remap" \
     -virtfs "local,path=$VM_RUN/objects,mount_tag=objects,security_model=none,multidevs=remap" \
-    -drive "file=$d/nvme.img,if=none,id=nvme0,format=raw,cache=unsafe" -device "nvme,drive=nvme0,serial=$name" \
+    -drive "file=$d/disk.img,if=none,id=disk0,format=raw,cache=unsafe" -device "virtio-blk-pci,drive=disk0,serial=$name" \
     -netdev "socket,id=n0,$net" -device "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:0$i" \
     > "$d/qemu.log" 2>&1 &
   vm_pids+=($!)
-  vm_names+=("$name")
+  [[ " ${vm_names[*]} " == *" $name "* ]] || vm_names+=("$name")
   echo $! > "$d/pid"
   date +%s.%N > "$d/boot_started"
   # The listener must be up before a guest connects to it.
@@ -93,6 +125,7 @@ vm_run() {
     if [ $SECONDS -ge $deadline ]; then
       echo "vm_run $name: no answer within ${timeout}s; output so far:"
       cat "$n.out" 2>/dev/null
+      vm_explain "$name"
       return 124
     fi
     sleep 0.1
@@ -117,18 +150,89 @@ vm_check() {
 vm_pass() { vm_log "ok: $1"; vm_passed=$((vm_passed + 1)); }
 vm_fail() { vm_log "FAIL: $1"; vm_failed=$((vm_failed + 1)); }
 
-vm_dump() {
-  local name
+# Through QEMU's monitor, not the guest's 9p: console loglevel up, sysrq w
+# (blocked tasks) and l (CPU backtraces), loglevel back to 5. The dump lands on
+# the console (console.log).
+vm_explain() {
+  local name=$1 sock=$VM_RUN/$1/qmp.sock k cmds='{"execute":"qmp_capabilities"}'
+  [ -S "$sock" ] || return 0
+  for k in 8 w l 5; do
+    cmds+=$'\n''{"execute":"human-monitor-command","arguments":{"command-line":"sendkey alt-sysrq-'$k'"}}'
+  done
+  echo "$cmds" | timeout 10 socat -t 3 - "UNIX-CONNECT:$sock" >/dev/null 2>&1 || echo "vm_explain $name: monitor did not answer"
+  sleep 3
+  echo "vm_explain $name: blocked tasks and backtraces asked for; see its console.log"
+}
+
+vm_kernel_allow() {
+  local name=$1 ere=$2 c d
+  c=$(cat "$VM_RUN/$name/console.log" 2>/dev/null | wc -l)
+  d=$(cat "$VM_RUN/$name/shared/dmesg.log" 2>/dev/null | wc -l)
+  vm_allow[$name]+="$c:$d:$ere"$'\n'
+}
+
+# Prints NAME's kernel messages (this boot's console and dmesg) that match
+# VM_KERNEL_ERRORS and no allowance in force when they were logged.
+vm_kernel_errors() {
+  local name=$1 f
+  for f in "$VM_RUN/$name/console.log" "$VM_RUN/$name/shared/dmesg.log"; do
+    [ -e "$f" ] || continue
+    tr -d '\r' < "$f" | awk -v allow="${vm_allow[$name]:-}" -v bad="$VM_KERNEL_ERRORS" \
+      -v col=$([ "$f" = "$VM_RUN/$name/console.log" ] && echo 1 || echo 2) '
+      BEGIN { n = split(allow, a, "\n")
+              for (i = 1; i <= n; i++) if (a[i] != "") { split(a[i], p, ":"); from[i] = p[col] + 0
+                ere[i] = substr(a[i], length(p[1]) + length(p[2]) + 3) } }
+      $0 ~ bad { for (i = 1; i <= n; i++) if (a[i] != "" && NR > from[i] && $0 ~ ere[i]) next; print }'
+  done
+}
+
+# Kernel errors that the test did not cause on purpose fail it (every guest, or those named).
+vm_kernel_check() {
+  local name errs
+  for name in "${@:-${vm_names[@]}}"; do
+    errs=$(vm_kernel_errors "$name")
+    [ -z "$errs" ] && continue
+    vm_fail "$name's kernel logged $(echo "$errs" | wc -l) error line(s), the first: $(echo "$errs" | head -1)"
+  done
+}
+
+# Keeps every log and the guests' storage state in a folder of the build tree.
+vm_collect() {
+  local keep name f
+  keep=$VM_BUILD/vm-logs/$(basename "$0" .sh)-$(date +%Y%m%d-%H%M%S)
+  mkdir -p "$keep"
   for name in "${vm_names[@]}"; do
-    echo "===== $name: console ====="; tail -n 60 "$VM_RUN/$name/console.log" 2>/dev/null
-    echo "===== $name: qemu ====="; cat "$VM_RUN/$name/qemu.log" 2>/dev/null
-    echo "===== $name: init log ====="; tail -n 60 "$VM_RUN/$name/shared/init.log" 2>/dev/null
-    for f in "$VM_RUN/$name"/shared/*.log; do
-      [ -e "$f" ] || continue
-      case "$f" in */init.log) continue ;; esac
-      echo "===== $name: $(basename "$f") ====="; tail -n 60 "$f"
+    kill -0 "$(cat "$VM_RUN/$name/pid" 2>/dev/null)" 2>/dev/null &&
+      vm_run "$name" 20 "set +e
+        for c in 'dmsetup table' 'dmsetup status' 'dmsetup info -c' 'lvs -a -o+lv_tags,data_percent,metadata_percent' \
+                 'iscsiadm -m session -P3' 'tgtadm --lld iscsi --op show --mode target' 'mount' 'ps -eo pid,stat,wchan:32,args'; do
+          echo \"===== \$c\"; \$c 2>&1
+        done" > "$VM_RUN/$name/state.txt" 2>&1
+    mkdir -p "$keep/$name"
+    for f in "$VM_RUN/$name"/*.log "$VM_RUN/$name"/state.txt "$VM_RUN/$name"/shared/*.log; do
+      [ -e "$f" ] && cp "$f" "$keep/$name/"
     done
   done
+  echo "$keep"
+}
+
+vm_dump() {
+  local name keep first
+  keep=$(vm_collect)
+  for name in "${vm_names[@]}"; do
+    for f in "$VM_RUN/$name"/shared/*.log; do
+      [ -e "$f" ] || continue
+      case "$f" in */init.log|*/dmesg*.log) continue ;; esac
+      echo "===== $name: $(basename "$f") (last 40 lines) ====="; tail -n 40 "$f"
+    done
+    echo "===== $name: console (last 40 lines) ====="; tail -n 40 "$VM_RUN/$name/console.log" 2>/dev/null
+  done
+  for name in "${vm_names[@]}"; do
+    first=$(cat "$VM_RUN/$name"/console*.log "$VM_RUN/$name"/shared/dmesg*.log 2>/dev/null | tr -d '\r' |
+      grep -E -m1 "$VM_KERNEL_ERRORS")
+    echo "first kernel error on $name: ${first:-none}"
+  done
+  echo "every console, dmesg, workerd log and each guest's dm/iSCSI/LVM state: $keep"
 }
 
 vm_teardown() {
@@ -142,6 +246,7 @@ vm_teardown() {
 }
 
 vm_finish() {
+  vm_kernel_check
   echo "$vm_passed passed, $vm_failed failed"
   [ "$vm_failed" = 0 ]
 }

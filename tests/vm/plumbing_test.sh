@@ -16,9 +16,9 @@ IQN=iqn.2026-11.io.volmigrate:g1.mig-1
 SECRET=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')  # 12 characters, as CHAP wants
 MiB=1048576
 pool_setup='
-  modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod nvme
-  for i in $(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
-  pvcreate -q /dev/nvme0n1 && vgcreate -q vg0 /dev/nvme0n1 && lvcreate -q -L 1G -T vg0/pool'
+  modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod
+  [ -b $VM_DISK ]
+  pvcreate -q $VM_DISK && vgcreate -q vg0 $VM_DISK && lvcreate -q -L 1G -T vg0/pool'
 vm_check g1 90 "g1: thin pool" "$pool_setup"
 vm_check g2 90 "g2: thin pool" "$pool_setup"
 

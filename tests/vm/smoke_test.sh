@@ -15,14 +15,14 @@ SECRET=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')  # 12 characters, a
 
 for g in g1 g2; do
   vm_check $g 60 "$g loads dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp" \
-    'modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod nvme
+    'modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod
      for m in dm_mod dm_crypt dm_thin_pool dm_clone iscsi_tcp; do grep -q "^$m " /proc/modules || { echo "missing $m"; exit 1; }; done
      dmsetup targets | grep -q "^clone"'
 done
 
 vm_check g1 120 "g1 makes a thin pool and a LUKS2 volume with 16 MiB of data" "
-  for i in \$(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
-  pvcreate -q /dev/nvme0n1 && vgcreate -q vg0 /dev/nvme0n1
+  [ -b \$VM_DISK ]
+  pvcreate -q \$VM_DISK && vgcreate -q vg0 \$VM_DISK
   lvcreate -q -L 512M -T vg0/pool && lvcreate -q -V 256M -T vg0/pool -n vol1
   head -c 64 /dev/urandom > /shared/vol1.key
   cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file /shared/vol1.key /dev/vg0/vol1

@@ -62,10 +62,10 @@ TOML
 workers_start() {
   local g=$1
   vm_run "$g" 120 "
-    modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod nvme
-    for i in \$(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
+    modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod
+    [ -b \$VM_DISK ]
     if ! vgs vg0 >/dev/null 2>&1; then
-      pvcreate -q /dev/nvme0n1 && vgcreate -q vg0 /dev/nvme0n1
+      pvcreate -q \$VM_DISK && vgcreate -q vg0 \$VM_DISK
       lvcreate -q -L $WORKERS_POOL -T vg0/pool && lvcreate -q -L 64M -n state vg0 && mkfs.ext4 -q /dev/vg0/state
     fi
     vgchange -q -ay vg0 >/dev/null

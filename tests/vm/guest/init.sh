@@ -29,9 +29,24 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 shared /shared
 mkdir -p /objects && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 objects /objects
 exec > /shared/init.log 2>&1
 echo "init: $name up $(cut -d' ' -f1 /proc/uptime)s after boot"
+# Every kernel message, from boot on, to the host (the console gets warnings
+# and worse only: it is slow under TCG). A task blocked for a minute is reported.
+dmesg --follow --decode --time-format=iso > /shared/dmesg.log 2>&1 &
+echo 60 > /proc/sys/kernel/hung_task_timeout_secs
 mount --bind "$assets/lib/modules" /lib/modules
 hostname "$name"
 echo "$name" > /etc/hostname
+
+# The local disk, by its serial as udev would name it: /dev/disk/by-id/virtio-NAME.
+modprobe virtio_blk
+mkdir -p /dev/disk/by-id
+for i in $(seq 100); do
+  for b in /sys/block/vd*; do
+    [ -e "$b/serial" ] && [ -b "/dev/${b##*/}" ] && ln -sf "/dev/${b##*/}" "/dev/disk/by-id/virtio-$(cat "$b/serial")"
+  done
+  [ -e "/dev/disk/by-id/virtio-$name" ] && break
+  sleep 0.1
+done
 
 modprobe virtio_net
 ip link set lo up
@@ -44,7 +59,7 @@ cat > /etc/lvm-vm/lvm.conf <<LVM
 devices { obtain_device_list_from_udev = 0 external_device_info_source = "none" }
 activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }
 LVM
-echo "export LVM_SYSTEM_DIR=/etc/lvm-vm" > /etc/profile.d/vm.sh
+printf 'export LVM_SYSTEM_DIR=/etc/lvm-vm\nexport VM_DISK=/dev/disk/by-id/virtio-%s\n' "$name" > /etc/profile.d/vm.sh
 export LVM_SYSTEM_DIR=/etc/lvm-vm
 mkdir -p /etc/iscsi /var/lib/iscsi /run/lock/lvm
 echo "InitiatorName=$iqn" > /etc/iscsi/initiatorname.iscsi

@@ -10,9 +10,9 @@ vm_boot g1 1 && vm_boot g2 2 || exit 1
 vm_wait_ready g1 && vm_wait_ready g2 || exit 1
 IQN=iqn.2026-11.io.volmigrate:g1.mig-1
 vm_run g1 120 "
-  modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod nvme
-  for i in \$(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
-  pvcreate -q /dev/nvme0n1 && vgcreate -q vg0 /dev/nvme0n1
+  modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod
+  [ -b \$VM_DISK ]
+  pvcreate -q \$VM_DISK && vgcreate -q vg0 \$VM_DISK
   lvcreate -q -L 1G -T vg0/pool && lvcreate -q -V 256M -T vg0/pool -n vol-1 --addtag volmigrate_volume
   lvcreate -q -V 8M -T vg0/pool -n mig-1-meta --addtag volmigrate_clone_md
   head -c 64 /dev/urandom > /shared/key
@@ -35,9 +35,9 @@ vm_run g1 120 "
 " || exit 1
 cp "$VM_RUN/g1/shared/key" "$VM_RUN/g2/shared/key"
 vm_run g2 600 "
-  modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod nvme
-  for i in \$(seq 100); do [ -b /dev/nvme0n1 ] && break; sleep 0.1; done
-  pvcreate -q /dev/nvme0n1 && vgcreate -q vg0 /dev/nvme0n1
+  modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod
+  [ -b \$VM_DISK ]
+  pvcreate -q \$VM_DISK && vgcreate -q vg0 \$VM_DISK
   lvcreate -q -L 1G -T vg0/pool && lvcreate -q -V 256M -T vg0/pool -n vol-1 && lvcreate -q -V 8M -T vg0/pool -n meta
   cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --offset 8192 --key-file /shared/key /dev/vg0/vol-1
   cryptsetup open --key-file /shared/key /dev/vg0/vol-1 vol-1-dst
