@@ -1,6 +1,7 @@
 #include "common/exec.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -60,6 +61,10 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
     dup2(in_r.get(), 0);
     dup2(out_w.get(), 1);
     dup2(err_w.get(), 2);
+    // Only stdin, stdout and stderr reach the command: a descriptor some library
+    // opened without O_CLOEXEC (LMDB's data file was one) must not, and lvm
+    // complains of every one it finds.
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     execvpe(argv[0], argv.data(), envp.data());
     int e = errno;
     (void)!write(ee_w.get(), &e, sizeof e);

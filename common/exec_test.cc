@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include "common/exec.h"
 
 #include "gtest/gtest.h"
@@ -32,6 +34,17 @@ TEST(Exec, ChildrenDoNotInheritBlockedSignals) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->out, "SigBlk:\t0000000000000000\n");
+}
+
+TEST(Exec, ChildrenGetOnlyStdinStdoutAndStderr) {
+  int leaky = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC, as a careless library would
+  ASSERT_GE(leaky, 3);
+  SystemExecutor ex;
+  auto r = ex.Run({.argv = {"sh", "-c", "for f in /proc/$$/fd/*; do echo \"${f##*/} $(readlink $f)\"; done"}});
+  ::close(leaky);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out.find("/dev/null"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("2 pipe:"), std::string::npos) << r->out;
 }
 
 TEST(Exec, MissingProgramIsNotFound) {
