@@ -70,7 +70,15 @@ WORKERS_ENV="VOLMIGRATE_CRASH_DIR=/var/lib/volmigrate/crash" workers_start w1 ||
 vm_check w1 900 "ship 2 through 14 workerd crashes: only the changes go" "
   mkdir -p /var/lib/volmigrate/crash
   $J
-  for i in \$(seq 60); do id=\$($CTL --json ship vol1 --detach 2>/dev/null | jv id) && [ -n \"\$id\" ] && break; sleep 1; done
+  # The crashes cut the call that started the ship, and may cut every retry
+  # until the ship is done; a retry after that would start another ship. So
+  # retry only until workerd's log (new for this start) names the ship made.
+  for i in \$(seq 60); do
+    id=\$(grep -o 'ship-[0-9a-f]\{8\}' /shared/workerd.log 2>/dev/null | head -1)
+    [ -n \"\$id\" ] && break
+    id=\$($CTL --json ship vol1 --detach 2>/dev/null | jv id) && [ -n \"\$id\" ] && break
+    sleep 1
+  done
   echo \"ship \$id\"
   for i in \$(seq 600); do
     $CTL --json transfer \$id > /tmp/t 2>/dev/null && break
