@@ -1,5 +1,7 @@
 #include "iscsi/initiator.h"
 
+#include <fcntl.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -135,8 +137,16 @@ absl::StatusOr<std::string> Initiator::WaitDevice(const std::string& iqn, absl::
   absl::Time deadline = absl::Now() + timeout;
   for (;;) {
     auto dev = FindDevice(iqn);
-    // The sysfs entry comes first, the /dev node a moment later.
-    if (dev.ok() && std::filesystem::exists(sysfs_ == "/sys" ? *dev : sysfs_ + *dev)) return dev;
+    // The sysfs entry comes first, the /dev node a moment later, and the disk
+    // opens only once the SCSI layer has attached it: until then open() fails
+    // (ENXIO; libcryptsetup then said "Block device required" and a migration
+    // rolled back). Wait until it opens.
+    if (dev.ok() && sysfs_ == "/sys") {
+      Fd fd(::open(dev->c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+      if (fd.valid()) return dev;
+    } else if (dev.ok() && std::filesystem::exists(sysfs_ + *dev)) {
+      return dev;
+    }
     if (absl::Now() >= deadline)
       return absl::DeadlineExceededError(absl::StrCat("no disk appeared for ", iqn, " within ", absl::FormatDuration(timeout)));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
