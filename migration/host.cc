@@ -13,8 +13,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
-#include "dmutil/kmsg.h"
 #include "common/status.h"
+#include "dmutil/kmsg.h"
 #include "spdlog/spdlog.h"
 
 namespace volmigrate::migration {

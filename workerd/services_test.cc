@@ -59,6 +59,13 @@ class ServicesTest : public ::testing::Test {
     ASSERT_TRUE(runner_->Submit(migration::kOutKind, id, st.SerializeAsString()).ok());
   }
 
+  grpc::Status GetMigration(const std::string& id, v1::Migration* out) {
+    grpc::ClientContext ctx;
+    v1::GetMigrationRequest req;
+    req.set_id(id);
+    return stub_->GetMigration(&ctx, req, out);
+  }
+
   Config cfg_;
   std::unique_ptr<fsm::Store> store_;
   std::unique_ptr<fsm::Runner> runner_;
@@ -116,11 +123,8 @@ TEST_F(ServicesTest, HealthAndMigrationsSayWhenTheStoreCannotBeWritten) {
     ASSERT_EQ(h.problems_size(), 1);
     EXPECT_NE(h.problems(0).find("cannot be written"), std::string::npos) << h.problems(0);
 
-    grpc::ClientContext ctx;
-    v1::GetMigrationRequest req;
-    req.set_id("mig-a");
     v1::Migration m;
-    ASSERT_TRUE(stub_->GetMigration(&ctx, req, &m).ok());
+    ASSERT_TRUE(GetMigration("mig-a", &m).ok());
     EXPECT_EQ(m.state(), "FENCED");
     EXPECT_TRUE(m.progress().stalled());
     EXPECT_NE(m.progress().stall_reason().find("cannot be written"), std::string::npos);
@@ -181,11 +185,8 @@ TEST_F(ServicesTest, DrainOfAnotherWorkerIsRefused) {
 TEST_F(ServicesTest, GetListWatchAndAbortAMigration) {
   SubmitMigration("mig-a");
   {
-    grpc::ClientContext ctx;
-    v1::GetMigrationRequest req;
-    req.set_id("mig-a");
     v1::Migration m;
-    ASSERT_TRUE(stub_->GetMigration(&ctx, req, &m).ok());
+    ASSERT_TRUE(GetMigration("mig-a", &m).ok());
     EXPECT_EQ(m.state(), "FENCED");
     EXPECT_EQ(m.destination_worker(), "w2");
     ASSERT_GE(m.history_size(), 1);
