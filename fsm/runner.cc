@@ -62,7 +62,8 @@ absl::Status Runner::Start() {
   return absl::OkStatus();
 }
 
-absl::Status Runner::Submit(const std::string& kind, const std::string& id, const std::string& data) {
+absl::Status Runner::Submit(const std::string& kind, const std::string& id, const std::string& data,
+                            const std::vector<std::string>& claims) {
   std::string initial;
   {
     std::lock_guard lock(mu_);
@@ -75,6 +76,7 @@ absl::Status Runner::Submit(const std::string& kind, const std::string& id, cons
   r.set_kind(kind);
   r.set_state(initial);
   r.set_data(data);
+  for (const std::string& c : claims) r.add_claims(c);
   RETURN_IF_ERROR(store_->Create(r));
   std::lock_guard lock(mu_);
   Schedule(id, absl::ZeroDuration());
@@ -83,20 +85,20 @@ absl::Status Runner::Submit(const std::string& kind, const std::string& id, cons
 }
 
 absl::Status Runner::Cancel(const std::string& id) {
-  ASSIGN_OR_RETURN(Record r, store_->Get(id));
-  if (r.terminal()) return absl::FailedPreconditionError(absl::StrCat(id, " has already ended in ", r.state()));
+  std::map<std::string, std::set<std::string>> cancellable;  // kind -> states
   {
     std::lock_guard lock(mu_);
-    const MachineDef& def = defs_.at(r.kind());
-    if (!def.cancel_to.contains(r.state()))
-      return absl::FailedPreconditionError(absl::StrCat(id, " cannot be cancelled in state ", r.state()));
+    for (const auto& [kind, def] : defs_)
+      for (const auto& [state, to] : def.cancel_to) cancellable[kind].insert(state);
   }
-  if (r.cancel_requested()) return absl::OkStatus();
-  std::string state = r.state();
-  r.set_cancel_requested(true);
-  // Racing with a step that moves the machine on: the commit sees the new state and
-  // fails; the caller retries and decides with the state then current.
-  RETURN_IF_ERROR(store_->Commit(r, state, "cancel requested"));
+  // Checked and recorded in one store transaction: a step moving the machine
+  // on meanwhile cannot make a cancellable machine look refused.
+  RETURN_IF_ERROR(store_->RequestCancel(id, [&](const Record& r) -> absl::Status {
+    if (r.terminal()) return absl::FailedPreconditionError(absl::StrCat(id, " has already ended in ", r.state()));
+    if (!cancellable[r.kind()].contains(r.state()))
+      return absl::FailedPreconditionError(absl::StrCat(id, " cannot be cancelled in state ", r.state()));
+    return absl::OkStatus();
+  }));
   std::lock_guard lock(mu_);
   // A machine waiting out a backoff should act on the cancel now.
   for (auto it = delayed_.begin(); it != delayed_.end(); ++it) {

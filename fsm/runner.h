@@ -85,8 +85,11 @@ class Runner {
   // FailedPrecondition if a stored machine's kind has no definition.
   absl::Status Start();
 
-  // Creates a machine in its initial state and schedules it.
-  absl::Status Submit(const std::string& kind, const std::string& id, const std::string& data);
+  // Creates a machine in its initial state, holding `claims` (volume names)
+  // until it is terminal, and schedules it. FailedPrecondition if another
+  // machine or a lease holds one of them (Store::Create).
+  absl::Status Submit(const std::string& kind, const std::string& id, const std::string& data,
+                      const std::vector<std::string>& claims = {});
 
   // Records a cancel request. FailedPrecondition when the current state cannot be
   // cancelled; NotFound for an unknown id. A terminal machine: FailedPrecondition.

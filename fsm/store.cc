@@ -86,7 +86,7 @@ int64_t NowMs() {
 
 struct Store::Env {
   std::unique_ptr<MDB_env, EnvClose> env;
-  MDB_dbi machines = 0, history = 0, meta = 0;
+  MDB_dbi machines = 0, history = 0, meta = 0, claims = 0;
 };
 
 Store::Store(std::string dir, std::unique_ptr<Env> env) : dir_(std::move(dir)), env_(std::move(env)) {}
@@ -98,7 +98,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   MDB_env* raw = nullptr;
   if (int rc = mdb_env_create(&raw); rc != 0) return MdbError(rc, "creating LMDB environment");
   env->env.reset(raw);
-  mdb_env_set_maxdbs(raw, 4);
+  mdb_env_set_maxdbs(raw, 8);
   mdb_env_set_mapsize(raw, kMapSize);
   std::string where = absl::StrCat("opening state store ", dir, "/data.mdb");
   if (int rc = mdb_env_open(raw, dir.c_str(), MDB_NOTLS, 0600); rc != 0) return MdbError(rc, where);
@@ -110,7 +110,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
 
   {
     ASSIGN_OR_RETURN(Txn txn, Txn::Begin(raw, true));
-    for (auto [name, dbi] : {std::pair{"machines", &env->machines}, {"history", &env->history}, {"meta", &env->meta}}) {
+    for (auto [name, dbi] : {std::pair{"machines", &env->machines}, {"history", &env->history}, {"meta", &env->meta},
+                             {"claims", &env->claims}}) {
       if (int rc = mdb_dbi_open(txn.get(), name, MDB_CREATE, dbi); rc != 0) return MdbError(rc, where);
     }
     MDB_val k = Val("format"), v;
@@ -144,6 +145,12 @@ absl::Status Store::Create(Record r) {
   absl::StatusOr<Txn> began = Txn::Begin(env_->env.get(), true);
   if (!began.ok()) return Noted(began.status());
   Txn& txn = *began;
+  for (const std::string& volume : r.claims()) {
+    RETURN_IF_ERROR(CheckFreeLocked(txn.get(), volume, r.id()));
+    MDB_val ck = Val(volume), cv = Val(r.id());
+    if (int rc = mdb_put(txn.get(), env_->claims, &ck, &cv, 0); rc != 0)
+      return Noted(MdbError(rc, absl::StrCat("claiming ", volume, " for ", r.id())));
+  }
   int64_t now = NowMs();
   r.set_created_ms(now);
   r.set_updated_ms(now);
@@ -178,6 +185,15 @@ absl::Status Store::Commit(Record next, const std::string& expected_state, const
     return absl::FailedPreconditionError(absl::StrCat("machine ", next.id(), " is in ", stored.state(),
                                                       ", not ", expected_state));
   if (stored.cancel_requested() && !clears_cancel) next.set_cancel_requested(true);
+  *next.mutable_claims() = stored.claims();
+  if (next.terminal() && !stored.terminal()) {
+    for (const std::string& volume : stored.claims()) {
+      MDB_val ck = Val(volume), holder;
+      rc = mdb_get(txn.get(), env_->claims, &ck, &holder);
+      if (rc == 0 && View(holder) == next.id()) rc = mdb_del(txn.get(), env_->claims, &ck, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND) return Noted(MdbError(rc, absl::StrCat("releasing ", volume)));
+    }
+  }
   int64_t now = NowMs();
   next.set_created_ms(stored.created_ms());
   next.set_updated_ms(now);
@@ -199,6 +215,108 @@ absl::Status Store::Commit(Record next, const std::string& expected_state, const
   if ((rc = mdb_put(txn.get(), env_->machines, &k, &v, 0)) != 0)
     return MdbError(rc, absl::StrCat("storing machine ", next.id()));
   return Noted(txn.Commit());
+}
+
+absl::Status Store::RequestCancel(const std::string& id, const std::function<absl::Status(const Record&)>& check) {
+  std::lock_guard lock(mu_);
+  absl::StatusOr<Txn> began = Txn::Begin(env_->env.get(), true);
+  if (!began.ok()) return Noted(began.status());
+  Txn& txn = *began;
+  MDB_val k = Val(id), cur;
+  int rc = mdb_get(txn.get(), env_->machines, &k, &cur);
+  if (rc == MDB_NOTFOUND) return absl::NotFoundError(absl::StrCat("no machine ", id));
+  if (rc != 0) return MdbError(rc, absl::StrCat("reading machine ", id));
+  Record r;
+  if (!r.ParseFromArray(cur.mv_data, static_cast<int>(cur.mv_size)))
+    return absl::DataLossError(absl::StrCat("record of machine ", id, " in ", dir_, " is unreadable"));
+  RETURN_IF_ERROR(check(r));
+  if (r.cancel_requested()) return absl::OkStatus();
+  int64_t now = NowMs();
+  HistoryEntry h;
+  h.set_at_ms(now);
+  h.set_from(r.state());
+  h.set_to(r.state());
+  h.set_error("cancel requested");
+  std::string hist = h.SerializeAsString(), hk = HistoryKey(id, r.next_seq());
+  MDB_val hkv = Val(hk), hv = Val(hist);
+  if ((rc = mdb_put(txn.get(), env_->history, &hkv, &hv, MDB_NOOVERWRITE)) != 0)
+    return Noted(MdbError(rc, absl::StrCat("appending history of ", id)));
+  r.set_next_seq(r.next_seq() + 1);
+  r.set_cancel_requested(true);
+  r.set_updated_ms(now);
+  std::string rec = r.SerializeAsString();
+  MDB_val v = Val(rec);
+  if ((rc = mdb_put(txn.get(), env_->machines, &k, &v, 0)) != 0)
+    return Noted(MdbError(rc, absl::StrCat("storing machine ", id)));
+  return Noted(txn.Commit());
+}
+
+absl::StatusOr<std::string> Store::HolderLocked(MDB_txn* txn, const std::string& volume) const {
+  if (auto l = leases_.find(volume); l != leases_.end()) return l->second;
+  MDB_val k = Val(volume), id;
+  int rc = mdb_get(txn, env_->claims, &k, &id);
+  if (rc == MDB_NOTFOUND) return std::string();
+  if (rc != 0) return MdbError(rc, absl::StrCat("reading the claim on ", volume));
+  MDB_val v;
+  rc = mdb_get(txn, env_->machines, &id, &v);
+  if (rc == MDB_NOTFOUND) return std::string();
+  if (rc != 0) return MdbError(rc, absl::StrCat("reading machine ", View(id)));
+  Record r;
+  if (!r.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size)))
+    return absl::DataLossError(absl::StrCat("record of machine ", View(id), " in ", dir_, " is unreadable"));
+  return r.terminal() ? std::string() : r.id();
+}
+
+absl::Status Store::CheckFreeLocked(MDB_txn* txn, const std::string& volume, const std::string& holder) const {
+  ASSIGN_OR_RETURN(std::string h, HolderLocked(txn, volume));
+  if (h.empty() || h == holder) return absl::OkStatus();
+  std::string what = h;
+  MDB_val k = Val(h), v;
+  Record r;
+  if (!leases_.contains(volume) && mdb_get(txn, env_->machines, &k, &v) == 0 &&
+      r.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size)))
+    what = absl::StrCat(h, " (", r.kind(), ", ", r.state(), ")");
+  return absl::FailedPreconditionError(absl::StrCat("volume ", volume, " is held by ", what));
+}
+
+absl::StatusOr<Lease> Store::Hold(const std::string& volume, const std::string& holder) {
+  std::lock_guard lock(mu_);
+  if (auto l = leases_.find(volume); l != leases_.end()) {
+    // The same holder again is a retry racing its first try: ask it to come
+    // back, when the first has either made its machine or given up.
+    if (l->second == holder)
+      return absl::UnavailableError(absl::StrCat("volume ", volume, " is being admitted for ", holder, "; try again"));
+    return absl::FailedPreconditionError(absl::StrCat("volume ", volume, " is held by ", l->second));
+  }
+  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), false));
+  RETURN_IF_ERROR(CheckFreeLocked(txn.get(), volume, holder));
+  leases_[volume] = holder;
+  return Lease(this, volume, holder);
+}
+
+absl::Status Store::CheckFree(const std::string& volume) const {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), false));
+  return CheckFreeLocked(txn.get(), volume, "");
+}
+
+absl::StatusOr<std::string> Store::HolderOf(const std::string& volume) const {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), false));
+  return HolderLocked(txn.get(), volume);
+}
+
+Lease::Lease(Store* store, std::string volume, std::string holder)
+    : store_(store), volume_(std::move(volume)), holder_(std::move(holder)) {}
+
+Lease::Lease(Lease&& o) noexcept
+    : store_(std::exchange(o.store_, nullptr)), volume_(std::move(o.volume_)), holder_(std::move(o.holder_)) {}
+
+Lease::~Lease() {
+  if (!store_) return;
+  std::lock_guard lock(store_->mu_);
+  if (auto l = store_->leases_.find(volume_); l != store_->leases_.end() && l->second == holder_)
+    store_->leases_.erase(l);
 }
 
 absl::Status Store::Noted(absl::Status s) {

@@ -179,6 +179,69 @@ TEST(Store, UnreadableRecordRefusesToOpen) {
   EXPECT_NE(s.status().message().find("mig-1"), std::string::npos) << s.status();
 }
 
+Record Claiming(const std::string& id, const std::string& volume) {
+  Record r = Rec(id, "A");
+  r.add_claims(volume);
+  return r;
+}
+
+TEST(Store, OneLiveMachineHoldsAVolume) {
+  std::string dir = NewTempDir();
+  {
+    auto s = Store::Open(dir);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->Create(Claiming("m1", "v")).ok());
+    absl::Status second = (*s)->Create(Claiming("m2", "v"));
+    EXPECT_EQ(second.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(second.message().find("held by m1 (k, A)"), std::string::npos) << second;
+    EXPECT_FALSE((*s)->Get("m2").ok()) << "a refused machine leaves no record";
+    EXPECT_TRUE((*s)->Create(Claiming("m3", "w")).ok()) << "other volumes are free";
+    EXPECT_EQ(*(*s)->HolderOf("v"), "m1");
+    EXPECT_EQ(*(*s)->HolderOf("x"), "");
+  }
+  // The claim is durable: a restarted worker still refuses a second holder.
+  auto s = Store::Open(dir);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->Create(Claiming("m2", "v")).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*s)->Hold("v", "delete request").status().code(), absl::StatusCode::kFailedPrecondition);
+  // A step commit keeps the claim, whatever record the step wrote.
+  ASSERT_TRUE((*s)->Commit(Rec("m1", "B"), "A", "").ok());
+  EXPECT_EQ((*s)->Get("m1")->claims_size(), 1);
+  EXPECT_EQ(*(*s)->HolderOf("v"), "m1");
+  // Terminal releases it.
+  Record done = Rec("m1", "DONE");
+  done.set_terminal(true);
+  ASSERT_TRUE((*s)->Commit(done, "B", "").ok());
+  EXPECT_EQ(*(*s)->HolderOf("v"), "");
+  EXPECT_TRUE((*s)->Create(Claiming("m2", "v")).ok());
+}
+
+TEST(Store, LeasesExcludeMachinesAndEachOther) {
+  auto s = Store::Open(NewTempDir());
+  ASSERT_TRUE(s.ok());
+  {
+    auto lease = (*s)->Hold("v", "a delete request");
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    EXPECT_EQ(*(*s)->HolderOf("v"), "a delete request");
+    EXPECT_EQ((*s)->Hold("v", "an unseal request").status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*s)->Hold("v", "a delete request").status().code(), absl::StatusCode::kUnavailable)
+        << "the same request twice at once: the second may retry";
+    absl::Status m = (*s)->Create(Claiming("m1", "v"));
+    EXPECT_EQ(m.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(m.message().find("held by a delete request"), std::string::npos) << m;
+  }
+  EXPECT_EQ(*(*s)->HolderOf("v"), "") << "a lease ends with its scope";
+  {
+    // A lease taken in a machine's name lets that machine be created: the
+    // checks made under the lease and the claim are one admission.
+    auto lease = (*s)->Hold("v", "m1");
+    ASSERT_TRUE(lease.ok());
+    EXPECT_EQ((*s)->Create(Claiming("m2", "v")).code(), absl::StatusCode::kFailedPrecondition);
+    ASSERT_TRUE((*s)->Create(Claiming("m1", "v")).ok());
+  }
+  EXPECT_EQ(*(*s)->HolderOf("v"), "m1") << "the machine holds it after the lease ends";
+}
+
 TEST(Store, RejectsBadIds) {
   auto s = Store::Open(NewTempDir());
   ASSERT_TRUE(s.ok());
