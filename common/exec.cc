@@ -4,6 +4,7 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,8 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Its own process group: a timeout kills what it started too.
+    setpgid(0, 0);
     dup2(in_r.get(), 0);
     dup2(out_w.get(), 1);
     dup2(err_w.get(), 2);
@@ -70,6 +73,7 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
     (void)!write(ee_w.get(), &e, sizeof e);
     _exit(127);
   }
+  setpgid(pid, pid);  // as the child does: whichever runs first
   in_r = Fd();
   out_w = Fd();
   err_w = Fd();
@@ -78,6 +82,15 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
   if (read(ee_r.get(), &child_errno, sizeof child_errno) == sizeof child_errno) {
     waitpid(pid, nullptr, 0);
     return ErrnoError(child_errno, absl::StrCat("cannot run ", cmd.argv[0]));
+  }
+  // The command is done when it exits, not when its output closes: a hook
+  // that starts a consumer in the background leaves it holding stdout.
+  Fd exited(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!exited.valid()) {
+    int e = errno;
+    kill(-pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return ErrnoError(e, "pidfd_open");
   }
 
   ExecResult res;
@@ -90,22 +103,29 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
     fcntl(in_w.get(), F_SETFL, fcntl(in_w.get(), F_GETFL) | O_NONBLOCK);
   }
   absl::Time deadline = absl::Now() + cmd.timeout;
-  bool timed_out = false;
+  bool timed_out = false, gone = false;
+  int reads_after_exit = 0;  // bounded: whatever it left behind may write on
   while (out_r.valid() || err_r.valid()) {
-    pollfd fds[3];
+    pollfd fds[4];
     int n = 0;
     if (out_r.valid()) fds[n++] = {out_r.get(), POLLIN, 0};
     if (err_r.valid()) fds[n++] = {err_r.get(), POLLIN, 0};
-    if (in_w.valid()) fds[n++] = {in_w.get(), POLLOUT, 0};
-    int ms = static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    if (in_w.valid() && !gone) fds[n++] = {in_w.get(), POLLOUT, 0};
+    if (!gone) fds[n++] = {exited.get(), POLLIN, 0};
+    // Once it exited, only what it already wrote is read: no waiting.
+    int ms = gone ? 0 : static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
     int r = poll(fds, n, ms);
     if (r < 0 && errno == EINTR) continue;
-    if (r == 0) {
-      timed_out = true;
+    if (r == 0 || (gone && ++reads_after_exit > 64)) {
+      timed_out = !gone;
       break;
     }
     for (int i = 0; i < n; ++i) {
       if (!fds[i].revents) continue;
+      if (fds[i].fd == exited.get()) {
+        gone = true;
+        continue;
+      }
       if (in_w.valid() && fds[i].fd == in_w.get()) {
         ssize_t w = write(in_w.get(), cmd.stdin_data.data() + in_off, cmd.stdin_data.size() - in_off);
         if (w > 0) in_off += static_cast<size_t>(w);
@@ -122,7 +142,10 @@ absl::StatusOr<ExecResult> SystemExecutor::Run(const Command& cmd) {
       }
     }
   }
-  if (timed_out) kill(pid, SIGKILL);
+  if (timed_out) {
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+  }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

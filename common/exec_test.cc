@@ -3,6 +3,10 @@
 #include <unistd.h>
 #include "common/exec.h"
 
+#include <fstream>
+#include <string>
+
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate {
@@ -57,6 +61,45 @@ TEST(Exec, TimeoutKills) {
   SystemExecutor ex;
   auto r = ex.Run({.argv = {"sleep", "10"}, .timeout = absl::Milliseconds(100)});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// Whether process `pid` still runs (a zombie waiting for its reaper does not).
+bool Running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  size_t paren = line.rfind(')');
+  return paren != std::string::npos && line.size() > paren + 2 && line[paren + 2] != 'Z';
+}
+
+// A hook that starts its consumer in the background and exits: done when it
+// exits, though the consumer keeps its stdout open (it used to time out, and
+// a timed-out hook is run again: a second consumer).
+TEST(Exec, DoneWhenTheCommandExitsThoughItsChildHoldsStdout) {
+  SystemExecutor ex;
+  absl::Time t0 = absl::Now();
+  auto r = ex.Run({.argv = {"sh", "-c", "sleep 30 & echo $!; exit 0"}, .timeout = absl::Seconds(20)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(10));
+  EXPECT_EQ(r->exit_code, 0);
+  pid_t child = std::stoi(r->out);
+  EXPECT_TRUE(Running(child)) << "what it started is left alone";
+  kill(child, SIGKILL);
+}
+
+// A command that hangs is killed with everything it started.
+TEST(Exec, TimeoutKillsTheWholeProcessGroup) {
+  SystemExecutor ex;
+  // The child's pid goes to a file: its stdout is what the runner waits on.
+  std::string file = testing::TempDir() + "/exec_group_pid";
+  auto r = ex.Run({.argv = {"sh", "-c", "sleep 30 & echo $! > " + file + "; wait"}, .timeout = absl::Seconds(1)});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  std::ifstream in(file);
+  pid_t child = 0;
+  in >> child;
+  ASSERT_GT(child, 0);
+  for (int i = 0; i < 100 && Running(child); ++i) usleep(10000);
+  EXPECT_FALSE(Running(child));
 }
 
 TEST(Exec, SecretsNeverInErrors) {
