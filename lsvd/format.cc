@@ -15,6 +15,8 @@ namespace {
 
 constexpr uint32_t kExtentBytes = 24;
 constexpr uint32_t kMapEntryBytes = 40;
+// The largest header a table of kMaxEntries map entries makes.
+constexpr uint64_t kMaxHeaderBytes = kFixedHeaderBytes + uint64_t{kMaxEntries} * kMapEntryBytes + 4;
 
 // Little-endian fields, whatever the host.
 void Put32(std::string& s, uint32_t v) {
@@ -209,6 +211,13 @@ absl::StatusOr<Header> ParseHeader(std::string_view p) {
   h.header_bytes = hb;
   h.data_bytes = Get64(p, 72);
   h.first_seq = Get64(p, 80);
+  // Every length below sizes a read, a buffer or a write: bounded here, once.
+  if (h.volume_bytes % kSector != 0 || h.volume_bytes > kMaxVolumeBytes)
+    return absl::DataLossError(absl::StrCat("volume size ", h.volume_bytes, " is not a size volmigrate ships"));
+  if (h.data_bytes > kMaxDataBytes)
+    return absl::DataLossError(absl::StrCat("header says ", h.data_bytes, " data bytes, more than any object holds"));
+  const uint64_t volume_sectors = h.volume_bytes / kSector;
+  auto inside = [&](uint64_t lba, uint64_t sectors) { return lba <= volume_sectors && sectors <= volume_sectors - lba; };
   size_t off = kFixedHeaderBytes;
   uint64_t data = 0;
   for (uint32_t i = 0; i < count; ++i) {
@@ -217,17 +226,18 @@ absl::StatusOr<Header> ParseHeader(std::string_view p) {
                .crc = Get32(p, off + 16)};
       const uint32_t flags = Get32(p, off + 12), reserved = Get32(p, off + 20);
       // One encoding per extent: zero extents carry no CRC, reserved bits are 0.
-      if (flags > 1 || reserved != 0 || (e.zero && e.crc != 0) || e.sectors == 0 || e.lba + e.sectors < e.lba) {
+      if (flags > 1 || reserved != 0 || (e.zero && e.crc != 0) || e.sectors == 0 || !inside(e.lba, e.sectors)) {
         return absl::DataLossError(absl::StrCat("extent ", i, " is malformed"));
       }
-      if (!e.zero) data += uint64_t{e.sectors} * kSector;
+      if (!e.zero) data += uint64_t{e.sectors} * kSector;  // at most 2^20 * 2^41: no overflow
       h.extents.push_back(e);
       off += kExtentBytes;
     } else {
       MapEntry m{.lba = Get64(p, off), .sectors = Get32(p, off + 8), .skip = Get32(p, off + 12),
                  .object = Get64(p, off + 16), .offset = Get64(p, off + 24), .extent_sectors = Get32(p, off + 32),
                  .crc = Get32(p, off + 36)};
-      if (m.sectors == 0 || uint64_t{m.skip} + m.sectors > m.extent_sectors || m.lba + m.sectors < m.lba ||
+      if (m.sectors == 0 || uint64_t{m.skip} + m.sectors > m.extent_sectors || !inside(m.lba, m.sectors) ||
+          uint64_t{m.extent_sectors} * kSector > kMaxDataBytes || m.offset > kMaxDataBytes + kMaxHeaderBytes ||
           m.object == 0 || m.object >= h.seq) {
         return absl::DataLossError(absl::StrCat("map entry ", i, " is malformed"));
       }

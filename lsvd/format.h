@@ -25,6 +25,11 @@ inline constexpr uint32_t kFixedHeaderBytes = 88;
 inline constexpr uint32_t kHeaderProbeBytes = 64 * 1024;
 // Parsers refuse tables larger than this (a checkpoint of ~2^20 extents).
 inline constexpr uint32_t kMaxEntries = 1u << 20;
+// And any length a reader would allocate or write from, beyond these: no
+// object carries more data than this (object_mib is at most 1024), and no
+// volume is larger than this.
+inline constexpr uint64_t kMaxDataBytes = uint64_t{1} << 30;
+inline constexpr uint64_t kMaxVolumeBytes = uint64_t{1} << 50;
 
 using Uuid = std::array<uint8_t, 16>;
 absl::StatusOr<Uuid> ParseUuid(std::string_view text);  // 8-4-4-4-12 hex
@@ -81,8 +86,9 @@ std::string EncodeHeader(Header h);
 
 // Parses and checks a header from the start of an object. `bytes` may be just
 // a prefix: OutOfRange (with header_bytes known, see NeedBytes) when it is too
-// short; DataLoss for a bad magic, checksum or table; Unimplemented for a
-// newer version.
+// short; DataLoss for a bad magic, checksum or table (including a length past
+// kMaxDataBytes or a range past the volume's end); Unimplemented for a newer
+// version.
 absl::StatusOr<Header> ParseHeader(std::string_view bytes);
 // How many bytes ParseHeader needs, from a prefix of at least kFixedHeaderBytes.
 absl::StatusOr<uint32_t> NeedBytes(std::string_view prefix);

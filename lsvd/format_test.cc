@@ -56,7 +56,7 @@ TEST(Format, DataObjectRoundTrip) {
 }
 
 TEST(Format, CheckpointRoundTrip) {
-  Header h{.kind = Kind::kCheckpoint, .seq = 9, .point = 2, .first_seq = 5};
+  Header h{.kind = Kind::kCheckpoint, .seq = 9, .point = 2, .volume_bytes = 1 << 20, .first_seq = 5};
   h.map = {{.lba = 0, .sectors = 2, .skip = 0, .object = 3, .offset = 200, .extent_sectors = 4, .crc = 5},
            {.lba = 10, .sectors = 1, .skip = 3, .object = 8, .offset = 300, .extent_sectors = 4, .crc = 6}};
   auto p = ParseHeader(EncodeHeader(h));
@@ -90,6 +90,26 @@ TEST(Format, CorruptionIsDetected) {
   std::string newer = obj;
   newer[8] = 2;
   EXPECT_TRUE(absl::IsUnimplemented(ParseHeader(newer).status()));
+}
+
+// A crafted object (its CRCs made to match) must not make a reader allocate,
+// read or write past what any real object or volume holds.
+TEST(Format, LengthsAreBoundedAtParseTime) {
+  Header past_end = DataHeader();
+  past_end.extents[2].lba = (1 << 20) / kSector;  // one past the 1 MiB volume
+  EXPECT_TRUE(absl::IsDataLoss(ParseObject(DataObject(past_end)).status()));
+
+  Header cp{.kind = Kind::kCheckpoint, .seq = 9, .point = 2, .volume_bytes = uint64_t{1} << 40, .first_seq = 5};
+  cp.map = {{.lba = 0, .sectors = 8, .skip = 0, .object = 3, .offset = 0, .extent_sectors = 0xffffffffu, .crc = 5}};
+  auto huge = ParseHeader(EncodeHeader(cp));
+  EXPECT_TRUE(absl::IsDataLoss(huge.status())) << "an extent of 2 TiB: " << huge.status();
+  cp.map[0].extent_sectors = 8;
+  cp.map[0].lba = ~uint64_t{0} - 4;  // wraps around
+  EXPECT_TRUE(absl::IsDataLoss(ParseHeader(EncodeHeader(cp)).status()));
+  cp.map[0].lba = 0;
+  ASSERT_TRUE(ParseHeader(EncodeHeader(cp)).ok());
+  cp.volume_bytes = uint64_t{1} << 62;
+  EXPECT_TRUE(absl::IsDataLoss(ParseHeader(EncodeHeader(cp)).status()));
 }
 
 }  // namespace

@@ -261,6 +261,11 @@ absl::StatusOr<uint64_t> RestoreGroups(objstore::ObjectStore& store, const std::
     }
     uint64_t written = 0;
     for (const MapEntry& m : g.ranges) {
+      // Entries naming one extent must agree on its length: a range is cut
+      // from the bytes read for the group, never from past them.
+      if (uint64_t{m.skip} + m.sectors > g.extent_sectors)
+        return absl::DataLossError(absl::StrCat("object ", name, " at byte ", g.offset,
+                                                ": the checkpoint gives the extent two lengths"));
       const uint64_t len = uint64_t{m.sectors} * kSector;
       RETURN_IF_ERROR(WriteAt(fd, data.data() + uint64_t{m.skip} * kSector, len, m.lba * kSector));
       written += len;

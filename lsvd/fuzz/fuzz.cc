@@ -1,6 +1,7 @@
 // libFuzzer target: the object parser must reject or accept any bytes without
-// crashing, and what it accepts must re-encode to the same header and replay
-// into a map without overlaps.
+// crashing, and what it accepts must be bounded (inside the volume, no length
+// past an object's), re-encode to the same header and replay into a map
+// without overlaps.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -18,6 +19,15 @@ void Check(const std::string& bytes) {
   auto h = ParseHeader(bytes);
   if (!h.ok()) return;
   if (EncodeHeader(*h) != bytes.substr(0, h->header_bytes)) std::abort();
+  // What it accepts is bounded: nothing a reader sizes from it is past the
+  // volume or larger than an object.
+  const uint64_t sectors = h->volume_bytes / kSector;
+  if (h->data_bytes > kMaxDataBytes) std::abort();
+  for (const Extent& e : h->extents)
+    if (e.lba > sectors || e.sectors > sectors - e.lba) std::abort();
+  for (const MapEntry& m : h->map)
+    if (m.lba > sectors || m.sectors > sectors - m.lba || uint64_t{m.extent_sectors} * kSector > kMaxDataBytes)
+      std::abort();
   (void)ParseObject(bytes);
   ExtentMap m(h->map);
   if (h->kind == Kind::kData) m.Apply(*h);
@@ -37,7 +47,7 @@ void WriteSeeds(const std::string& dir) {
   std::string data(2 * kSector, 'z');
   d.extents[0].crc = d.extents[2].crc = Crc32c(data.substr(0, kSector));
   std::ofstream(dir + "/data") << EncodeHeader(d) << data;
-  Header c{.kind = Kind::kCheckpoint, .seq = 4, .point = 1, .first_seq = 1};
+  Header c{.kind = Kind::kCheckpoint, .seq = 4, .point = 1, .volume_bytes = 1 << 20, .first_seq = 1};
   c.map = {{.lba = 0, .sectors = 1, .object = 3, .offset = 200, .extent_sectors = 1, .crc = 1},
            {.lba = 4, .sectors = 2, .skip = 1, .object = 2, .offset = 300, .extent_sectors = 4, .crc = 2}};
   std::ofstream(dir + "/checkpoint") << EncodeHeader(c);
