@@ -174,13 +174,7 @@ absl::Status Store::Commit(Record next, const std::string& expected_state, const
   absl::StatusOr<Txn> began = Txn::Begin(env_->env.get(), true);
   if (!began.ok()) return Noted(began.status());
   Txn& txn = *began;
-  MDB_val k = Val(next.id()), cur;
-  int rc = mdb_get(txn.get(), env_->machines, &k, &cur);
-  if (rc == MDB_NOTFOUND) return absl::NotFoundError(absl::StrCat("machine ", next.id(), " does not exist"));
-  if (rc != 0) return MdbError(rc, absl::StrCat("reading machine ", next.id()));
-  Record stored;
-  if (!stored.ParseFromArray(cur.mv_data, static_cast<int>(cur.mv_size)))
-    return absl::DataLossError(absl::StrCat("record of machine ", next.id(), " in ", dir_, " is unreadable"));
+  ASSIGN_OR_RETURN(Record stored, ReadLocked(txn.get(), next.id()));
   if (stored.state() != expected_state)
     return absl::FailedPreconditionError(absl::StrCat("machine ", next.id(), " is in ", stored.state(),
                                                       ", not ", expected_state));
@@ -189,32 +183,37 @@ absl::Status Store::Commit(Record next, const std::string& expected_state, const
   if (next.terminal() && !stored.terminal()) {
     for (const std::string& volume : stored.claims()) {
       MDB_val ck = Val(volume), holder;
-      rc = mdb_get(txn.get(), env_->claims, &ck, &holder);
+      int rc = mdb_get(txn.get(), env_->claims, &ck, &holder);
       if (rc == 0 && View(holder) == next.id()) rc = mdb_del(txn.get(), env_->claims, &ck, nullptr);
       if (rc != 0 && rc != MDB_NOTFOUND) return Noted(MdbError(rc, absl::StrCat("releasing ", volume)));
     }
   }
-  int64_t now = NowMs();
   next.set_created_ms(stored.created_ms());
+  RETURN_IF_ERROR(PutLocked(txn.get(), next, stored, error));
+  return Noted(txn.Commit());
+}
+
+absl::Status Store::PutLocked(MDB_txn* txn, Record& next, const Record& stored, const std::string& error) {
+  int64_t now = NowMs();
   next.set_updated_ms(now);
   next.set_next_seq(stored.next_seq());
-  if (next.state() != expected_state || !error.empty()) {
+  if (next.state() != stored.state() || !error.empty()) {
     HistoryEntry h;
     h.set_at_ms(now);
-    h.set_from(expected_state);
+    h.set_from(stored.state());
     h.set_to(next.state());
     h.set_error(error);
     std::string hist = h.SerializeAsString(), hk = HistoryKey(next.id(), stored.next_seq());
     MDB_val hkv = Val(hk), hv = Val(hist);
-    if ((rc = mdb_put(txn.get(), env_->history, &hkv, &hv, MDB_NOOVERWRITE)) != 0)
+    if (int rc = mdb_put(txn, env_->history, &hkv, &hv, MDB_NOOVERWRITE); rc != 0)
       return MdbError(rc, absl::StrCat("appending history of ", next.id()));
     next.set_next_seq(stored.next_seq() + 1);
   }
   std::string rec = next.SerializeAsString();
-  MDB_val v = Val(rec);
-  if ((rc = mdb_put(txn.get(), env_->machines, &k, &v, 0)) != 0)
+  MDB_val k = Val(next.id()), v = Val(rec);
+  if (int rc = mdb_put(txn, env_->machines, &k, &v, 0); rc != 0)
     return MdbError(rc, absl::StrCat("storing machine ", next.id()));
-  return Noted(txn.Commit());
+  return absl::OkStatus();
 }
 
 absl::Status Store::RequestCancel(const std::string& id, const std::function<absl::Status(const Record&)>& check) {
@@ -222,32 +221,12 @@ absl::Status Store::RequestCancel(const std::string& id, const std::function<abs
   absl::StatusOr<Txn> began = Txn::Begin(env_->env.get(), true);
   if (!began.ok()) return Noted(began.status());
   Txn& txn = *began;
-  MDB_val k = Val(id), cur;
-  int rc = mdb_get(txn.get(), env_->machines, &k, &cur);
-  if (rc == MDB_NOTFOUND) return absl::NotFoundError(absl::StrCat("no machine ", id));
-  if (rc != 0) return MdbError(rc, absl::StrCat("reading machine ", id));
-  Record r;
-  if (!r.ParseFromArray(cur.mv_data, static_cast<int>(cur.mv_size)))
-    return absl::DataLossError(absl::StrCat("record of machine ", id, " in ", dir_, " is unreadable"));
+  ASSIGN_OR_RETURN(Record r, ReadLocked(txn.get(), id));
   RETURN_IF_ERROR(check(r));
   if (r.cancel_requested()) return absl::OkStatus();
-  int64_t now = NowMs();
-  HistoryEntry h;
-  h.set_at_ms(now);
-  h.set_from(r.state());
-  h.set_to(r.state());
-  h.set_error("cancel requested");
-  std::string hist = h.SerializeAsString(), hk = HistoryKey(id, r.next_seq());
-  MDB_val hkv = Val(hk), hv = Val(hist);
-  if ((rc = mdb_put(txn.get(), env_->history, &hkv, &hv, MDB_NOOVERWRITE)) != 0)
-    return Noted(MdbError(rc, absl::StrCat("appending history of ", id)));
-  r.set_next_seq(r.next_seq() + 1);
-  r.set_cancel_requested(true);
-  r.set_updated_ms(now);
-  std::string rec = r.SerializeAsString();
-  MDB_val v = Val(rec);
-  if ((rc = mdb_put(txn.get(), env_->machines, &k, &v, 0)) != 0)
-    return Noted(MdbError(rc, absl::StrCat("storing machine ", id)));
+  Record next = r;
+  next.set_cancel_requested(true);
+  RETURN_IF_ERROR(PutLocked(txn.get(), next, r, "cancel requested"));
   return Noted(txn.Commit());
 }
 
@@ -257,25 +236,18 @@ absl::StatusOr<std::string> Store::HolderLocked(MDB_txn* txn, const std::string&
   int rc = mdb_get(txn, env_->claims, &k, &id);
   if (rc == MDB_NOTFOUND) return std::string();
   if (rc != 0) return MdbError(rc, absl::StrCat("reading the claim on ", volume));
-  MDB_val v;
-  rc = mdb_get(txn, env_->machines, &id, &v);
-  if (rc == MDB_NOTFOUND) return std::string();
-  if (rc != 0) return MdbError(rc, absl::StrCat("reading machine ", View(id)));
-  Record r;
-  if (!r.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size)))
-    return absl::DataLossError(absl::StrCat("record of machine ", View(id), " in ", dir_, " is unreadable"));
-  return r.terminal() ? std::string() : r.id();
+  absl::StatusOr<Record> r = ReadLocked(txn, View(id));
+  if (absl::IsNotFound(r.status())) return std::string();
+  if (!r.ok()) return r.status();
+  return r->terminal() ? std::string() : r->id();
 }
 
 absl::Status Store::CheckFreeLocked(MDB_txn* txn, const std::string& volume, const std::string& holder) const {
   ASSIGN_OR_RETURN(std::string h, HolderLocked(txn, volume));
   if (h.empty() || h == holder) return absl::OkStatus();
   std::string what = h;
-  MDB_val k = Val(h), v;
-  Record r;
-  if (!leases_.contains(volume) && mdb_get(txn, env_->machines, &k, &v) == 0 &&
-      r.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size)))
-    what = absl::StrCat(h, " (", r.kind(), ", ", r.state(), ")");
+  if (auto r = ReadLocked(txn, h); !leases_.contains(volume) && r.ok())
+    what = absl::StrCat(h, " (", r->kind(), ", ", r->state(), ")");
   return absl::FailedPreconditionError(absl::StrCat("volume ", volume, " is held by ", what));
 }
 
@@ -345,17 +317,21 @@ absl::Status Store::Probe(absl::Duration interval) {
   return Noted(began->Commit());
 }
 
-absl::StatusOr<Record> Store::Get(const std::string& id) const {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), false));
+absl::StatusOr<Record> Store::ReadLocked(MDB_txn* txn, absl::string_view id) const {
   MDB_val k = Val(id), v;
-  int rc = mdb_get(txn.get(), env_->machines, &k, &v);
+  int rc = mdb_get(txn, env_->machines, &k, &v);
   if (rc == MDB_NOTFOUND) return absl::NotFoundError(absl::StrCat("no machine ", id));
   if (rc != 0) return MdbError(rc, absl::StrCat("reading machine ", id));
   Record r;
   if (!r.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size)))
     return absl::DataLossError(absl::StrCat("record of machine ", id, " in ", dir_, " is unreadable"));
   return r;
+}
+
+absl::StatusOr<Record> Store::Get(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Txn txn, Txn::Begin(env_->env.get(), false));
+  return ReadLocked(txn.get(), id);
 }
 
 absl::StatusOr<std::vector<Record>> Store::List() const {

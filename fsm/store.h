@@ -117,6 +117,11 @@ class Store {
   // not terminal). REQUIRES: mu_ held; `txn` is an open LMDB transaction.
   absl::Status CheckFreeLocked(MDB_txn* txn, const std::string& volume, const std::string& holder) const;
   absl::StatusOr<std::string> HolderLocked(MDB_txn* txn, const std::string& volume) const;
+  // NotFound, DataLoss for a record that does not parse. REQUIRES: mu_ held.
+  absl::StatusOr<Record> ReadLocked(MDB_txn* txn, absl::string_view id) const;
+  // Stores `next` over `stored` (its id's record), with a history entry when
+  // the state changes or `error` is not empty. REQUIRES: mu_ held, a write txn.
+  absl::Status PutLocked(MDB_txn* txn, Record& next, const Record& stored, const std::string& error);
   friend class Lease;
   // Records the outcome of beginning or committing a write transaction for
   // WriteStatus and returns it. REQUIRES: mu_ held.
