@@ -93,21 +93,6 @@ absl::Status EnsureBooted(Env* env, const std::string& id, const MigrationState&
 }
 
 
-// Before boot a step that cannot succeed rolls the migration back instead of
-// leaving a half-built destination: the source was never written.
-template <typename F>
-fsm::StepFn PreBoot(Env* env, F fn) {
-  return [env, fn](const fsm::StepContext& c) -> absl::StatusOr<fsm::Next> {
-    absl::StatusOr<fsm::Next> r = fn(env, c);
-    if (r.ok() || fsm::IsRetryable(r.status())) return r;
-    ASSIGN_OR_RETURN(MigrationState st, Parse(c));
-    st.set_rollback_reason(r.status().ToString());
-    spdlog::warn("{} {} failed before boot, rolling back: {}", LogTag(st.view().volume_id(), c.id), c.state,
-                 st.rollback_reason());
-    return Go("ROLLBACK", st);
-  };
-}
-
 // Everything that does not need the source's data, done before the source
 // fences its consumer: the volume, its LUKS2 header in the source's layout, the
 // clone's metadata, the iSCSI node record.
@@ -166,7 +151,17 @@ absl::StatusOr<fsm::Next> Attaching(Env* env, const fsm::StepContext& c) {
   return Go("CLONED", st);
 }
 
+// The last state an abort can roll back: BOOTING, which refuses cancel, is
+// committed before the consumer is started, so no write the consumer makes
+// here can be thrown away by a rollback.
 absl::StatusOr<fsm::Next> Cloned(Env* env, const fsm::StepContext& c) {
+  ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
+  st.mutable_view()->set_consumer_may_run(true);
+  return Go("BOOTING", st);
+}
+
+absl::StatusOr<fsm::Next> Booting(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
   RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
@@ -299,9 +294,11 @@ fsm::MachineDef DestinationMachine(Env* env) {
   d.kind = kInKind;
   d.initial_state = "ACCEPTED";
   auto bind = [env](auto fn) { return internal::Bind(env, fn); };
-  d.steps = {{"ACCEPTED", PreBoot(env, Accepted)},   {"STAGED", PreBoot(env, Staged)},
-             {"ATTACHING", PreBoot(env, Attaching)}, {"CLONED", PreBoot(env, Cloned)},
-             {"BOOTED", bind(Booted)},             {"HYDRATING", bind(Hydrating)},
+  auto before_boot = [env](auto fn) { return internal::BeforeBoot(env, fn); };
+  d.steps = {{"ACCEPTED", before_boot(Accepted)},   {"STAGED", before_boot(Staged)},
+             {"ATTACHING", before_boot(Attaching)}, {"CLONED", before_boot(Cloned)},
+             {"BOOTING", bind(Booting)},           {"BOOTED", bind(Booted)},
+             {"HYDRATING", bind(Hydrating)},
              {"CUT_OVER", bind(CutOver)},          {"NOTIFYING", bind(Notifying)},
              {"ROLLBACK", bind(Rollback)}};
   d.terminal_states = {"DONE", "ABORTED", "FAILED"};
@@ -321,14 +318,15 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
     return have.status();
   }
   const std::string& vol = req.volume_id();
+  // Held from before the check that no such volume exists until the machine
+  // that creates it holds it: a concurrent offer or create of the same name
+  // is refused, so a rollback never removes a volume it did not make.
+  ASSIGN_OR_RETURN(fsm::Lease lease, env->store->Hold(vol, id));
   if (auto lv = env->host->GetLv(vol); lv.ok()) {
     return absl::AlreadyExistsError(absl::StrCat("volume ", vol, " already exists on worker ", env->worker));
   } else if (lv.status().code() != absl::StatusCode::kNotFound) {
     return lv.status();
   }
-  ASSIGN_OR_RETURN(std::string busy, ActiveMigrationOf(env->store, vol));
-  if (!busy.empty())
-    return absl::FailedPreconditionError(absl::StrCat("volume ", vol, " is already migrating here (", busy, ")"));
 
   MigrationState st;
   st.mutable_view()->set_volume_id(vol);
@@ -351,7 +349,7 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
     return absl::ResourceExhaustedError(absl::StrCat("worker ", env->worker, " has ", free,
                                                      " bytes free in its thin pool; volume ", vol, " needs ", need));
   RETURN_IF_ERROR(env->host->keys().Put(internal::SourceKeyName(id), req.volume_key()));
-  RETURN_IF_ERROR(runner->Submit(kInKind, id, st.SerializeAsString()));
+  RETURN_IF_ERROR(runner->Submit(kInKind, id, st.SerializeAsString(), {vol}));
   spdlog::info("{} accepted from {} ({} bytes, data offset {})", LogTag(vol, id), req.source_worker(),
                req.size_bytes(), req.luks().data_offset_bytes());
   return std::string("ACCEPTED");
@@ -363,7 +361,7 @@ absl::StatusOr<std::string> CancelIncoming(Env* env, fsm::Runner* runner, const 
   MigrationState st;
   if (r.kind() != kInKind || !st.ParseFromString(r.data()) || st.view().source_worker() != source_worker)
     return absl::NotFoundError(absl::StrCat("no incoming migration '", id, "' from ", source_worker));
-  if (st.booted())
+  if (st.view().consumer_may_run())
     return absl::FailedPreconditionError(
         absl::StrCat(id, ": the consumer booted on ", env->worker, "; the migration only goes forward"));
   if (r.terminal() || r.state() == "ROLLBACK") return r.state();

@@ -52,8 +52,16 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListVolumes());
   std::vector<volumes::LvRow> todo;
   for (const auto& lv : vols) {
-    ASSIGN_OR_RETURN(std::string busy, ActiveMigrationOf(env->store, lv.name));
-    if (busy.empty()) todo.push_back(lv);
+    // A volume already migrating is on its way; anything else holding one
+    // (a seal, a restore, a delete) is the operator's to finish first.
+    ASSIGN_OR_RETURN(std::string holder, env->store->HolderOf(lv.name));
+    if (!holder.empty()) {
+      auto r = env->store->Get(holder);
+      if (r.ok() && IsMigrationKind(r->kind())) continue;
+      if (absl::Status busy = env->store->CheckFree(lv.name); !busy.ok())
+        return absl::FailedPreconditionError(absl::StrCat(busy.message(), "; the drain started nothing"));
+    }
+    todo.push_back(lv);
   }
   v1::Drain d;
   d.set_id("d-" + internal::RandomHex(5));

@@ -1,6 +1,7 @@
 // Helpers shared by the source and destination machines (not an interface).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -22,11 +23,16 @@ fsm::StepFn Bind(Env* env, F fn) {
 }
 // How a rollback ends: ABORTED when asked for, FAILED with the reason otherwise.
 absl::StatusOr<fsm::Next> RolledBack(const MigrationState& st);
+// A step of either side before the destination's consumer can have started:
+// an error that retrying cannot cure goes to ROLLBACK with the error as its
+// reason, instead of FAILED leaving an export, a stopped consumer or a
+// half-built destination behind.
+fsm::StepFn BeforeBoot(Env* env, std::function<absl::StatusOr<fsm::Next>(Env*, const fsm::StepContext&)> fn);
 // FailedPrecondition when destinations would not know where to reach this worker's tgt.
 absl::Status CheckPortal(const Env* env);
 // Submits an outgoing migration of `lv` to `destination`, which reported
 // `destination_free` bytes free in its pool; refuses what cannot fit. The
-// caller has checked the portal and that the volume is not migrating already.
+// caller has checked the portal; the machine's claim refuses a busy volume.
 absl::StatusOr<v1::Migration> SubmitOutgoing(Env* env, fsm::Runner* runner, const volumes::LvRow& lv,
                                              const std::string& destination, uint64_t destination_free,
                                              const std::string& drain_id, uint32_t max_concurrent);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "migration/internal.h"
 #include "migration/machines.h"
@@ -27,6 +28,18 @@ absl::StatusOr<fsm::Next> RolledBack(const MigrationState& st) {
   if (!st.rollback_reason().empty())
     return absl::FailedPreconditionError(absl::StrCat("rolled back: ", st.rollback_reason()));
   return Go("ABORTED", st);
+}
+
+fsm::StepFn BeforeBoot(Env* env, std::function<absl::StatusOr<fsm::Next>(Env*, const fsm::StepContext&)> fn) {
+  return [env, fn = std::move(fn)](const fsm::StepContext& c) -> absl::StatusOr<fsm::Next> {
+    absl::StatusOr<fsm::Next> r = fn(env, c);
+    if (r.ok() || fsm::IsRetryable(r.status())) return r;
+    ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+    st.set_rollback_reason(r.status().ToString());
+    spdlog::warn("{} {} failed before boot, rolling back: {}", LogTag(st.view().volume_id(), c.id), c.state,
+                 st.rollback_reason());
+    return Go("ROLLBACK", st);
+  };
 }
 
 std::string RandomHex(int bytes) {
@@ -74,16 +87,6 @@ absl::StatusOr<v1::Migration> ViewOf(const fsm::Record& r) {
   m.set_started_unix(r.created_ms() / 1000);
   m.set_updated_unix(r.updated_ms() / 1000);
   return m;
-}
-
-absl::StatusOr<std::string> ActiveMigrationOf(fsm::Store* store, const std::string& volume) {
-  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, store->List());
-  for (const fsm::Record& r : all) {
-    if (r.terminal() || !IsMigrationKind(r.kind())) continue;
-    MigrationState st;
-    if (st.ParseFromString(r.data()) && st.view().volume_id() == volume) return r.id();
-  }
-  return std::string();
 }
 
 absl::Status AbortMigration(Env* env, fsm::Runner* runner, const std::string& id) {

@@ -6,15 +6,17 @@
 //
 //   source:      QUEUED -> PREPARING -> EXPORTING -> OFFERING -> STAGING -> FENCING -> WAITING
 //                -> RETIRING -> DONE
-//   destination: ACCEPTED -> STAGED -> ATTACHING -> CLONED -> BOOTED -> HYDRATING -> CUT_OVER
-//                -> NOTIFYING -> DONE
+//   destination: ACCEPTED -> STAGED -> ATTACHING -> CLONED -> BOOTING -> BOOTED -> HYDRATING
+//                -> CUT_OVER -> NOTIFYING -> DONE
 //   Either side, on abort or a refusal before the destination boots: ROLLBACK -> ABORTED | FAILED.
+//   The destination refuses cancel from BOOTING on (committed before its
+//   consumer starts); a source that saw it never reopens its copy.
 //
 // Everything that does not need the source's data happens before the fence
 // (export, offer, the destination's volume, header and clone metadata), so the
 // blackout holds only: stop and close on the source (FENCING), then login, open
 // the source view, build the clone and start the consumer on the destination
-// (ATTACHING, CLONED). The destination sees the fence by polling the source.
+// (ATTACHING, CLONED, BOOTING). The destination sees the fence by polling the source.
 #pragma once
 
 #include <functional>
@@ -79,8 +81,5 @@ absl::StatusOr<std::string> CancelIncoming(Env* env, fsm::Runner* runner, const 
 // thin-pool space. An unfinished drain is returned instead of a new one.
 absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
                                      const std::vector<std::string>& all_peers, uint32_t max_concurrent);
-
-// The migration (either side) currently involving `volume`, if any.
-absl::StatusOr<std::string> ActiveMigrationOf(fsm::Store* store, const std::string& volume);
 
 }  // namespace volmigrate::migration

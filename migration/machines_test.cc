@@ -4,8 +4,11 @@
 // path is proven in tests/vm/migration_test.sh.
 #include "migration/machines.h"
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -92,6 +95,7 @@ class FakeHost final : public Host {
   std::vector<std::string> hooks;  // consecutive repeats (a replayed step) collapsed
   int exports_created = 0, logins = 0;
   uint64_t pool_free = 10ull << 30;
+  std::string fail_hook;  // this hook fails every time
   FakeDm dmf;
   MemKeys keyring;
 
@@ -176,6 +180,7 @@ class FakeHost final : public Host {
     return sessions.count(iqn) ? std::string("LOGGED_IN") : std::string();
   }
   absl::Status RunHook(const std::string& path, const std::string& v, const std::string&) override {
+    if (path == fail_hook) return absl::FailedPreconditionError(path + " exited with status 1");
     if (hooks.empty() || hooks.back() != path + " " + v) hooks.push_back(path + " " + v);
     return absl::OkStatus();
   }
@@ -191,6 +196,7 @@ struct Worker;
 class LoopPeers final : public Peers {
  public:
   std::map<std::string, Worker*> workers;
+  std::atomic<bool> forgotten = false;  // destinations answer NotFound, as with a lost store
   absl::StatusOr<v1::HealthResponse> Health(const std::string& w) override;
   absl::StatusOr<v1::OfferMigrationResponse> Offer(const std::string& w, const v1::OfferMigrationRequest& r) override;
   absl::StatusOr<v1::Migration> GetMigration(const std::string& w, const std::string& id) override;
@@ -269,10 +275,12 @@ absl::StatusOr<v1::OfferMigrationResponse> LoopPeers::Offer(const std::string& w
   return out;
 }
 absl::StatusOr<v1::Migration> LoopPeers::GetMigration(const std::string& w, const std::string& id) {
+  if (forgotten && w == "w2") return absl::NotFoundError("no machine " + id);
   ASSIGN_OR_RETURN(fsm::Record r, workers[w]->store->Get(id));
   return ViewOf(r);
 }
 absl::StatusOr<v1::CancelMigrationResponse> LoopPeers::Cancel(const std::string& w, const std::string& id) {
+  if (forgotten && w == "w2") return absl::NotFoundError("no incoming migration " + id);
   ASSIGN_OR_RETURN(std::string st, CancelIncoming(&workers[w]->env, workers[w]->runner.get(), id, "w1"));
   v1::CancelMigrationResponse out;
   out.set_destination_state(st);
@@ -408,6 +416,137 @@ TEST_P(MachinesTest, DrainRunsAtMostTheLimitAtOnce) {
   for (size_t i = 0; i < spans.size(); ++i)
     for (size_t j = i + 1; j < spans.size(); ++j)
       EXPECT_TRUE(spans[i].second <= spans[j].first || spans[j].second <= spans[i].first) << "overlap " << i << " " << j;
+}
+
+// Waits until `pred` holds for machine `id` of `w`; false after 20 s.
+bool WaitFor(Worker& w, const std::string& id, const std::function<bool(const fsm::Record&)>& pred) {
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  for (uint64_t v = w.runner->Version(); absl::Now() < deadline; v = w.runner->WaitForChange(v, deadline)) {
+    auto r = w.store->Get(id);
+    if (r.ok() && pred(*r)) return true;
+  }
+  return false;
+}
+
+// A fence that fails (the stop hook exits non-zero) is before any boot: the
+// source rolls back like an abort, export gone and consumer started again,
+// instead of ending FAILED with the workload down.
+TEST_P(MachinesTest, AFailedFenceRollsBack) {
+  w1->host.fail_hook = "/stop";
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::string end = w1->Wait(m->id());
+  EXPECT_TRUE(absl::StrContains(end, "rolled back: FAILED_PRECONDITION: /stop exited with status 1")) << end;
+  EXPECT_EQ(w2->Wait(m->id()), "ABORTED");
+  EXPECT_TRUE(w1->host.exports.empty());
+  EXPECT_TRUE(w1->host.crypt.count("vol-1"));
+  EXPECT_EQ(w1->host.hooks, std::vector<std::string>{"/start vol-1"});
+  EXPECT_FALSE(w2->host.lvs.count("vol-1"));
+  EXPECT_EQ(*w1->store->HolderOf("vol-1"), "") << "an ended machine holds nothing";
+}
+
+// Once the destination may have started its consumer (it committed BOOTING),
+// nothing reopens the source's copy: not the destination failing, not an
+// abort, not the destination forgetting the migration. The source keeps the
+// volume fenced, exported and held, and says why.
+TEST_P(MachinesTest, AConsumerThatMayRunIsNeverRolledBack) {
+  w2->host.fail_hook = "/start";
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::string dst = w2->Wait(m->id());
+  EXPECT_TRUE(absl::StartsWith(dst, "FAILED: FAILED_PRECONDITION: /start exited")) << dst;
+  ASSERT_TRUE(WaitFor(*w1, m->id(), [](const fsm::Record& r) {
+    return absl::StrContains(r.last_error(), "after its consumer booted");
+  }));
+  auto fenced = [&](const std::string& state) {
+    auto r = w1->store->Get(m->id());
+    EXPECT_EQ(r->state(), state);
+    EXPECT_FALSE(r->terminal());
+    EXPECT_FALSE(w1->host.crypt.count("vol-1"));
+    EXPECT_EQ(w1->host.hooks, std::vector<std::string>{"/stop vol-1"});
+    EXPECT_EQ(w1->host.exports.size(), 1u);
+    EXPECT_EQ(*w1->store->HolderOf("vol-1"), m->id());
+  };
+  fenced("WAITING");
+  absl::Status abort = AbortMigration(&w1->env, w1->runner.get(), m->id());
+  EXPECT_TRUE(absl::IsFailedPrecondition(abort)) << abort;
+  fenced("WAITING");
+
+  peers.forgotten = true;
+  ASSERT_TRUE(w1->runner->Cancel(m->id()).ok());
+  ASSERT_TRUE(WaitFor(*w1, m->id(), [](const fsm::Record& r) {
+    return r.state() == "ROLLBACK" && absl::StrContains(r.last_error(), "cannot confirm this migration");
+  }));
+  fenced("ROLLBACK");
+}
+
+// Runs `n` calls of `fn(i)` at the same moment; their results.
+std::vector<absl::Status> AtOnce(int n, const std::function<absl::Status(int)>& fn) {
+  std::vector<absl::Status> out(n);
+  std::atomic<int> ready = 0;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready < n) std::this_thread::yield();
+      out[i] = fn(i);
+    });
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+// A drain, a manual migrate and a scheduler's retry of one volume at the same
+// moment: one machine holds it; every other caller is told who does.
+TEST_P(MachinesTest, StartsOfOneVolumeAtOnceMakeOneMachine) {
+  // The runners start afterwards: the calls race each other, not the steps.
+  auto results = AtOnce(8, [&](int i) {
+    return i % 2 ? StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 0).status()
+                 : StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2").status();
+  });
+  for (const absl::Status& s : results) {
+    if (!s.ok()) {
+      EXPECT_TRUE(absl::IsFailedPrecondition(s) && absl::StrContains(s.message(), "held by")) << s;
+    }
+  }
+  auto all = w1->store->List();
+  ASSERT_TRUE(all.ok());
+  std::vector<std::string> machines;
+  for (const fsm::Record& r : *all) machines.push_back(r.id());
+  ASSERT_EQ(machines.size(), 1u);
+  Start();
+  EXPECT_EQ(w1->Wait(machines[0]), "DONE");
+  EXPECT_EQ(w2->Wait(machines[0]), "DONE");
+}
+
+// Two sources (or a confused one) offer the same volume name at once: one
+// offer is taken; the refused ones leave nothing (no key, no record).
+TEST_P(MachinesTest, OffersOfOneVolumeAtOnceAdmitOne) {
+  auto results = AtOnce(8, [&](int i) {
+    v1::OfferMigrationRequest o;
+    o.set_migration_id(absl::StrCat("m-", i));
+    o.set_volume_id("vol-9");
+    o.set_source_worker("w1");
+    o.set_size_bytes(64u << 20);
+    o.set_device_bytes(68u << 20);
+    o.set_allocated_bytes(1u << 20);
+    o.mutable_luks()->set_data_offset_bytes(4u << 20);
+    o.set_volume_key("k");
+    return AcceptOffer(&w2->env, w2->runner.get(), o).status();
+  });
+  int accepted = 0;
+  for (const absl::Status& s : results) {
+    accepted += s.ok();
+    if (!s.ok()) {
+      EXPECT_TRUE(absl::IsFailedPrecondition(s) && absl::StrContains(s.message(), "held by m-")) << s;
+    }
+  }
+  EXPECT_EQ(accepted, 1);
+  EXPECT_EQ(w2->store->List()->size(), 1u);
+  EXPECT_EQ(w2->host.keyring.keys.size(), 1u);
+  // Nor may a volume of that name be made here meanwhile.
+  EXPECT_TRUE(absl::IsFailedPrecondition(w2->store->Hold("vol-9", "a create request").status()));
 }
 
 INSTANTIATE_TEST_SUITE_P(OnceAndTwice, MachinesTest, ::testing::Values(false, true),

@@ -148,18 +148,28 @@ absl::StatusOr<fsm::Next> Staging(Env* env, const fsm::StepContext& c) {
   return Go("FENCING", st);
 }
 
+// Whether the destination's record says its consumer may have started.
+bool MayHaveBooted(const v1::Migration& m) { return m.consumer_may_run() || m.blackout_seconds() > 0; }
+
+// Fenced, the destination held its record when this machine left STAGING: if
+// it no longer knows the migration, nobody can say whether its consumer
+// started. The source neither offers again nor rolls back: it reports and
+// keeps trying, its copy closed and its export up, until the operator decides.
+absl::Status Unconfirmed(const MigrationState& st, const absl::Status& s) {
+  return absl::UnavailableError(absl::StrCat("destination ", st.view().destination_worker(),
+                                             " cannot confirm this migration (", s.message(),
+                                             "); its consumer may run: the source stays fenced and exported"));
+}
+
 // Mirrors the destination's progress; moves on when it is done or fell back.
 absl::StatusOr<fsm::Next> Waiting(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   auto m = env->peers->GetMigration(st.view().destination_worker(), c.id);
-  if (!m.ok() && m.status().code() == absl::StatusCode::kNotFound) {
-    spdlog::warn("{} destination does not know the migration: offering again", LogTag(st.view().volume_id(), c.id));
-    return Go("OFFERING", st);
-  }
+  if (!m.ok() && m.status().code() == absl::StatusCode::kNotFound) return Unconfirmed(st, m.status());
   if (!m.ok()) return m.status();
   *st.mutable_view()->mutable_progress() = m->progress();
   st.mutable_view()->set_blackout_seconds(m->blackout_seconds());
-  if (m->blackout_seconds() > 0) st.set_destination_booted(true);
+  if (MayHaveBooted(*m)) st.set_destination_booted(true);
   if (m->state() == "DONE") return Go("RETIRING", st);
   if (m->terminal() && !st.destination_booted()) {
     st.set_rollback_reason(absl::StrCat("destination ended in ", m->state(), ": ", m->error()));
@@ -168,9 +178,10 @@ absl::StatusOr<fsm::Next> Waiting(Env* env, const fsm::StepContext& c) {
   if (!st.destination_booted()) return Stay(c, st, kFastPoll);
   if (m->terminal()) {
     // After boot the destination holds new writes: nothing to roll back to. The
-    // export stays so an operator can repair the destination and resume.
-    return absl::FailedPreconditionError(absl::StrCat("destination ended in ", m->state(), " after its consumer booted: ",
-                                                      m->error(), "; the export stays up"));
+    // machine stays (holding the volume, reporting) and the export stays up so
+    // an operator can repair the destination.
+    return absl::UnavailableError(absl::StrCat("destination ended in ", m->state(), " after its consumer booted: ",
+                                               m->error(), "; the export stays up"));
   }
   return Stay(c, st, kPoll);
 }
@@ -182,18 +193,28 @@ absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
   // The export may only go once the destination has surely let go of it.
   absl::StatusOr<v1::CancelMigrationResponse> cancelled = absl::NotFoundError("never offered");
   if (st.offered()) cancelled = env->peers->Cancel(dest, c.id);
-  if (!cancelled.ok() && cancelled.status().code() == absl::StatusCode::kFailedPrecondition) {
-    spdlog::warn("{} rollback refused by {}: {}", LogTag(vol, c.id), dest, std::string(cancelled.status().message()));
-    st.set_destination_booted(true);
-    st.clear_rollback_reason();
-    return Go("WAITING", st);
-  }
-  if (!cancelled.ok() && cancelled.status().code() != absl::StatusCode::kNotFound) return cancelled.status();
-  if (cancelled.ok()) {
+  const bool fenced = st.fence_unix_ms() != 0;
+  if (!cancelled.ok() && cancelled.status().code() == absl::StatusCode::kNotFound && fenced)
+    return Unconfirmed(st, cancelled.status());
+  if (!cancelled.ok() && cancelled.status().code() != absl::StatusCode::kNotFound &&
+      cancelled.status().code() != absl::StatusCode::kFailedPrecondition)
+    return cancelled.status();
+  if (st.offered() && (cancelled.ok() || cancelled.status().code() == absl::StatusCode::kFailedPrecondition)) {
+    // Whether the destination refused or took the cancel, its record says
+    // what happened: a consumer that may have started means forward only.
     auto m = env->peers->GetMigration(dest, c.id);
+    if (!m.ok() && m.status().code() == absl::StatusCode::kNotFound && fenced) return Unconfirmed(st, m.status());
     if (!m.ok() && m.status().code() != absl::StatusCode::kNotFound) return m.status();
+    if (m.ok() && MayHaveBooted(*m)) {
+      spdlog::warn("{} no rollback: the consumer may run on {} ({})", LogTag(vol, c.id), dest, m->state());
+      st.set_destination_booted(true);
+      st.clear_rollback_reason();
+      return Go("WAITING", st);
+    }
+    if (!cancelled.ok())  // refused, yet not booted: a race with its step; ask again
+      return absl::UnavailableError(absl::StrCat("destination refused the cancel in ", m.ok() ? m->state() : "?",
+                                                 ": ", cancelled.status().message()));
     if (m.ok() && !m->terminal()) return Stay(c, st, kPoll);  // still rolling back there
-    if (m.ok() && m->state() == "DONE") return Go("RETIRING", st);
   }
   RETURN_IF_ERROR(env->host->Unexport(st.target_iqn(), st.chap_user()));
   // A fence that began (fence time set) is undone; before it the consumer never stopped.
@@ -233,8 +254,13 @@ fsm::MachineDef SourceMachine(Env* env) {
   d.kind = kOutKind;
   d.initial_state = "QUEUED";
   auto bind = [env](auto fn) { return internal::Bind(env, fn); };
-  d.steps = {{"QUEUED", bind(Queued)},     {"PREPARING", bind(Preparing)}, {"EXPORTING", bind(Exporting)},
-             {"OFFERING", bind(Offering)}, {"STAGING", bind(Staging)},     {"FENCING", bind(Fencing)},
+  auto before_boot = [env](auto fn) { return internal::BeforeBoot(env, fn); };
+  d.steps = {{"QUEUED", bind(Queued)},
+             {"PREPARING", bind(Preparing)},  // nothing made yet: a failure is FAILED
+             {"EXPORTING", before_boot(Exporting)},
+             {"OFFERING", before_boot(Offering)},
+             {"STAGING", before_boot(Staging)},
+             {"FENCING", before_boot(Fencing)},
              {"WAITING", bind(Waiting)},   {"ROLLBACK", bind(Rollback)},   {"RETIRING", bind(Retiring)}};
   d.terminal_states = {"DONE", "ABORTED", "FAILED"};
   d.cancel_to = {{"QUEUED", "ABORTED"},    {"PREPARING", "ABORTED"}, {"EXPORTING", "ROLLBACK"},
@@ -246,9 +272,8 @@ fsm::MachineDef SourceMachine(Env* env) {
 absl::StatusOr<v1::Migration> StartMigration(Env* env, fsm::Runner* runner, const std::string& volume,
                                              const std::string& destination) {
   ASSIGN_OR_RETURN(volumes::LvRow lv, env->host->GetLv(volume));
-  ASSIGN_OR_RETURN(std::string busy, ActiveMigrationOf(env->store, volume));
-  if (!busy.empty())
-    return absl::FailedPreconditionError(absl::StrCat("volume ", volume, " is already migrating (", busy, ")"));
+  // Refused early when busy; the machine's claim (SubmitOutgoing) decides.
+  RETURN_IF_ERROR(env->store->CheckFree(volume));
   RETURN_IF_ERROR(internal::CheckPortal(env));
   ASSIGN_OR_RETURN(v1::HealthResponse dest, env->peers->Health(destination));
   return internal::SubmitOutgoing(env, runner, lv, destination, dest.pool_free_bytes(), "", 0);
@@ -276,7 +301,7 @@ absl::StatusOr<v1::Migration> SubmitOutgoing(Env* env, fsm::Runner* runner, cons
   st.mutable_view()->set_drain_id(drain_id);
   st.set_max_concurrent(max_concurrent);
   const std::string id = "m-" + RandomHex(5);
-  RETURN_IF_ERROR(runner->Submit(kOutKind, id, st.SerializeAsString()));
+  RETURN_IF_ERROR(runner->Submit(kOutKind, id, st.SerializeAsString(), {lv.name}));
   spdlog::info("{} migration to {} started", LogTag(lv.name, id), destination);
   ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(id));
   return ViewOf(r);

@@ -321,12 +321,6 @@ fsm::MachineDef Def(const std::string& kind, const std::string& initial) {
 
 std::string NewId(const std::string& kind) { return absl::StrCat(kind, "-", migration::internal::RandomHex(4)); }
 
-absl::Status CheckIdle(Env* env, const std::string& volume) {
-  ASSIGN_OR_RETURN(std::string busy, ActiveTransferOf(env->store, volume));
-  if (!busy.empty()) return absl::FailedPreconditionError(absl::StrCat(volume, " is busy with ", busy));
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 fsm::MachineDef SealMachine(Env* env) {
@@ -371,33 +365,19 @@ absl::StatusOr<v1::Transfer> TransferView(const fsm::Record& r, const Env& env) 
   return t;
 }
 
-absl::StatusOr<std::string> ActiveTransferOf(fsm::Store* store, const std::string& volume) {
-  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, store->List());
-  for (const fsm::Record& r : all) {
-    if (r.terminal() || !IsTransferKind(r.kind())) continue;
-    TransferState st;
-    if (st.ParseFromString(r.data()) && (st.volume() == volume || st.new_volume() == volume)) return r.id();
-  }
-  return std::string();
-}
-
 absl::StatusOr<v1::Transfer> StartSeal(Env* env, fsm::Runner* runner, const std::string& volume, bool ship) {
   ASSIGN_OR_RETURN(bool exists, env->host->LvExists(volume));
   if (!exists) return absl::NotFoundError(absl::StrCat("no volume '", volume, "' on worker ", env->worker));
-  std::lock_guard<std::mutex> admit(env->admit_mu);
   // The same request again (a retry whose answer was lost, say) follows the
   // one already running instead of being refused.
-  ASSIGN_OR_RETURN(std::string running, ActiveTransferOf(env->store, volume));
-  if (!running.empty()) {
-    ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(running));
+  ASSIGN_OR_RETURN(std::string holder, env->store->HolderOf(volume));
+  if (!holder.empty()) {
+    auto r = env->store->Get(holder);
     TransferState st;
-    if (r.kind() == kSealKind && st.ParseFromString(r.data()) && st.volume() == volume && st.ship() == ship) {
-      return TransferView(r, *env);
-    }
-    return absl::FailedPreconditionError(absl::StrCat(volume, " is busy with ", running));
+    if (r.ok() && r->kind() == kSealKind && st.ParseFromString(r->data()) && st.ship() == ship)
+      return TransferView(*r, *env);
   }
-  ASSIGN_OR_RETURN(std::string busy, migration::ActiveMigrationOf(env->store, volume));
-  if (!busy.empty()) return absl::FailedPreconditionError(absl::StrCat(volume, " is migrating (", busy, ")"));
+  RETURN_IF_ERROR(env->store->CheckFree(volume));
   if (ship) {
     ASSIGN_OR_RETURN(lsvd::Uuid uuid, VolumeUuid(env, volume));
     RETURN_IF_ERROR(ScanFor(env, volume, uuid).status());
@@ -406,19 +386,22 @@ absl::StatusOr<v1::Transfer> StartSeal(Env* env, fsm::Runner* runner, const std:
   st.set_volume(volume);
   st.set_ship(ship);
   const std::string id = NewId(ship ? "ship" : "seal");
-  RETURN_IF_ERROR(runner->Submit(kSealKind, id, st.SerializeAsString()));
+  RETURN_IF_ERROR(runner->Submit(kSealKind, id, st.SerializeAsString(), {volume}));
   ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(id));
   return TransferView(r, *env);
 }
 
 absl::StatusOr<v1::Transfer> StartRestore(Env* env, fsm::Runner* runner, const v1::RestoreVolumeRequest& req) {
+  const std::string id = NewId("restore");
+  // Held from the check that the new name is free until the machine holds it.
+  // The log it reads is not held: a ship only adds objects past the last
+  // checkpoint (or removes a torn tail there), and a restore reads up to one.
+  ASSIGN_OR_RETURN(fsm::Lease lease, env->store->Hold(req.new_volume_id(), id));
   ASSIGN_OR_RETURN(bool exists, env->host->LvExists(req.new_volume_id()));
   if (exists) {
     return absl::AlreadyExistsError(absl::StrCat("volume '", req.new_volume_id(), "' exists on worker ", env->worker,
                                                  "; restore into a new name"));
   }
-  std::lock_guard<std::mutex> admit(env->admit_mu);
-  RETURN_IF_ERROR(CheckIdle(env, req.new_volume_id()));
   ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(req.volume_id())));
   RETURN_IF_ERROR(ChoosePoint(scan, req.as_of_object(), req.volume_id(), env->objects->Describe()).status());
   TransferState st;
@@ -426,16 +409,16 @@ absl::StatusOr<v1::Transfer> StartRestore(Env* env, fsm::Runner* runner, const v
   st.set_new_volume(req.new_volume_id());
   st.set_checkpoint_seq(req.as_of_object());
   st.set_key_from(req.key_from());
-  const std::string id = NewId("restore");
-  RETURN_IF_ERROR(runner->Submit(kRestoreKind, id, st.SerializeAsString()));
+  RETURN_IF_ERROR(runner->Submit(kRestoreKind, id, st.SerializeAsString(), {req.new_volume_id()}));
   ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(id));
   return TransferView(r, *env);
 }
 
 absl::Status Unseal(Env* env, const std::string& volume) {
+  // Held to the end: nothing may start on the volume while it is reopened.
+  ASSIGN_OR_RETURN(fsm::Lease lease, env->store->Hold(volume, "an unseal request"));
   ASSIGN_OR_RETURN(bool exists, env->host->LvExists(volume));
   if (!exists) return absl::NotFoundError(absl::StrCat("no volume '", volume, "' on worker ", env->worker));
-  RETURN_IF_ERROR(CheckIdle(env, volume));
   ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(volume)));
   const uint64_t shipped = scan.points.empty() ? 0 : scan.points.back().point;
   ASSIGN_OR_RETURN(std::vector<std::string> snaps, env->host->Snapshots(volume));

@@ -56,8 +56,6 @@ struct Env {
   // The key of `volume` held by peer `peer` (Peer.FetchVolumeKey).
   std::function<absl::StatusOr<std::string>(const std::string& peer, const std::string& volume)> fetch_key;
   std::function<int64_t()> now_ms;
-  // Held from "is this volume idle?" to the submit, so two requests cannot both start.
-  std::mutex admit_mu;
 
   // Plans and read groups computed in this process, by machine id; after a
   // restart they are computed again (they are deterministic).
@@ -71,15 +69,14 @@ fsm::MachineDef RestoreMachine(Env* env);
 bool IsTransferKind(const std::string& kind);
 absl::StatusOr<v1::Transfer> TransferView(const fsm::Record& r, const Env& env);
 
-// The unfinished seal, ship or restore involving `volume` (either side of a restore), or "".
-absl::StatusOr<std::string> ActiveTransferOf(fsm::Store* store, const std::string& volume);
-
 // Checks what can be checked at once (the volume exists, nothing else runs on
 // it, the log is this volume's), then submits.
 absl::StatusOr<v1::Transfer> StartSeal(Env* env, fsm::Runner* runner, const std::string& volume, bool ship);
 absl::StatusOr<v1::Transfer> StartRestore(Env* env, fsm::Runner* runner, const v1::RestoreVolumeRequest& req);
 
 // Drops snapshots never shipped, opens the volume and starts its consumer.
+// Refused while any machine (a migration's too) holds the volume; idempotent
+// otherwise, so a consumer that failed to start can be started again.
 absl::Status Unseal(Env* env, const std::string& volume);
 
 absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Env* env, const std::string& volume);

@@ -266,6 +266,45 @@ TEST_F(SealingTest, RefusalsChangeNothing) {
   EXPECT_NE(other.status().message().find("belongs to another volume"), std::string::npos);
 }
 
+// A source migration in WAITING holds its volume (fenced and closed, the
+// destination booted on it): reopening it here would make a second writer.
+TEST_F(SealingTest, NothingReopensOrSealsAVolumeAMachineHolds) {
+  Run(StartSeal(&env_, runner_.get(), "vol", true));  // sealed and closed
+  fsm::Record m;
+  m.set_id("m-1");
+  m.set_kind("migration-out");
+  m.set_state("WAITING");
+  m.add_claims("vol");
+  ASSERT_TRUE(store_->Create(m).ok());
+  const size_t hooks = host_->hooks.size();
+
+  absl::Status unseal = Unseal(&env_, "vol");
+  EXPECT_TRUE(absl::IsFailedPrecondition(unseal)) << unseal;
+  EXPECT_NE(unseal.message().find("held by m-1 (migration-out, WAITING)"), std::string::npos) << unseal;
+  EXPECT_FALSE(*host_->VolumeOpen("vol"));
+  EXPECT_EQ(host_->hooks.size(), hooks);
+  EXPECT_TRUE(absl::IsFailedPrecondition(StartSeal(&env_, runner_.get(), "vol", true).status()));
+  // Nor is a restore made into a name a machine is bringing here.
+  fsm::Record in = m;
+  in.set_id("m-2");
+  in.set_kind("migration-in");
+  in.set_state("ACCEPTED");
+  *in.mutable_claims(0) = "incoming";
+  ASSERT_TRUE(store_->Create(in).ok());
+  v1::RestoreVolumeRequest r;
+  r.set_volume_id("vol");
+  r.set_new_volume_id("incoming");
+  EXPECT_TRUE(absl::IsFailedPrecondition(StartRestore(&env_, runner_.get(), r).status()));
+  EXPECT_FALSE(*host_->LvExists("incoming"));
+
+  // Once the migration has ended (here: rolled back), unseal goes ahead.
+  m.set_state("ABORTED");
+  m.set_terminal(true);
+  ASSERT_TRUE(store_->Commit(m, "WAITING", "").ok());
+  ASSERT_TRUE(Unseal(&env_, "vol").ok());
+  EXPECT_TRUE(*host_->VolumeOpen("vol"));
+}
+
 TEST_F(SealingTest, TornShipIsReplacedByTheNextOne) {
   for (uint64_t b = 1; b < 12; ++b) host_->Write("vol", b, std::string(kBlockBytes, static_cast<char>('a' + b)));
   Run(StartSeal(&env_, runner_.get(), "vol", true));

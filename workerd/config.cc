@@ -1,5 +1,7 @@
 #include "workerd/config.h"
 
+#include <algorithm>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -78,6 +80,10 @@ const PeerConfig* Config::FindPeer(const std::string& name) const {
   return nullptr;
 }
 
+bool Config::IsOperator(const std::string& name) const {
+  return std::find(operators.begin(), operators.end(), name) != operators.end();
+}
+
 absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& src) {
   toml::table root;
   try {
@@ -89,7 +95,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
   Config c;
   RETURN_IF_ERROR(CheckKeys(src, root, "",
                             {"worker", "listen", "data_dir", "log_level", "plaintext", "tls", "storage", "fsm",
-                             "migration", "objstore", "peers"}));
+                             "migration", "objstore", "peers", "operators"}));
   RETURN_IF_ERROR(GetString(src, root, "worker", "", &c.worker));
   RETURN_IF_ERROR(GetString(src, root, "listen", "", &c.listen));
   RETURN_IF_ERROR(GetString(src, root, "data_dir", "", &c.data_dir));
@@ -233,6 +239,23 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
       if (c.FindPeer(p.name)) return Bad(src, &e, absl::StrCat("peer ", p.name, " is listed twice"));
       c.peers.push_back(std::move(p));
     }
+  }
+
+  if (const toml::node* n = root.get("operators")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return Bad(src, n, "'operators' must be an array of certificate common names");
+    c.operators.clear();
+    for (const toml::node& e : *arr) {
+      std::optional<std::string> name = e.value<std::string>();
+      if (!name || !ValidName(*name))
+        return Bad(src, &e, "each of 'operators' must be a certificate common name of 1-63 characters [a-z0-9-]");
+      // A worker's certificate must never carry operator rights.
+      if (*name == c.worker || c.FindPeer(*name))
+        return Bad(src, &e, absl::StrCat("'", *name, "' is a worker; operators need certificates of their own"));
+      c.operators.push_back(*name);
+    }
+  } else if (c.worker == "operator" || c.FindPeer("operator")) {
+    return Bad(src, root.get("worker"), "a worker named 'operator' needs 'operators' naming who operates it");
   }
   return c;
 }

@@ -59,8 +59,13 @@ struct Config {
   // and once after the step of every state, leaving a marker file for each.
   std::string crash_dir;
   std::vector<PeerConfig> peers;
+  // Certificate common names that may call the Operator service. Peers may
+  // only ask for Health (workerd checks its peers at start) and read the
+  // migrations they take part in; anyone else is refused.
+  std::vector<std::string> operators = {"operator"};
 
   const PeerConfig* FindPeer(const std::string& name) const;
+  bool IsOperator(const std::string& name) const;
 };
 
 // Parses and validates; errors name the file, the line where known, and the key.

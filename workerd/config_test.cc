@@ -44,6 +44,22 @@ TEST(Config, ParsesAFullFile) {
   EXPECT_EQ(c->FindPeer("w3"), nullptr);
 }
 
+TEST(Config, OperatorsAreNamedAndNeverWorkers) {
+  EXPECT_EQ(ParseConfig(kGood, "w.toml")->operators, std::vector<std::string>{"operator"});
+  auto c = ParseConfig(std::string("operators = [\"ops\", \"scheduler\"]\n") + kGood, "w.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->IsOperator("scheduler"));
+  EXPECT_FALSE(c->IsOperator("operator"));
+  EXPECT_FALSE(c->IsOperator("w2"));
+  for (const char* bad : {"operators = [\"w2\"]\n", "operators = [\"w1\"]\n", "operators = \"ops\"\n",
+                          "operators = [\"Ops!\"]\n"}) {
+    auto b = ParseConfig(std::string(bad) + kGood, "w.toml");
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_NE(ParseConfig(std::string("operators = [\"w2\"]\n") + kGood, "w.toml").status().message().find("is a worker"),
+            std::string::npos);
+}
+
 TEST(Config, UnknownKeyNamesItsLine) {
   std::string text = std::string(kGood) + "\n[tls2]\nx = 1\n";
   auto c = ParseConfig(text, "w.toml");

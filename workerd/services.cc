@@ -50,15 +50,29 @@ grpc::Status StreamUntilTerminal(fsm::Runner* runner, grpc::ServerContext* ctx, 
 
 }  // namespace
 
+grpc::Status OperatorService::Admit(const grpc::ServerContext* ctx, std::string* peer) const {
+  if (cfg_.plaintext) return grpc::Status::OK;  // development mode: nothing to check against
+  std::string cn = rpc::PeerCommonName(*ctx);
+  if (cfg_.IsOperator(cn)) return grpc::Status::OK;
+  if (peer && cfg_.FindPeer(cn)) {
+    *peer = cn;
+    return grpc::Status::OK;
+  }
+  spdlog::warn("operator call refused: client certificate '{}' is not an operator", cn.substr(0, 64));
+  return ToGrpc(absl::PermissionDeniedError(absl::StrCat("client certificate '", cn.substr(0, 64),
+                                                         "' is not an operator of worker ", cfg_.worker,
+                                                         " (workerd.toml: operators)")));
+}
+
 OperatorService::OperatorService(const Config& cfg, fsm::Runner* runner, VolumeManager* volumes,
                                  migration::Env* env, sealing::Env* seal)
     : cfg_(cfg), runner_(runner), volumes_(volumes), env_(env), seal_(seal), started_(absl::Now()) {}
 
 void OperatorService::ShowMigration(v1::Volume& v) {
-  auto id = migration::ActiveMigrationOf(runner_->store(), v.id());
+  auto id = runner_->store()->HolderOf(v.id());
   if (!id.ok() || id->empty()) return;
   auto r = runner_->store()->Get(*id);
-  if (!r.ok()) return;
+  if (!r.ok() || !migration::IsMigrationKind(r->kind())) return;
   v.set_migration_id(*id);
   v.set_state(r->kind() == migration::kOutKind ? v1::VOLUME_STATE_MIGRATING_OUT : v1::VOLUME_STATE_MIGRATING_IN);
 }
@@ -73,7 +87,9 @@ void OperatorService::ShowStoreProblem(const fsm::Record& r, v1::Migration& m) {
   m.mutable_progress()->set_stall_reason(std::string(s.message()));
 }
 
-grpc::Status OperatorService::Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse* out) {
+grpc::Status OperatorService::Health(grpc::ServerContext* ctx, const v1::HealthRequest*, v1::HealthResponse* out) {
+  std::string peer;  // workerd checks its peers' health when it starts
+  if (grpc::Status s = Admit(ctx, &peer); !s.ok()) return s;
   out->set_worker(cfg_.worker);
   out->set_version(kVersion);
   out->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
@@ -98,8 +114,9 @@ grpc::Status OperatorService::Health(grpc::ServerContext*, const v1::HealthReque
   return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::ListVolumes(grpc::ServerContext*, const v1::ListVolumesRequest*,
+grpc::Status OperatorService::ListVolumes(grpc::ServerContext* ctx, const v1::ListVolumesRequest*,
                                           v1::ListVolumesResponse* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   // Without storage the worker truly holds no volumes: an empty list is the answer.
   if (!volumes_) return grpc::Status::OK;
   auto all = volumes_->List();
@@ -111,7 +128,8 @@ grpc::Status OperatorService::ListVolumes(grpc::ServerContext*, const v1::ListVo
   return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::GetVolume(grpc::ServerContext*, const v1::GetVolumeRequest* req, v1::Volume* out) {
+grpc::Status OperatorService::GetVolume(grpc::ServerContext* ctx, const v1::GetVolumeRequest* req, v1::Volume* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
   if (!volumes_) return ToGrpc(absl::NotFoundError(absl::StrCat("no volume '", req->id(), "' on worker ", cfg_.worker)));
   auto v = volumes_->Get(req->id());
@@ -121,9 +139,13 @@ grpc::Status OperatorService::GetVolume(grpc::ServerContext*, const v1::GetVolum
   return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::CreateVolume(grpc::ServerContext*, const v1::CreateVolumeRequest* req, v1::Volume* out) {
+grpc::Status OperatorService::CreateVolume(grpc::ServerContext* ctx, const v1::CreateVolumeRequest* req, v1::Volume* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateCreateVolume(*req); !s.ok()) return ToGrpc(s);
   if (!volumes_) return ToGrpc(NoStorage(cfg_));
+  // An offer or restore of the same name may be deciding that it is free.
+  auto lease = runner_->store()->Hold(req->id(), "a create request");
+  if (!lease.ok()) return ToGrpc(lease.status());
   auto v = volumes_->Create(req->id(), req->size_bytes());
   if (!v.ok()) return ToGrpc(v.status());
   spdlog::info("{} created, {} bytes", LogTag(req->id(), ""), req->size_bytes());
@@ -131,18 +153,13 @@ grpc::Status OperatorService::CreateVolume(grpc::ServerContext*, const v1::Creat
   return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::DeleteVolume(grpc::ServerContext*, const v1::DeleteVolumeRequest* req,
+grpc::Status OperatorService::DeleteVolume(grpc::ServerContext* ctx, const v1::DeleteVolumeRequest* req,
                                            v1::DeleteVolumeResponse*) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
   if (!volumes_) return ToGrpc(absl::NotFoundError(absl::StrCat("no volume '", req->id(), "' on worker ", cfg_.worker)));
-  auto busy = migration::ActiveMigrationOf(runner_->store(), req->id());
-  if (!busy.ok()) return ToGrpc(busy.status());
-  if (!busy->empty())
-    return ToGrpc(absl::FailedPreconditionError(absl::StrCat("volume ", req->id(), " is migrating (", *busy, ")")));
-  busy = sealing::ActiveTransferOf(runner_->store(), req->id());
-  if (!busy.ok()) return ToGrpc(busy.status());
-  if (!busy->empty())
-    return ToGrpc(absl::FailedPreconditionError(absl::StrCat("volume ", req->id(), " is busy with ", *busy)));
+  auto lease = runner_->store()->Hold(req->id(), "a delete request");
+  if (!lease.ok()) return ToGrpc(lease.status());
   if (absl::Status s = volumes_->Delete(req->id()); !s.ok()) return ToGrpc(s);
   spdlog::info("{} deleted", LogTag(req->id(), ""));
   return grpc::Status::OK;
@@ -160,6 +177,7 @@ absl::Status OperatorService::CheckPeer(const std::string& worker) const {
 
 grpc::Status OperatorService::StartMigration(grpc::ServerContext* ctx, const v1::StartMigrationRequest* req,
                                              v1::Migration* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
   if (absl::Status s = CheckPeer(req->destination_worker()); !s.ok()) return ToGrpc(s);
   v1::GetVolumeRequest get;
@@ -167,17 +185,14 @@ grpc::Status OperatorService::StartMigration(grpc::ServerContext* ctx, const v1:
   v1::Volume vol;
   if (grpc::Status s = GetVolume(ctx, &get, &vol); !s.ok()) return s;
   if (!env_) return ToGrpc(NoStorage(cfg_));
-  auto busy = sealing::ActiveTransferOf(runner_->store(), req->volume_id());
-  if (!busy.ok()) return ToGrpc(busy.status());
-  if (!busy->empty())
-    return ToGrpc(absl::FailedPreconditionError(absl::StrCat("volume ", req->volume_id(), " is busy with ", *busy)));
   auto m = migration::StartMigration(env_, runner_, req->volume_id(), req->destination_worker());
   if (!m.ok()) return ToGrpc(m.status());
   *out = std::move(*m);
   return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::DrainWorker(grpc::ServerContext*, const v1::DrainWorkerRequest* req, v1::Drain* out) {
+grpc::Status OperatorService::DrainWorker(grpc::ServerContext* ctx, const v1::DrainWorkerRequest* req, v1::Drain* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (!req->worker().empty() && req->worker() != cfg_.worker)
     return ToGrpc(absl::FailedPreconditionError(
         absl::StrCat("this is workerd '", cfg_.worker, "', not '", req->worker().substr(0, 64),
@@ -222,16 +237,23 @@ absl::StatusOr<v1::Migration> OperatorService::LoadMigration(const std::string& 
   return m;
 }
 
-grpc::Status OperatorService::GetMigration(grpc::ServerContext*, const v1::GetMigrationRequest* req,
+grpc::Status OperatorService::GetMigration(grpc::ServerContext* ctx, const v1::GetMigrationRequest* req,
                                            v1::Migration* out) {
+  // Each side of a migration polls the other's record; a peer reads only
+  // the migrations it takes part in.
+  std::string peer;
+  if (grpc::Status s = Admit(ctx, &peer); !s.ok()) return s;
   auto m = LoadMigration(req->id(), true);
+  if (m.ok() && !peer.empty() && m->source_worker() != peer && m->destination_worker() != peer)
+    m = absl::NotFoundError(absl::StrCat("no migration '", req->id(), "' with ", peer, " on worker ", cfg_.worker));
   if (!m.ok()) return ToGrpc(m.status());
   *out = std::move(*m);
   return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::ListMigrations(grpc::ServerContext*, const v1::ListMigrationsRequest* req,
+grpc::Status OperatorService::ListMigrations(grpc::ServerContext* ctx, const v1::ListMigrationsRequest* req,
                                              v1::ListMigrationsResponse* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   auto all = runner_->store()->List();
   if (!all.ok()) return ToGrpc(all.status());
   for (const fsm::Record& r : *all) {
@@ -246,11 +268,13 @@ grpc::Status OperatorService::ListMigrations(grpc::ServerContext*, const v1::Lis
 
 grpc::Status OperatorService::WatchMigration(grpc::ServerContext* ctx, const v1::WatchMigrationRequest* req,
                                              grpc::ServerWriter<v1::Migration>* writer) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   return StreamUntilTerminal<v1::Migration>(runner_, ctx, writer, [&] { return LoadMigration(req->id(), false); });
 }
 
-grpc::Status OperatorService::AbortMigration(grpc::ServerContext*, const v1::AbortMigrationRequest* req,
+grpc::Status OperatorService::AbortMigration(grpc::ServerContext* ctx, const v1::AbortMigrationRequest* req,
                                              v1::Migration* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (auto m = LoadMigration(req->id(), false); !m.ok()) return ToGrpc(m.status());
   absl::Status s = env_ ? migration::AbortMigration(env_, runner_, req->id()) : runner_->Cancel(req->id());
   if (!s.ok()) return ToGrpc(s);
@@ -271,15 +295,18 @@ grpc::Status OperatorService::Seal(const std::string& volume, bool ship, v1::Tra
   return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::SealVolume(grpc::ServerContext*, const v1::SealVolumeRequest* req, v1::Transfer* out) {
+grpc::Status OperatorService::SealVolume(grpc::ServerContext* ctx, const v1::SealVolumeRequest* req, v1::Transfer* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   return Seal(req->volume_id(), false, out);
 }
 
-grpc::Status OperatorService::ShipVolume(grpc::ServerContext*, const v1::ShipVolumeRequest* req, v1::Transfer* out) {
+grpc::Status OperatorService::ShipVolume(grpc::ServerContext* ctx, const v1::ShipVolumeRequest* req, v1::Transfer* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   return Seal(req->volume_id(), true, out);
 }
 
-grpc::Status OperatorService::UnsealVolume(grpc::ServerContext*, const v1::UnsealVolumeRequest* req, v1::Volume* out) {
+grpc::Status OperatorService::UnsealVolume(grpc::ServerContext* ctx, const v1::UnsealVolumeRequest* req, v1::Volume* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
   if (!seal_) return ToGrpc(NoStorage(cfg_));
   if (absl::Status s = sealing::Unseal(seal_, req->volume_id()); !s.ok()) return ToGrpc(s);
@@ -290,8 +317,9 @@ grpc::Status OperatorService::UnsealVolume(grpc::ServerContext*, const v1::Unsea
   return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::RestoreVolume(grpc::ServerContext*, const v1::RestoreVolumeRequest* req,
+grpc::Status OperatorService::RestoreVolume(grpc::ServerContext* ctx, const v1::RestoreVolumeRequest* req,
                                             v1::Transfer* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   for (const std::string* id : {&req->volume_id(), &req->new_volume_id()})
     if (absl::Status s = ValidateVolumeId(*id); !s.ok()) return ToGrpc(s);
   if (!req->key_from().empty())
@@ -304,8 +332,9 @@ grpc::Status OperatorService::RestoreVolume(grpc::ServerContext*, const v1::Rest
   return grpc::Status::OK;
 }
 
-grpc::Status OperatorService::ListSnapshots(grpc::ServerContext*, const v1::ListSnapshotsRequest* req,
+grpc::Status OperatorService::ListSnapshots(grpc::ServerContext* ctx, const v1::ListSnapshotsRequest* req,
                                             v1::ListSnapshotsResponse* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
   if (!seal_) return ToGrpc(NoStorage(cfg_));
   auto l = sealing::ListSnapshots(seal_, req->volume_id());
@@ -325,7 +354,8 @@ absl::StatusOr<v1::Transfer> OperatorService::LoadTransfer(const std::string& id
   return sealing::TransferView(*rec, *seal_);
 }
 
-grpc::Status OperatorService::GetTransfer(grpc::ServerContext*, const v1::GetTransferRequest* req, v1::Transfer* out) {
+grpc::Status OperatorService::GetTransfer(grpc::ServerContext* ctx, const v1::GetTransferRequest* req, v1::Transfer* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   auto t = LoadTransfer(req->id());
   if (!t.ok()) return ToGrpc(t.status());
   *out = std::move(*t);
@@ -334,6 +364,7 @@ grpc::Status OperatorService::GetTransfer(grpc::ServerContext*, const v1::GetTra
 
 grpc::Status OperatorService::WatchTransfer(grpc::ServerContext* ctx, const v1::GetTransferRequest* req,
                                             grpc::ServerWriter<v1::Transfer>* writer) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   return StreamUntilTerminal<v1::Transfer>(runner_, ctx, writer, [&] { return LoadTransfer(req->id()); });
 }
 
@@ -421,6 +452,16 @@ grpc::Status PeerService::FetchVolumeKey(grpc::ServerContext* ctx, const v1::Fet
   if (!caller.ok()) return ToGrpc(caller.status());
   if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
   if (!seal_) return ToGrpc(NoStorage(cfg_));
+  // A key serves a restore, which reads a shipped log: keys of volumes never
+  // shipped (live ones included) stay here.
+  auto log = sealing::ListSnapshots(seal_, req->volume_id());
+  if (!log.ok()) return ToGrpc(log.status());
+  if (log->snapshots_size() == 0) {
+    spdlog::warn("{} key refused to peer {}: the volume was never shipped", LogTag(req->volume_id(), ""), *caller);
+    return ToGrpc(absl::PermissionDeniedError(absl::StrCat(req->volume_id(), " has no shipped snapshot in ",
+                                                           log->store(), "; worker ", cfg_.worker,
+                                                           " hands out keys of shipped volumes only")));
+  }
   auto key = seal_->host->keys().Get(req->volume_id());
   if (!key.ok()) {
     if (absl::IsNotFound(key.status()))

@@ -45,6 +45,10 @@ class OperatorService final : public v1::Operator::Service {
   grpc::Status Seal(const std::string& volume, bool ship, v1::Transfer* out);
   absl::StatusOr<v1::Migration> LoadMigration(const std::string& id, bool with_history);
   absl::Status CheckPeer(const std::string& worker) const;
+  // OK for a certificate named in cfg_.operators, and for a peer's when
+  // `peer` is given (set to the peer's name; left empty for an operator);
+  // PERMISSION_DENIED otherwise.
+  grpc::Status Admit(const grpc::ServerContext* ctx, std::string* peer = nullptr) const;
   void ShowMigration(v1::Volume& v);
   void ShowStoreProblem(const fsm::Record& r, v1::Migration& m);
 

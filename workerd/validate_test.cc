@@ -69,5 +69,17 @@ TEST(Validate, CreateVolume) {
   EXPECT_EQ(ValidateCreateVolume(r).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A volume must not be named like the devices and keys workerd makes: a peer
+// asking for the key of "m-0123456789-src" would get a migration's source key.
+TEST(Validate, InternalNamesAreNoVolumeIds) {
+  for (const char* id : {"m-0123456789-src", "m-0123456789-meta", "m-0123456789-retired", "vol-1-crypt"}) {
+    absl::Status s = ValidateVolumeId(id);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << id;
+    EXPECT_NE(s.message().find("reserves"), std::string::npos) << s;
+  }
+  EXPECT_TRUE(ValidateVolumeId("src").ok());
+  EXPECT_TRUE(ValidateVolumeId("meta-data").ok());
+}
+
 }  // namespace
 }  // namespace volmigrate::workerd

@@ -43,7 +43,8 @@ address = "$3"
 TOML
 }
 
-"$CERTS" ca "$T/pki" && "$CERTS" issue "$T/pki" w1 && "$CERTS" issue "$T/pki" w2 && "$CERTS" issue "$T/pki" client \
+"$CERTS" ca "$T/pki" && "$CERTS" issue "$T/pki" w1 && "$CERTS" issue "$T/pki" w2 && "$CERTS" issue "$T/pki" operator \
+  && "$CERTS" issue "$T/pki" client \
   || { echo "FAIL: make-certs"; exit 1; }
 
 config w2 w1 127.0.0.1:1 > "$T/w2.toml"
@@ -53,7 +54,7 @@ config w1 w2 "127.0.0.1:$p2" > "$T/w1.toml"
 "$WORKERD" -c "$T/w1.toml" > "$T/w1.log" 2>&1 & w1pid=$!; pids+=($w1pid)
 p1=$(bound_port "$T/w1.log") || { cat "$T/w1.log"; echo "FAIL: w1 did not start"; exit 1; }
 
-export VOLMIGRATE_CA=$T/pki/ca.crt VOLMIGRATE_CERT=$T/pki/client.crt VOLMIGRATE_KEY=$T/pki/client.key
+export VOLMIGRATE_CA=$T/pki/ca.crt VOLMIGRATE_CERT=$T/pki/operator.crt VOLMIGRATE_KEY=$T/pki/operator.key
 S=(--server "127.0.0.1:$p1" --server-name w1)
 
 expect 0 "migratectl --help" -- "$CTL" --help
@@ -77,6 +78,14 @@ expect 4 "drain of another worker refused" -- "$CTL" "${S[@]}" drain w2
 expect 5 "unreachable workerd" -- "$CTL" --server 127.0.0.1:1 --timeout 2 health
 [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] && ok "unreachable: one line" || bad "unreachable: $out"
 expect 5 "wrong server name refused by the client" -- "$CTL" --server "127.0.0.1:$p1" --server-name w2 --timeout 3 health
+# Only operators operate: a certificate of the same CA that is no operator's
+# (a worker's, a stray client's) is refused, even for reading.
+for who in client w2; do
+  expect 6 "$who may not list volumes" -- env VOLMIGRATE_CERT="$T/pki/$who.crt" VOLMIGRATE_KEY="$T/pki/$who.key" \
+    "$CTL" "${S[@]}" volumes
+  [[ "$out" == *"PERMISSION_DENIED: client certificate '$who' is not an operator of worker w1"* ]] \
+    && ok "$who refused by name" || bad "$who: $out"
+done
 expect 2 "missing client cert" -- env VOLMIGRATE_CERT="$T/nope.crt" "$CTL" "${S[@]}" health
 [[ "$out" == *"$T/nope.crt"* ]] && ok "missing cert named" || bad "missing cert: $out"
 

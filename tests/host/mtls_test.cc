@@ -19,8 +19,8 @@ class MtlsTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(dir_->data()), nullptr);
     std::string d = *dir_, rogue = d + "/rogue";
     std::string cmd = std::string("set -e; M=") + MAKE_CERTS + "; $M ca " + d + "; $M issue " + d +
-                      " w1 ip:127.0.0.1; $M issue " + d + " w2; $M issue " + d + " operator; $M ca " + rogue +
-                      "; $M issue " + rogue + " w2";
+                      " w1 ip:127.0.0.1; $M issue " + d + " w2; $M issue " + d + " operator; $M issue " + d +
+                      " w3; $M ca " + rogue + "; $M issue " + rogue + " w2";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
   }
 
@@ -78,6 +78,29 @@ TEST_F(MtlsTest, PeerCallsOnlyFromConfiguredPeers) {
   EXPECT_NE(s.error_message().find("'operator' is not a peer of worker w1"), std::string::npos);
   // w2 gets past authorization; its empty offer then fails validation.
   EXPECT_EQ(Offer(Channel(Files("", "w2"))).error_code(), grpc::INVALID_ARGUMENT);
+}
+
+// Every worker holds a certificate of the CA: none may operate another
+// (delete, unseal, migrate its volumes); it may only ask for health.
+TEST_F(MtlsTest, OnlyOperatorsOperate) {
+  auto list = [](const std::shared_ptr<grpc::Channel>& ch) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::ListVolumesResponse r;
+    return v1::Operator::NewStub(ch)->ListVolumes(&ctx, {}, &r);
+  };
+  EXPECT_TRUE(list(Channel(Files("", "operator"))).ok());
+  grpc::Status s = list(Channel(Files("", "w2")));
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED) << s.error_message();
+  EXPECT_NE(s.error_message().find("'w2' is not an operator of worker w1"), std::string::npos) << s.error_message();
+  EXPECT_TRUE(Health(Channel(Files("", "w2"))).ok()) << "peers check each other's health";
+  // and poll the migrations they take part in (there is none here).
+  grpc::ClientContext ctx;
+  v1::GetMigrationRequest req;
+  req.set_id("m-0123456789");
+  v1::Migration m;
+  EXPECT_EQ(v1::Operator::NewStub(Channel(Files("", "w2")))->GetMigration(&ctx, req, &m).error_code(), grpc::NOT_FOUND);
+  EXPECT_EQ(Health(Channel(Files("", "w3"))).error_code(), grpc::PERMISSION_DENIED) << "neither peer nor operator";
 }
 
 TEST_F(MtlsTest, ForeignCaIsRefused) {

@@ -33,9 +33,12 @@ vm_check w1 30 "w1: killed before and after every state; no export, volume retir
   [ \$(grep -c 'workerd exited 137' /shared/workerd.log) -ge 16 ]
   ! tgtadm --lld iscsi --op show --mode target | grep -q ^Target
   [ \$(lvs --noheadings -o lv_tags vg0 | grep -c volmigrate_retired) = 1 ]"
+# Two markers per state the destination runs: ACCEPTED STAGED ATTACHING CLONED
+# BOOTING BOOTED HYDRATING CUT_OVER NOTIFYING (the source's eight: QUEUED
+# PREPARING EXPORTING OFFERING STAGING FENCING WAITING RETIRING).
 vm_check w2 30 "w2: killed before and after every state; one volume, linear; no session, record, clone or metadata" "
-  ls /shared/crash | tee /dev/stderr | wc -l | grep -qx 16
-  [ \$(grep -c 'workerd exited 137' /shared/workerd.log) -ge 16 ]
+  ls /shared/crash | tee /dev/stderr | wc -l | grep -qx 18
+  [ \$(grep -c 'workerd exited 137' /shared/workerd.log) -ge 18 ]
   [ -z \"\$(iscsiadm -m session 2>/dev/null)\" ] && ! iscsiadm -m node >/dev/null 2>&1
   dmsetup ls | tee /dev/stderr | grep -v -E '^vg0-' | sort | tr -s ' \t' ' ' | cut -d' ' -f1 | tr '\n' ' ' | grep -qx 'vol-1 vol-1-crypt '
   dmsetup table vol-1 | grep -q ' linear '
