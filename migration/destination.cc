@@ -70,8 +70,11 @@ absl::StatusOr<bool> EnsureClone(Env* env, const std::string& id, const Migratio
   return true;
 }
 
-absl::StatusOr<dm::CloneStatus> Status(Env* env, const std::string& vol) {
-  ASSIGN_OR_RETURN(std::vector<dm::Target> t, env->host->dm().Status(vol, /*noflush=*/true));
+// The kernel's in-memory view by default. With `committed`, dm-clone first
+// commits its metadata (a status without NOFLUSH does), so what it reports is
+// what a power loss right after would find on disk.
+absl::StatusOr<dm::CloneStatus> Status(Env* env, const std::string& vol, bool committed = false) {
+  ASSIGN_OR_RETURN(std::vector<dm::Target> t, env->host->dm().Status(vol, /*noflush=*/!committed));
   if (t.size() != 1 || t[0].type != "clone")
     return absl::InternalError(absl::StrCat(LiveDevice(vol), " is not a clone device"));
   return dm::ParseCloneStatus(t[0].params);
@@ -207,8 +210,13 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(s.status, Status(env, vol));
   s.now_ms = env->now_ms();
   if (s.status.Hydrated()) {
-    UpdateProgress(st, s, env->opts.stall_seconds);
-    return Go("CUT_OVER", st);
+    // CUT_OVER lays a linear map over the destination: only once the
+    // metadata on disk says every region is there.
+    ASSIGN_OR_RETURN(dm::CloneStatus committed, Status(env, vol, /*committed=*/true));
+    if (committed.Hydrated()) {
+      UpdateProgress(st, s, env->opts.stall_seconds);
+      return Go("CUT_OVER", st);
+    }
   }
   ASSIGN_OR_RETURN(s.session_state, env->host->SessionState(st.target_iqn()));
   // Kernel messages from here on are this hydration's; read only when stalled.
@@ -239,10 +247,34 @@ absl::StatusOr<fsm::Next> CutOver(Env* env, const fsm::StepContext& c) {
   const std::string& vol = st.view().volume_id();
   const uint64_t sectors = st.plaintext_bytes() / 512;
   ASSIGN_OR_RETURN(bool live, h.dm().Exists(vol));
+  auto meta = h.GetLv(internal::MetadataLv(c.id));
+  if (!meta.ok() && !absl::IsNotFound(meta.status())) return meta.status();
+  bool restarted = false;
+  if (!live && meta.ok()) {
+    // Rebooted before the swap finished: the clone comes back from its
+    // metadata, which alone says what reached the destination.
+    RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
+    live = restarted = true;
+  }
   if (live) {
+    ASSIGN_OR_RETURN(std::vector<dm::Target> table, h.dm().Table(vol));
+    if (table.size() == 1 && table[0].type == "clone") {
+      ASSIGN_OR_RETURN(dm::CloneStatus committed, Status(env, vol, /*committed=*/true));
+      if (restarted)
+        spdlog::warn("{} restarted in CUT_OVER: clone rebuilt from its metadata, {} of {} regions hydrated",
+                     LogTag(vol, c.id), committed.hydrated, committed.total_regions);
+      if (!committed.Hydrated()) {
+        spdlog::warn("{} the clone's metadata shows {} of {} regions hydrated: hydrating again", LogTag(vol, c.id),
+                     committed.hydrated, committed.total_regions);
+        if (restarted) RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+        return Go("HYDRATING", st);
+      }
+    }
     RETURN_IF_ERROR(dm::SwapToLinear(h.dm(), vol, LiveDevice(CryptName(vol)), sectors));
+    if (restarted) RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
   } else {
-    // Rebooted after hydration finished: the destination alone holds the data.
+    // Rebooted after the swap (the clone's metadata is gone only after it):
+    // the destination alone holds the data.
     RETURN_IF_ERROR(OpenDestination(h, vol));
     RETURN_IF_ERROR(h.dm().Create(vol, {{0, sectors, "linear", absl::StrCat(LiveDevice(CryptName(vol)), " 0")}}, false));
     RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -22,7 +23,9 @@ namespace {
 class FakeDm final : public dm::DeviceMapper {
  public:
   std::map<std::string, std::vector<dm::Target>> live, inactive;
-  uint64_t hydrated = 0, total = 64;  // regions of the clone
+  uint64_t hydrated = 0, total = 64;  // regions of the clone, in the kernel's memory
+  uint64_t committed = 0;             // ... and in its metadata on disk
+  std::optional<uint64_t> committed_at_swap;  // when a linear table replaced the clone
   bool hydrating = false;
   absl::Status Create(const std::string& n, const std::vector<dm::Target>& t, bool) override {
     if (live.count(n)) return live[n] == t ? absl::OkStatus() : absl::AlreadyExistsError(n);
@@ -30,6 +33,7 @@ class FakeDm final : public dm::DeviceMapper {
     return absl::OkStatus();
   }
   absl::Status Reload(const std::string& n, const std::vector<dm::Target>& t) override {
+    if (t[0].type == "linear" && live.count(n) && live[n][0].type == "clone") committed_at_swap = committed;
     inactive[n] = t;
     return absl::OkStatus();
   }
@@ -47,10 +51,11 @@ class FakeDm final : public dm::DeviceMapper {
     if (!live.count(n)) return absl::NotFoundError(n);
     return live[n];
   }
-  absl::StatusOr<std::vector<dm::Target>> Status(const std::string& n, bool) override {
+  absl::StatusOr<std::vector<dm::Target>> Status(const std::string& n, bool noflush) override {
     if (!live.count(n)) return absl::NotFoundError(n);
     if (live[n][0].type != "clone") return live[n];
     if (hydrating && hydrated < total) hydrated = std::min(total, hydrated + 16);  // kcopyd at work
+    if (!noflush) committed = hydrated;  // dm-clone commits its metadata first
     return std::vector<dm::Target>{{0, 8192, "clone",
                                     absl::StrCat("8 6/2048 128 ", hydrated, "/", total, " 0 ",
                                                  hydrating ? "0" : "1 no_hydration",
@@ -341,6 +346,10 @@ TEST_P(MachinesTest, MigratesEndToEndLeavingNothingBehind) {
   EXPECT_FALSE(dst.keyring.keys.count(m->id() + "-src"));
   EXPECT_NE(dst.keyring.keys["vol-1"], "source key");  // re-keyed
   EXPECT_EQ(dst.hooks.front(), "/start vol-1");
+
+  // The linear map went over the destination only once the clone's metadata
+  // on disk (not only the kernel's memory) had every region.
+  EXPECT_EQ(dst.dmf.committed_at_swap, dst.dmf.total);
 
   auto view = ViewOf(*w2->store->Get(m->id()));
   EXPECT_GT(view->blackout_seconds(), 0);

@@ -58,6 +58,10 @@ struct Config {
   // Tests only, from VOLMIGRATE_CRASH_DIR (never the file): SIGKILL once before
   // and once after the step of every state, leaving a marker file for each.
   std::string crash_dir;
+  // Tests only, from VOLMIGRATE_HALT_BEFORE ("kind.STATE", never the file): the
+  // first machine to reach that state stops there for good, its step not run,
+  // so a test can cut the power with exactly that state committed.
+  std::string halt_before;
   std::vector<PeerConfig> peers;
   // Certificate common names that may call the Operator service. Peers may
   // only ask for Health (workerd checks its peers at start) and read the

@@ -67,6 +67,16 @@ std::function<void(const std::string&, const std::string&, bool)> CrashOncePerSt
   };
 }
 
+std::function<void(const std::string&, const std::string&, bool)> HaltBefore(const std::string& spec) {
+  spdlog::warn("halt testing: the first machine to reach {} stops there", spec);
+  return [spec](const std::string& kind, const std::string& state, bool after) {
+    if (after || absl::StrCat(kind, ".", state) != spec) return;
+    spdlog::warn("halt test: holding before {} {} step", kind, state);
+    spdlog::default_logger()->flush();
+    for (;;) ::pause();
+  };
+}
+
 // The object store sealed volumes ship to, from [objstore].
 absl::StatusOr<std::unique_ptr<objstore::ObjectStore>> OpenObjects(const ObjstoreConfig& o) {
   if (o.kind == "dir") return objstore::NewLocalStore(o.dir);
@@ -94,6 +104,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
   ASSIGN_OR_RETURN(d->store_, fsm::Store::Open(c.data_dir + "/state"));
   fsm::RunnerOptions ro{.max_concurrent = c.max_concurrent};
   if (!c.crash_dir.empty()) ro.step_hook = CrashOncePerState(c.crash_dir);
+  if (!c.halt_before.empty()) ro.step_hook = HaltBefore(c.halt_before);
   d->runner_ = std::make_unique<fsm::Runner>(d->store_.get(), ro);
 
   if (c.storage.configured) {

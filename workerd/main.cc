@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   if (!cfg.ok()) return Fail(cfg.status());
   if (!log_level.empty()) cfg->log_level = log_level;
   if (const char* d = std::getenv("VOLMIGRATE_CRASH_DIR"); d && *d) cfg->crash_dir = d;
+  if (const char* h = std::getenv("VOLMIGRATE_HALT_BEFORE"); h && *h) cfg->halt_before = h;
   if (absl::Status s = InitLogging(cfg->log_level); !s.ok()) return Fail(s);
 
   if (check) {

@@ -6,6 +6,7 @@
 #   workers_start NAME           modules, thin pool, state LV, tgtd, iscsid; workerd under a
 #                                supervisor that restarts it when it dies ($WORKERS_ENV: its environment)
 #   workers_stop NAME            the supervisor and workerd (SIGTERM)
+#   workers_power_cycle NAME I   the guest's power pulled, booted again, workerd started
 #   workers_volume_cmd, workers_verify_cmd   guest commands: a volume with files and a
 #                                consumer on w1; the checksums of everything on it
 #   $CTL, $CTL2                  migratectl as the operator, talking to w1, w2
@@ -74,12 +75,22 @@ workers_start() {
     for i in \$(seq 100); do tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1 && break; sleep 0.1; done
     pgrep -x iscsid >/dev/null || iscsid
     rm -f /shared/stop-workerd
+    before=\$(grep -c listening /shared/workerd.log 2>/dev/null || true)
     setsid bash -c 'while [ ! -e /shared/stop-workerd ]; do
         ${WORKERS_ENV:-} $VM_BUILD/workerd/workerd -c /shared/workerd.toml >> /shared/workerd.log 2>&1; echo \"workerd exited \$?\" >> /shared/workerd.log
         sleep 0.3
       done' < /dev/null > /dev/null 2>&1 &
-    for i in \$(seq 200); do grep -q listening /shared/workerd.log 2>/dev/null && break; sleep 0.1; done
-    grep -q listening /shared/workerd.log"
+    # This start's line, not one an earlier start left in the log.
+    for i in \$(seq 200); do [ \"\$(grep -c listening /shared/workerd.log)\" -gt \"\${before:-0}\" ] && break; sleep 0.1; done
+    [ \"\$(grep -c listening /shared/workerd.log)\" -gt \"\${before:-0}\" ]"
+}
+
+# workers_power_cycle NAME INDEX: pulls the guest's power (no shutdown, no
+# flush), boots it again on the same disk and starts workerd.
+workers_power_cycle() {
+  local g=$1 i=$2
+  kill -9 "$(cat "$VM_RUN/$g/pid")"; sleep 1
+  rm -f "$VM_RUN/$g/shared/ready" && vm_boot "$g" "$i" && vm_wait_ready "$g" && workers_start "$g"
 }
 
 workers_stop() {
