@@ -247,14 +247,23 @@ struct Worker {
   }
   ~Worker() { runner->Stop(); }
 
-  // Waits for machine `id` to end; its final state.
-  std::string Wait(const std::string& id) {
+  // Waits until `pred` holds for machine `id`; false after 20 s.
+  bool WaitFor(const std::string& id, const std::function<bool(const fsm::Record&)>& pred) {
     absl::Time deadline = absl::Now() + absl::Seconds(20);
     for (uint64_t v = runner->Version(); absl::Now() < deadline; v = runner->WaitForChange(v, deadline)) {
       auto r = store->Get(id);
-      if (r.ok() && r->terminal()) return r->state() + (r->last_error().empty() ? "" : ": " + r->last_error());
+      if (r.ok() && pred(*r)) return true;
     }
-    return "timeout";
+    return false;
+  }
+  // Waits for machine `id` to end; its final state.
+  std::string Wait(const std::string& id) {
+    std::string end = "timeout";
+    WaitFor(id, [&](const fsm::Record& r) {
+      if (r.terminal()) end = r.state() + (r.last_error().empty() ? "" : ": " + r.last_error());
+      return r.terminal();
+    });
+    return end;
   }
 
   std::string dir;
@@ -427,16 +436,6 @@ TEST_P(MachinesTest, DrainRunsAtMostTheLimitAtOnce) {
       EXPECT_TRUE(spans[i].second <= spans[j].first || spans[j].second <= spans[i].first) << "overlap " << i << " " << j;
 }
 
-// Waits until `pred` holds for machine `id` of `w`; false after 20 s.
-bool WaitFor(Worker& w, const std::string& id, const std::function<bool(const fsm::Record&)>& pred) {
-  absl::Time deadline = absl::Now() + absl::Seconds(20);
-  for (uint64_t v = w.runner->Version(); absl::Now() < deadline; v = w.runner->WaitForChange(v, deadline)) {
-    auto r = w.store->Get(id);
-    if (r.ok() && pred(*r)) return true;
-  }
-  return false;
-}
-
 // A fence that fails (the stop hook exits non-zero) is before any boot: the
 // source rolls back like an abort, export gone and consumer started again,
 // instead of ending FAILED with the workload down.
@@ -466,7 +465,7 @@ TEST_P(MachinesTest, AConsumerThatMayRunIsNeverRolledBack) {
   ASSERT_TRUE(m.ok()) << m.status();
   std::string dst = w2->Wait(m->id());
   EXPECT_TRUE(absl::StartsWith(dst, "FAILED: FAILED_PRECONDITION: /start exited")) << dst;
-  ASSERT_TRUE(WaitFor(*w1, m->id(), [](const fsm::Record& r) {
+  ASSERT_TRUE(w1->WaitFor(m->id(), [](const fsm::Record& r) {
     return absl::StrContains(r.last_error(), "after its consumer booted");
   }));
   auto fenced = [&](const std::string& state) {
@@ -485,7 +484,7 @@ TEST_P(MachinesTest, AConsumerThatMayRunIsNeverRolledBack) {
 
   peers.forgotten = true;
   ASSERT_TRUE(w1->runner->Cancel(m->id()).ok());
-  ASSERT_TRUE(WaitFor(*w1, m->id(), [](const fsm::Record& r) {
+  ASSERT_TRUE(w1->WaitFor(m->id(), [](const fsm::Record& r) {
     return r.state() == "ROLLBACK" && absl::StrContains(r.last_error(), "cannot confirm this migration");
   }));
   fenced("ROLLBACK");
