@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
@@ -41,6 +42,15 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
+}
+
+absl::Status WriteAttribute(const std::string& path, absl::string_view data) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, absl::StrCat("cannot open ", path));
+  ssize_t n = ::write(fd.get(), data.data(), data.size());
+  if (n < 0) return ErrnoError(errno, absl::StrCat("cannot write '", absl::StripAsciiWhitespace(data), "' to ", path));
+  if (static_cast<size_t>(n) != data.size()) return absl::InternalError(absl::StrCat("short write to ", path));
+  return absl::OkStatus();
 }
 
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view data, mode_t mode) {

@@ -16,6 +16,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 // Writes via a temporary file, fsync and rename, so readers see old or new, never half.
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view data, mode_t mode);
 
+// Writes `data` into an existing file in place, in one write: a sysfs
+// attribute, which takes a value per write and is no place for a rename.
+absl::Status WriteAttribute(const std::string& path, absl::string_view data);
+
 // Size in bytes of a block device (BLKGETSIZE64) or a regular file.
 absl::StatusOr<uint64_t> DeviceBytes(const std::string& path);
 

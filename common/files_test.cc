@@ -30,6 +30,14 @@ TEST(Files, MissingFileIsNotFound) {
   EXPECT_NE(got.status().message().find("/nonexistent/volmigrate/x"), std::string::npos);
 }
 
+TEST(Files, AttributeIsWrittenInPlaceAndMustExist) {
+  std::string p = NewTempDir() + "/state";
+  EXPECT_EQ(WriteAttribute(p, "running\n").code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(WriteFileAtomic(p, "offline\n", 0644).ok());
+  ASSERT_TRUE(WriteAttribute(p, "running\n").ok());
+  EXPECT_EQ(*ReadFile(p), "running\n");
+}
+
 TEST(Files, MakeDirsSetsMode) {
   std::string dir = NewTempDir() + "/x/y";
   ASSERT_TRUE(MakeDirs(dir, 0700).ok());

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
@@ -52,10 +53,38 @@ absl::StatusOr<std::vector<SessionInfo>> ParseSessionsP3(const std::string& text
   return out;
 }
 
-absl::Status Initiator::Node(const LoginSpec& s, const std::string& name, const std::string& value, bool secret) {
+absl::Status Initiator::Node(const LoginSpec& s, const std::string& name, const std::string& value) {
   Command c{.argv = {"iscsiadm", "-m", "node", "-T", s.iqn, "-p", s.portal, "-o", "update", "-n", name, "-v", value}};
-  if (secret) c.secrets = {value};
   return RunChecked(*ex_, c, absl::StatusCode::kUnavailable).status();
+}
+
+absl::Status Initiator::WriteSecret(const LoginSpec& s) {
+  namespace fs = std::filesystem;
+  if (s.chap_secret.find_first_of("\r\n") != std::string::npos)
+    return absl::InvalidArgumentError("a CHAP secret cannot hold a line break");
+  // <nodes>/<iqn>/<ip>,<port>,<tpgt>/<iface>, or <nodes>/<iqn>/<ip>,<port> (the
+  // old layout, a file); the portal group is whatever iscsiadm gave it.
+  const size_t colon = s.portal.rfind(':');
+  if (colon == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("portal '", s.portal, "' has no port"));
+  const std::string prefix = absl::StrCat(absl::StripSuffix(absl::StripPrefix(s.portal.substr(0, colon), "["), "]"),
+                                          ",", s.portal.substr(colon + 1));
+  std::error_code ec;
+  for (const std::string& nodes : node_dirs_) {
+    for (const auto& e : fs::directory_iterator(fs::path(nodes) / s.iqn, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name != prefix && !absl::StartsWith(name, prefix + ",")) continue;
+      const fs::path rec = e.is_directory() ? e.path() / "default" : e.path();
+      ASSIGN_OR_RETURN(std::string text, ReadFile(rec.string()));
+      std::string out;
+      for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty()))
+        if (!absl::StartsWith(line, "node.session.auth.password "))
+          absl::StrAppend(&out, line, "\n");
+      absl::StrAppend(&out, "node.session.auth.password = ", s.chap_secret, "\n");
+      return WriteFileAtomic(rec.string(), out, 0600);
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no node record of ", s.iqn, " at ", s.portal, " in ",
+                                          absl::StrJoin(node_dirs_, " or ")));
 }
 
 absl::StatusOr<std::vector<SessionInfo>> Initiator::Sessions() {
@@ -74,7 +103,7 @@ absl::Status Initiator::Prepare(const LoginSpec& s) {
                       .status());
   RETURN_IF_ERROR(Node(s, "node.session.auth.authmethod", "CHAP"));
   RETURN_IF_ERROR(Node(s, "node.session.auth.username", s.chap_user));
-  RETURN_IF_ERROR(Node(s, "node.session.auth.password", s.chap_secret, true));
+  RETURN_IF_ERROR(WriteSecret(s));
   RETURN_IF_ERROR(Node(s, "node.session.timeo.replacement_timeout", absl::StrCat(s.replacement_timeout_seconds)));
   return Node(s, "node.startup", "manual");
 }
@@ -113,7 +142,7 @@ absl::Status Initiator::Logout(const std::string& iqn, const std::string& portal
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Initiator::FindDevice(const std::string& iqn) {
+absl::StatusOr<std::pair<std::string, std::string>> Initiator::FindLun(const std::string& iqn) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path sessions = fs::path(sysfs_) / "class/iscsi_session";
@@ -125,7 +154,7 @@ absl::StatusOr<std::string> Initiator::FindDevice(const std::string& iqn) {
       if (!absl::StartsWith(tgt.path().filename().string(), "target")) continue;
       for (const auto& lun : fs::directory_iterator(tgt.path(), ec)) {
         for (const auto& blk : fs::directory_iterator(lun.path() / "block", ec)) {
-          return "/dev/" + blk.path().filename().string();
+          return std::make_pair(lun.path().string(), blk.path().filename().string());
         }
       }
     }
@@ -133,10 +162,27 @@ absl::StatusOr<std::string> Initiator::FindDevice(const std::string& iqn) {
   return absl::NotFoundError(absl::StrCat("no disk for ", iqn, " yet"));
 }
 
+absl::StatusOr<Disk> Initiator::FindDisk(const std::string& iqn) {
+  ASSIGN_OR_RETURN(auto lun, FindLun(iqn));
+  ASSIGN_OR_RETURN(std::string state, ReadFile(lun.first + "/state"));
+  return Disk{.name = lun.second, .state = std::string(absl::StripTrailingAsciiWhitespace(state))};
+}
+
+absl::StatusOr<bool> Initiator::Revive(const std::string& iqn) {
+  ASSIGN_OR_RETURN(auto lun, FindLun(iqn));
+  ASSIGN_OR_RETURN(std::string state, ReadFile(lun.first + "/state"));
+  // The kernel takes only "running" and "offline" from userspace, and leaves
+  // "transport-offline" itself once the session logs in.
+  if (absl::StripTrailingAsciiWhitespace(state) != "offline") return false;
+  RETURN_IF_ERROR(WriteAttribute(lun.first + "/state", "running\n"));
+  return true;
+}
+
 absl::StatusOr<std::string> Initiator::WaitDevice(const std::string& iqn, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   for (;;) {
-    auto dev = FindDevice(iqn);
+    absl::StatusOr<std::string> dev = absl::NotFoundError("");
+    if (auto lun = FindLun(iqn); lun.ok()) dev = "/dev/" + lun->second;
     // The sysfs entry comes first, the /dev node a moment later, and the disk
     // opens only once the SCSI layer has attached it: until then open() fails
     // (ENXIO; libcryptsetup then said "Block device required" and a migration

@@ -18,7 +18,7 @@ struct LoginSpec {
   std::string chap_secret;  // never logged
   // How long a session may be down before I/O fails; until then I/O blocks,
   // so a short network cut stalls hydration instead of failing it.
-  int replacement_timeout_seconds = 120;
+  int replacement_timeout_seconds = 600;
 };
 
 struct SessionInfo {
@@ -29,13 +29,27 @@ struct SessionInfo {
   std::vector<std::string> disks;  // "sda"
 };
 
+// The disk of a session and the SCSI layer's state of it (sysfs device/state):
+// "running", "blocked" (session in recovery: I/O waits), "transport-offline"
+// (the replacement timeout expired: I/O fails until the session logs in
+// again), "offline" (the error handler gave up on it: I/O fails until someone
+// sets it running, whatever the session does).
+struct Disk {
+  std::string name;  // "sda"
+  std::string state;
+};
+
 // `iscsiadm -m session -P 3`
 absl::StatusOr<std::vector<SessionInfo>> ParseSessionsP3(const std::string& text);
 
 class Initiator {
  public:
-  // `sysfs`: "/sys", or a fake tree in tests.
-  Initiator(Executor* ex, std::string sysfs = "/sys") : ex_(ex), sysfs_(std::move(sysfs)) {}
+  // `sysfs`: "/sys", or a fake tree in tests. `node_dirs`: where open-iscsi may
+  // keep its node records (Debian's, then Fedora's), the first holding the
+  // target's record is used.
+  Initiator(Executor* ex, std::string sysfs = "/sys",
+            std::vector<std::string> node_dirs = {"/etc/iscsi/nodes", "/var/lib/iscsi/nodes"})
+      : ex_(ex), sysfs_(std::move(sysfs)), node_dirs_(std::move(node_dirs)) {}
 
   // The node record with CHAP and timeouts, ahead of the login (idempotent).
   absl::Status Prepare(const LoginSpec& spec);
@@ -48,12 +62,23 @@ class Initiator {
   // The disk of the session to `iqn` ("/dev/sda"), waiting for it to appear:
   // the node comes some time after login. DeadlineExceeded after `timeout`.
   absl::StatusOr<std::string> WaitDevice(const std::string& iqn, absl::Duration timeout);
+  // The disk of the session to `iqn` now; NotFound when there is none.
+  absl::StatusOr<Disk> FindDisk(const std::string& iqn);
+  // Sets the disk of the session to `iqn` running again if the SCSI layer took
+  // it offline; true when it did. Only useful once the session is logged in
+  // again (the caller checks): until then its I/O would fail anyway.
+  absl::StatusOr<bool> Revive(const std::string& iqn);
 
  private:
-  absl::Status Node(const LoginSpec& s, const std::string& name, const std::string& value, bool secret = false);
-  absl::StatusOr<std::string> FindDevice(const std::string& iqn);
+  absl::Status Node(const LoginSpec& s, const std::string& name, const std::string& value);
+  // The CHAP secret into the node record's file itself: `iscsiadm -o update`
+  // would take it on its command line, which any local user can read.
+  absl::Status WriteSecret(const LoginSpec& s);
+  // The disk's SCSI device directory in sysfs (".../<h:c:t:l>") and its name.
+  absl::StatusOr<std::pair<std::string, std::string>> FindLun(const std::string& iqn);
   Executor* ex_;
   std::string sysfs_;
+  std::vector<std::string> node_dirs_;
 };
 
 }  // namespace volmigrate::iscsi

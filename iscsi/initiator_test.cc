@@ -4,6 +4,8 @@
 #include <fstream>
 
 #include "common/fake_executor.h"
+#include "common/files.h"
+#include "common/test_util.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::iscsi {
@@ -24,27 +26,56 @@ TEST(SessionsP3, ParsesCapturedSession) {
 
 LoginSpec Spec() { return {"169.254.0.1:3260", kIqn, "mig-1", "secret-12345ab", 120}; }
 
+// iscsiadm's node records, played: `-o new` writes one as iscsiadm does.
+struct FakeNodes {
+  explicit FakeNodes(FakeExecutor& ex) : dir(NewTempDir() + "/nodes") {
+    ex.On("iscsiadm -m node", ExecResult{0, "", ""});
+    ex.On(std::string("iscsiadm -m node -o new -T ") + kIqn + " -p 169.254.0.1:3260", [this](const Command&) {
+      std::filesystem::create_directories(std::filesystem::path(Record()).parent_path());
+      std::ofstream(Record()) << "# BEGIN RECORD 2.1.8\nnode.name = " << kIqn
+                              << "\nnode.session.auth.password = \nnode.conn[0].port = 3260\n# END RECORD\n";
+      return absl::StatusOr<ExecResult>(ExecResult{0, "", ""});
+    });
+  }
+  std::string Record() const { return dir + "/" + kIqn + "/169.254.0.1,3260,-1/default"; }
+  std::string dir;
+};
+
 TEST(Initiator, LoginWithoutANodeRecordWritesItThenLogsIn) {
   FakeExecutor ex;
   ex.On("iscsiadm -m session", ExecResult{21, "", "iscsiadm: No active sessions.\n"});
-  ex.On("iscsiadm -m node", ExecResult{0, "", ""});
+  FakeNodes nodes(ex);
   int logins = 0;
   ex.On(std::string("iscsiadm -m node -T ") + kIqn + " -p 169.254.0.1:3260 --login",
         [&](const Command&) { return absl::StatusOr<ExecResult>(ExecResult{++logins == 1 ? 21 : 0, "", ""}); });
-  Initiator ini(&ex);
+  Initiator ini(&ex, "/sys", {"/nonexistent", nodes.dir});
   ASSERT_TRUE(ini.Login(Spec()).ok());
   EXPECT_EQ(ex.Count(std::string("iscsiadm -m node -o new -T ") + kIqn + " -p 169.254.0.1:3260"), 1);
   EXPECT_EQ(ex.Count(std::string("iscsiadm -m node -T ") + kIqn +
                      " -p 169.254.0.1:3260 -o update -n node.session.timeo.replacement_timeout -v 120"),
             1);
   EXPECT_EQ(logins, 2);
+  // The secret is in the record, once, and on no command line.
+  std::string rec = *ReadFile(nodes.Record());
+  EXPECT_NE(rec.find("node.name = " + std::string(kIqn) + "\n"), std::string::npos) << rec;
+  EXPECT_EQ(rec.find("node.session.auth.password = \n"), std::string::npos) << rec;
+  EXPECT_NE(rec.find("node.session.auth.password = secret-12345ab\n"), std::string::npos) << rec;
+  for (const std::string& c : ex.calls) EXPECT_EQ(c.find("secret-12345ab"), std::string::npos) << c;
+}
+
+TEST(Initiator, NoRecordToHoldTheSecretIsNotFound) {
+  FakeExecutor ex;
+  ex.On("iscsiadm -m node", ExecResult{0, "", ""});  // as if iscsiadm kept its records elsewhere
+  absl::Status s = Initiator(&ex, "/sys", {NewTempDir()}).Prepare(Spec());
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_EQ(s.message().find("secret-12345ab"), std::string::npos) << s;
 }
 
 TEST(Initiator, PreparedLoginIsOneCommand) {
   FakeExecutor ex;
   ex.On("iscsiadm -m session", ExecResult{21, "", ""});
-  ex.On("iscsiadm -m node", ExecResult{0, "", ""});
-  Initiator ini(&ex);
+  FakeNodes nodes(ex);
+  Initiator ini(&ex, "/sys", {nodes.dir});
   ASSERT_TRUE(ini.Prepare(Spec()).ok());
   int before = static_cast<int>(ex.calls.size());
   ASSERT_TRUE(ini.Login(Spec()).ok());
@@ -103,6 +134,32 @@ TEST(Initiator, WaitsForTheDiskBySysfs) {
   ASSERT_TRUE(dev.ok()) << dev.status();
   EXPECT_EQ(*dev, "/dev/sda");
   EXPECT_EQ(ini.WaitDevice("iqn.other", absl::Milliseconds(100)).status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// The kernel keeps a disk its error handler set offline so until told; once
+// the session is back, Revive tells it. Other states are the kernel's to leave.
+TEST(Initiator, RevivesAnOfflineDiskOnly) {
+  namespace fs = std::filesystem;
+  std::string root = testing::TempDir() + "sysfsXXXXXX";
+  ASSERT_NE(mkdtemp(root.data()), nullptr);
+  const std::string lun = root + "/class/iscsi_session/session1/device/target0:0:0/0:0:0:1";
+  fs::create_directories(lun + "/block/sdb");
+  std::ofstream(root + "/class/iscsi_session/session1/targetname") << kIqn << "\n";
+  FakeExecutor ex;
+  Initiator ini(&ex, root);
+  EXPECT_EQ(ini.FindDisk("iqn.other").status().code(), absl::StatusCode::kNotFound);
+  for (const char* state : {"running", "blocked", "transport-offline"}) {
+    std::ofstream(lun + "/state") << state << "\n";
+    auto d = ini.FindDisk(kIqn);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->name, "sdb");
+    EXPECT_EQ(d->state, state);
+    EXPECT_FALSE(*ini.Revive(kIqn)) << state;
+    EXPECT_EQ(ini.FindDisk(kIqn)->state, state);
+  }
+  std::ofstream(lun + "/state") << "offline\n";
+  EXPECT_TRUE(*ini.Revive(kIqn));
+  EXPECT_EQ(ini.FindDisk(kIqn)->state, "running");
 }
 
 }  // namespace

@@ -1,6 +1,12 @@
 #include "iscsi/target.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -8,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/files.h"
 #include "common/status.h"
 
 namespace volmigrate::iscsi {
@@ -89,10 +96,84 @@ absl::StatusOr<std::vector<TargetInfo>> ParseTgtadmShow(const std::string& text)
   return out;
 }
 
-absl::Status Tgt::Tgtadm(std::vector<std::string> args, const std::vector<std::string>& secrets) {
+namespace {
+
+// tgt's struct tgtadm_req and tgtadm_rsp, field for field (usr/tgtadm.h,
+// unchanged since tgt 1.0.24).
+struct TgtadmReq {
+  uint32_t mode;
+  uint32_t op;
+  char lld[64];
+  uint32_t len;  // of the header and the parameters after it
+  int32_t tid;
+  uint64_t sid;
+  uint64_t lun;
+  uint32_t cid;
+  uint32_t host_no;
+  uint32_t device_type;
+  uint32_t ac_dir;
+  uint32_t pack;
+  uint32_t force;
+};
+static_assert(sizeof(TgtadmReq) == 120);
+struct TgtadmRsp {
+  uint32_t err;
+  uint32_t len;  // of the header and the text after it
+};
+constexpr uint32_t kModeAccount = 7, kOpNew = 0;
+constexpr uint32_t kUserExists = 14;  // TGTADM_USER_EXIST
+
+absl::Status WriteAll(int fd, const void* data, size_t n, const std::string& what) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return ErrnoError(errno, what);
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status NewTgtdAccount(const std::string& socket_path, const std::string& user, const std::string& secret) {
+  const std::string where = absl::StrCat("tgtd's management socket ", socket_path);
+  if (user.find(',') != std::string::npos || secret.find(',') != std::string::npos)
+    return absl::InvalidArgumentError("a tgtd account's user and secret cannot hold ','");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(addr.sun_path)) return absl::InvalidArgumentError(where + ": path too long");
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoError(errno, "socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    return absl::UnavailableError(absl::StrCat("connecting to ", where, " (is tgtd running?): ", std::strerror(errno)));
+  // tgtd splits "user=U,password=P" at the first ',' and wants the NUL.
+  std::string params = absl::StrCat("user=", user, ",password=", secret);
+  params.push_back('\0');
+  TgtadmReq req{};
+  req.mode = kModeAccount;
+  req.op = kOpNew;
+  std::memcpy(req.lld, "iscsi", 5);
+  req.len = static_cast<uint32_t>(sizeof(req) + params.size());
+  req.tid = -1;
+  RETURN_IF_ERROR(WriteAll(fd.get(), &req, sizeof(req), "writing to " + where));
+  RETURN_IF_ERROR(WriteAll(fd.get(), params.data(), params.size(), "writing to " + where));
+  TgtadmRsp rsp{};
+  ssize_t n = ::recv(fd.get(), &rsp, sizeof(rsp), MSG_WAITALL);
+  if (n != static_cast<ssize_t>(sizeof(rsp)))
+    return absl::UnavailableError(absl::StrCat(where, " closed before answering"));
+  if (rsp.err == kUserExists) return absl::AlreadyExistsError(absl::StrCat("tgtd account ", user, " exists"));
+  if (rsp.err != 0)
+    return absl::UnavailableError(absl::StrCat("tgtd refused account ", user, ": tgtadm error ", rsp.err));
+  return absl::OkStatus();
+}
+
+absl::Status Tgt::Tgtadm(std::vector<std::string> args) {
   std::vector<std::string> argv = {"tgtadm", "--lld", "iscsi"};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunChecked(*ex_, {.argv = argv, .secrets = secrets}).status();
+  return RunChecked(*ex_, {.argv = argv}).status();
 }
 
 absl::StatusOr<std::vector<TargetInfo>> Tgt::List() {
@@ -143,9 +224,7 @@ absl::Status Tgt::Export(const ExportSpec& s) {
     bool exists = false;
     for (auto line : absl::StrSplit(accounts, '\n'))
       exists |= absl::StripAsciiWhitespace(line) == s.chap_user;
-    if (!exists)
-      RETURN_IF_ERROR(Tgtadm({"--op", "new", "--mode", "account", "--user", s.chap_user, "--password", s.chap_secret},
-                             {s.chap_secret}));
+    if (!exists) RETURN_IF_ERROR(NewTgtdAccount(socket_, s.chap_user, s.chap_secret));
     RETURN_IF_ERROR(Tgtadm({"--op", "bind", "--mode", "account", "--tid", t, "--user", s.chap_user}));
   }
   if (!have || !Contains(have->acl, s.initiator_iqn))

@@ -47,9 +47,17 @@ struct TargetInfo {
 // `tgtadm --lld iscsi --op show --mode target`
 absl::StatusOr<std::vector<TargetInfo>> ParseTgtadmShow(const std::string& text);
 
+// tgtd's management socket: what tgtadm connects to.
+inline constexpr char kTgtdSocket[] = "/var/run/tgtd/socket.0";
+
+// Creates a CHAP account in tgtd through its management socket, speaking
+// tgtadm's protocol (tgt's usr/tgtadm.h), so that the secret is never on a
+// command line. TGTADM_USER_EXIST is AlreadyExists.
+absl::Status NewTgtdAccount(const std::string& socket_path, const std::string& user, const std::string& secret);
+
 class Tgt {
  public:
-  explicit Tgt(Executor* ex) : ex_(ex) {}
+  explicit Tgt(Executor* ex, std::string socket_path = kTgtdSocket) : ex_(ex), socket_(std::move(socket_path)) {}
 
   // Idempotent and resumable: finds a target of that name and completes what
   // is missing (LUN, read-only flag, account, ACL). A target of that name over
@@ -64,8 +72,9 @@ class Tgt {
 
  private:
   absl::StatusOr<std::string> Accounts();
-  absl::Status Tgtadm(std::vector<std::string> args, const std::vector<std::string>& secrets = {});
+  absl::Status Tgtadm(std::vector<std::string> args);
   Executor* ex_;
+  std::string socket_;
   // Export picks a free target id from a listing, so two at once would pick
   // the same one: exports and removals of one tgtd run one at a time.
   std::mutex mu_;

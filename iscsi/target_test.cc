@@ -1,6 +1,16 @@
 #include "iscsi/target.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
 #include "common/fake_executor.h"
+#include "common/test_util.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::iscsi {
@@ -46,6 +56,61 @@ ExportSpec Spec() {
           .initiator_iqn = "iqn.2026-11.io.volmigrate:g2"};
 }
 
+// tgtd's management socket, played: answers each request with `err` and
+// keeps what it was sent.
+class FakeTgtd {
+ public:
+  explicit FakeTgtd(uint32_t err = 0) : path_(NewTempDir() + "/socket.0"), err_(err) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path_.data(), path_.size());
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(::listen(fd_, 4), 0);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FakeTgtd() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  const std::string& path() const { return path_; }
+  // Each request: its header's mode, op, lld, tid and the parameters.
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void Serve() {
+    for (;;) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      char hdr[120];
+      uint32_t f[2], len = 0;
+      int32_t tid = 0;
+      if (::recv(c, hdr, sizeof(hdr), MSG_WAITALL) == sizeof(hdr)) {
+        std::memcpy(f, hdr, 8);
+        std::memcpy(&len, hdr + 72, 4);
+        std::memcpy(&tid, hdr + 76, 4);
+        std::string params(len - sizeof(hdr), '\0');
+        ::recv(c, params.data(), params.size(), MSG_WAITALL);
+        std::lock_guard lock(mu_);
+        requests_.push_back(absl::StrCat(f[0], " ", f[1], " ", hdr + 8, " ", tid, " ", params));
+        uint32_t rsp[2] = {err_, 8};
+        (void)!::write(c, rsp, sizeof(rsp));
+      }
+      ::close(c);
+    }
+  }
+  std::string path_;
+  uint32_t err_;
+  int fd_ = -1;
+  std::mutex mu_;
+  std::vector<std::string> requests_;
+  std::thread thread_;
+};
+
 TEST(Tgt, ExportMakesEveryPieceWithTheNextFreeTid) {
   FakeExecutor ex;
   ex.On(kShow, ExecResult{0, TestData("tgtadm-show-idle.txt"), ""});
@@ -53,7 +118,8 @@ TEST(Tgt, ExportMakesEveryPieceWithTheNextFreeTid) {
   ex.On("tgtadm --lld iscsi --op new", ExecResult{0, "", ""});
   ex.On("tgtadm --lld iscsi --op update", ExecResult{0, "", ""});
   ex.On("tgtadm --lld iscsi --op bind", ExecResult{0, "", ""});
-  Tgt tgt(&ex);
+  FakeTgtd tgtd;
+  Tgt tgt(&ex, tgtd.path());
   ASSERT_TRUE(tgt.Export(Spec()).ok());
   std::vector<std::string> want = {
       kShow,
@@ -61,11 +127,19 @@ TEST(Tgt, ExportMakesEveryPieceWithTheNextFreeTid) {
       "tgtadm --lld iscsi --op new --mode logicalunit --tid 2 --lun 1 -b /dev/vg0/vol-2",
       "tgtadm --lld iscsi --op update --mode logicalunit --tid 2 --lun 1 --params readonly=1",
       "tgtadm --lld iscsi --op show --mode account",
-      "tgtadm --lld iscsi --op new --mode account --user mig-2 --password 0123456789abcd",
       "tgtadm --lld iscsi --op bind --mode account --tid 2 --user mig-2",
       "tgtadm --lld iscsi --op bind --mode target --tid 2 --initiator-name iqn.2026-11.io.volmigrate:g2",
   };
   EXPECT_EQ(ex.calls, want);
+  // The account, secret included, went over the socket: mode account, op new.
+  EXPECT_EQ(tgtd.requests(), std::vector<std::string>{std::string("7 0 iscsi -1 user=mig-2,password=0123456789abcd") +
+                                                       '\0'});
+}
+
+TEST(Tgt, NoTgtdIsUnavailable) {
+  absl::Status s = NewTgtdAccount(NewTempDir() + "/socket.0", "mig-2", "0123456789abcd");
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(s.message().find("0123456789abcd"), std::string::npos) << s;
 }
 
 TEST(Tgt, ExportOfAnExistingCompleteTargetDoesNothing) {
@@ -93,16 +167,16 @@ TEST(Tgt, BadSecretRefusedAndNeverEchoed) {
   EXPECT_TRUE(ex.calls.empty());
 }
 
-TEST(Tgt, FailingTgtadmMasksTheSecret) {
+TEST(Tgt, RefusedAccountNamesNoSecret) {
   FakeExecutor ex;
   ex.On(kShow, ExecResult{0, "", ""});
   ex.On("tgtadm --lld iscsi --op show --mode account", ExecResult{0, "", ""});
   ex.On("tgtadm --lld iscsi --op", ExecResult{0, "", ""});
-  ex.On("tgtadm --lld iscsi --op new --mode account",
-        ExecResult{22, "", "tgtadm: invalid request 0123456789abcd\n"});
-  absl::Status st = Tgt(&ex).Export(Spec());
-  ASSERT_FALSE(st.ok());
+  FakeTgtd tgtd(17);  // TGTADM_INVALID_REQUEST
+  absl::Status st = Tgt(&ex, tgtd.path()).Export(Spec());
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
   EXPECT_EQ(st.message().find("0123456789abcd"), std::string::npos) << st;
+  for (const std::string& c : ex.calls) EXPECT_EQ(c.find("0123456789abcd"), std::string::npos) << c;
 }
 
 TEST(Tgt, RemoveForcesAndDropsTheAccount) {

@@ -96,6 +96,26 @@ absl::Status EnsureBooted(Env* env, const std::string& id, const MigrationState&
 }
 
 
+// The source's disk and its SCSI state into the sample. The kernel brings a
+// disk it set "transport-offline" back itself when the session logs in again;
+// one its error handler set "offline" stays so, and every read of a region
+// not yet copied fails (the consumer's with it), until it is set running.
+absl::Status CheckSourceDisk(Env* env, const std::string& id, const MigrationState& st, Sample& s) {
+  auto disk = env->host->SourceDisk(st.target_iqn());
+  if (absl::IsNotFound(disk.status())) return absl::OkStatus();
+  RETURN_IF_ERROR(disk.status());
+  s.disk = disk->name;
+  s.disk_state = disk->state;
+  if (s.session_state != "LOGGED_IN" || s.disk_state != "offline") return absl::OkStatus();
+  ASSIGN_OR_RETURN(bool revived, env->host->ReviveDisk(st.target_iqn()));
+  if (revived) {
+    spdlog::warn("{} the source's disk {} was offline with its session logged in: set running again",
+                 LogTag(st.view().volume_id(), id), s.disk);
+    s.disk_state = "running";
+  }
+  return absl::OkStatus();
+}
+
 // Everything that does not need the source's data, done before the source
 // fences its consumer: the volume, its LUKS2 header in the source's layout, the
 // clone's metadata, the iSCSI node record.
@@ -219,6 +239,7 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
     }
   }
   ASSIGN_OR_RETURN(s.session_state, env->host->SessionState(st.target_iqn()));
+  RETURN_IF_ERROR(CheckSourceDisk(env, c.id, st, s));
   // Kernel messages from here on are this hydration's; read only when stalled.
   if (!st.has_kernel_log_from()) {
     ASSIGN_OR_RETURN(uint64_t next, env->host->KernelLogNext());
@@ -326,12 +347,10 @@ fsm::MachineDef DestinationMachine(Env* env) {
   d.kind = kInKind;
   d.initial_state = "ACCEPTED";
   auto bind = [env](auto fn) { return internal::Bind(env, fn); };
-  auto before_boot = [env](auto fn) { return internal::BeforeBoot(env, fn); };
-  d.steps = {{"ACCEPTED", before_boot(Accepted)},   {"STAGED", before_boot(Staged)},
-             {"ATTACHING", before_boot(Attaching)}, {"CLONED", before_boot(Cloned)},
-             {"BOOTING", bind(Booting)},           {"BOOTED", bind(Booted)},
-             {"HYDRATING", bind(Hydrating)},
-             {"CUT_OVER", bind(CutOver)},          {"NOTIFYING", bind(Notifying)},
+  auto guard = [env](auto fn) { return internal::Guard(env, fn); };
+  d.steps = {{"ACCEPTED", guard(Accepted)}, {"STAGED", guard(Staged)},      {"ATTACHING", guard(Attaching)},
+             {"CLONED", guard(Cloned)},     {"BOOTING", guard(Booting)},    {"BOOTED", guard(Booted)},
+             {"HYDRATING", guard(Hydrating)}, {"CUT_OVER", guard(CutOver)}, {"NOTIFYING", guard(Notifying)},
              {"ROLLBACK", bind(Rollback)}};
   d.terminal_states = {"DONE", "ABORTED", "FAILED"};
   d.cancel_to = {{"ACCEPTED", "ROLLBACK"}, {"STAGED", "ROLLBACK"}, {"ATTACHING", "ROLLBACK"}, {"CLONED", "ROLLBACK"}};

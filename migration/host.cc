@@ -136,6 +136,9 @@ class SystemHost final : public Host {
     return std::string();
   }
 
+  absl::StatusOr<iscsi::Disk> SourceDisk(const std::string& iqn) override { return initiator_.FindDisk(iqn); }
+  absl::StatusOr<bool> ReviveDisk(const std::string& iqn) override { return initiator_.Revive(iqn); }
+
   absl::StatusOr<uint64_t> KernelLogNext() override {
     ASSIGN_OR_RETURN(std::vector<dm::KernelMessage> log, dm::ReadKernelLog());
     return log.empty() ? 0 : log.back().seq + 1;
@@ -150,8 +153,7 @@ class SystemHost final : public Host {
       devices.push_back(absl::StrCat(major(sb.st_rdev), ":", minor(sb.st_rdev)));
       devices.push_back(absl::StrCat("dm-", minor(sb.st_rdev)));
     }
-    if (auto disk = initiator_.WaitDevice(iqn, absl::ZeroDuration()); disk.ok())
-      devices.push_back(std::string(absl::StripPrefix(*disk, "/dev/")));
+    if (auto disk = initiator_.FindDisk(iqn); disk.ok()) devices.push_back(disk->name);
     ASSIGN_OR_RETURN(std::vector<dm::KernelMessage> log, dm::ReadKernelLog());
     if (!log.empty() && from_seq > log.back().seq + 1) from_seq = 0;  // rebooted since the mark
     std::optional<dm::KernelMessage> m = dm::FirstErrorAbout(log, devices, from_seq);

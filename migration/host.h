@@ -73,6 +73,11 @@ class Host {
   virtual absl::StatusOr<std::string> WaitDevice(const std::string& iqn, absl::Duration timeout) = 0;
   // "" when there is no session to `iqn`; else iscsiadm's state ("LOGGED_IN", "FAILED", ...).
   virtual absl::StatusOr<std::string> SessionState(const std::string& iqn) = 0;
+  // The session's disk and its SCSI state; NotFound when there is none.
+  virtual absl::StatusOr<iscsi::Disk> SourceDisk(const std::string& iqn) = 0;
+  // Sets the session's disk running again if the SCSI layer took it offline
+  // (it stays so until told, even once the session is back); true when it did.
+  virtual absl::StatusOr<bool> ReviveDisk(const std::string& iqn) = 0;
 
   // The kernel's log, where dm-clone reports a failed hydration (and retries
   // it forever). KernelLogNext: the sequence number the next message will get.

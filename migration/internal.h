@@ -23,11 +23,16 @@ fsm::StepFn Bind(Env* env, F fn) {
 }
 // How a rollback ends: ABORTED when asked for, FAILED with the reason otherwise.
 absl::StatusOr<fsm::Next> RolledBack(const MigrationState& st);
-// A step of either side before the destination's consumer can have started:
-// an error that retrying cannot cure goes to ROLLBACK with the error as its
-// reason, instead of FAILED leaving an export, a stopped consumer or a
-// half-built destination behind.
-fsm::StepFn BeforeBoot(Env* env, std::function<absl::StatusOr<fsm::Next>(Env*, const fsm::StepContext&)> fn);
+// Every step of either side that may leave something behind, but the
+// rollback itself. An error that retrying cannot cure:
+//  - while the destination's consumer cannot have started, goes to ROLLBACK
+//    with the error as its reason, instead of FAILED leaving an export, a
+//    stopped consumer or a half-built destination behind;
+//  - once it may have (the data says so: the destination's consumer_may_run,
+//    the source's destination_booted), is retried with backoff and shown as
+//    the machine's error: there is nothing to roll back to, and FAILED would
+//    release the volume's claim and stop tracking the hydration.
+fsm::StepFn Guard(Env* env, std::function<absl::StatusOr<fsm::Next>(Env*, const fsm::StepContext&)> fn);
 // FailedPrecondition when destinations would not know where to reach this worker's tgt.
 absl::Status CheckPortal(const Env* env);
 // Submits an outgoing migration of `lv` to `destination`, which reported

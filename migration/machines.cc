@@ -30,11 +30,13 @@ absl::StatusOr<fsm::Next> RolledBack(const MigrationState& st) {
   return Go("ABORTED", st);
 }
 
-fsm::StepFn BeforeBoot(Env* env, std::function<absl::StatusOr<fsm::Next>(Env*, const fsm::StepContext&)> fn) {
+fsm::StepFn Guard(Env* env, std::function<absl::StatusOr<fsm::Next>(Env*, const fsm::StepContext&)> fn) {
   return [env, fn = std::move(fn)](const fsm::StepContext& c) -> absl::StatusOr<fsm::Next> {
     absl::StatusOr<fsm::Next> r = fn(env, c);
     if (r.ok() || fsm::IsRetryable(r.status())) return r;
     ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+    if (st.view().consumer_may_run() || st.destination_booted())  // the runner logs the retry
+      return absl::UnavailableError(absl::StrCat(r.status().ToString(), " (retried: the migration only goes forward)"));
     st.set_rollback_reason(r.status().ToString());
     spdlog::warn("{} {} failed before boot, rolling back: {}", LogTag(st.view().volume_id(), c.id), c.state,
                  st.rollback_reason());

@@ -27,6 +27,7 @@ class FakeDm final : public dm::DeviceMapper {
   uint64_t committed = 0;             // ... and in its metadata on disk
   std::optional<uint64_t> committed_at_swap;  // when a linear table replaced the clone
   bool hydrating = false;
+  std::atomic<bool> hold = false;  // kcopyd makes no progress (the test flips it while steps run)
   absl::Status Create(const std::string& n, const std::vector<dm::Target>& t, bool) override {
     if (live.count(n)) return live[n] == t ? absl::OkStatus() : absl::AlreadyExistsError(n);
     live[n] = t;
@@ -54,7 +55,7 @@ class FakeDm final : public dm::DeviceMapper {
   absl::StatusOr<std::vector<dm::Target>> Status(const std::string& n, bool noflush) override {
     if (!live.count(n)) return absl::NotFoundError(n);
     if (live[n][0].type != "clone") return live[n];
-    if (hydrating && hydrated < total) hydrated = std::min(total, hydrated + 16);  // kcopyd at work
+    if (hydrating && !hold && hydrated < total) hydrated = std::min(total, hydrated + 16);  // kcopyd at work
     if (!noflush) committed = hydrated;  // dm-clone commits its metadata first
     return std::vector<dm::Target>{{0, 8192, "clone",
                                     absl::StrCat("8 6/2048 128 ", hydrated, "/", total, " 0 ",
@@ -101,6 +102,9 @@ class FakeHost final : public Host {
   int exports_created = 0, logins = 0;
   uint64_t pool_free = 10ull << 30;
   std::string fail_hook;  // this hook fails every time
+  std::atomic<int> refuse_logins = 0;  // the next logins are refused (the source's target is not there yet)
+  std::string disk_state = "running";  // of the source's disk
+  int revived = 0;
   FakeDm dmf;
   MemKeys keyring;
 
@@ -169,6 +173,8 @@ class FakeHost final : public Host {
   }
   absl::Status PrepareLogin(const iscsi::LoginSpec&) override { return absl::OkStatus(); }
   absl::Status Login(const iscsi::LoginSpec& s) override {
+    if (!sessions.count(s.iqn) && refuse_logins > 0 && refuse_logins--)
+      return absl::PermissionDeniedError("iSCSI login to " + s.iqn + " refused: target not found");
     logins += sessions.insert(s.iqn).second;
     return absl::OkStatus();
   }
@@ -183,6 +189,16 @@ class FakeHost final : public Host {
   }
   absl::StatusOr<std::string> SessionState(const std::string& iqn) override {
     return sessions.count(iqn) ? std::string("LOGGED_IN") : std::string();
+  }
+  absl::StatusOr<iscsi::Disk> SourceDisk(const std::string& iqn) override {
+    if (!sessions.count(iqn)) return absl::NotFoundError("no disk for " + iqn);
+    return iscsi::Disk{.name = "sda", .state = disk_state};
+  }
+  absl::StatusOr<bool> ReviveDisk(const std::string&) override {
+    if (disk_state != "offline") return false;
+    disk_state = "running";
+    ++revived;
+    return true;
   }
   absl::Status RunHook(const std::string& path, const std::string& v, const std::string&) override {
     if (path == fail_hook) return absl::FailedPreconditionError(path + " exited with status 1");
@@ -210,7 +226,7 @@ class LoopPeers final : public Peers {
 };
 
 struct Worker {
-  Worker(const std::string& name, LoopPeers* peers, bool twice) {
+  Worker(const std::string& name, LoopPeers* peers, bool twice) : twice_(twice) {
     dir = NewTempDir();
     store = std::move(*fsm::Store::Open(dir + "/state"));
     env.worker = name;
@@ -222,13 +238,20 @@ struct Worker {
     env.peers = peers;
     env.store = store.get();
     env.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
-    runner = std::make_unique<fsm::Runner>(
+    runner = NewRunner();
+    peers->workers[name] = this;
+  }
+  ~Worker() { runner->Stop(); }
+
+  // workerd's runner as a (re)started process makes it.
+  std::unique_ptr<fsm::Runner> NewRunner() {
+    auto made = std::make_unique<fsm::Runner>(
         store.get(), fsm::RunnerOptions{.max_concurrent = 2, .backoff_initial = absl::Milliseconds(5),
                                         .backoff_max = absl::Milliseconds(20)});
     for (fsm::MachineDef d : {SourceMachine(&env), DestinationMachine(&env)}) {
       // Twice: the first run's effects stay, its result is dropped, as when the
       // process dies after a step acted and before it committed.
-      if (twice)
+      if (twice_)
         for (auto& [state, fn] : d.steps)
           fn = [f = fn](const fsm::StepContext& c) {
             (void)f(c);
@@ -241,11 +264,18 @@ struct Worker {
           if (r.ok() && r->state == c.state) r->wait = absl::Milliseconds(2);
           return r;
         };
-      EXPECT_TRUE(runner->Register(d).ok());
+      EXPECT_TRUE(made->Register(d).ok());
     }
-    peers->workers[name] = this;
+    return made;
   }
-  ~Worker() { runner->Stop(); }
+  // The host lost its power: the runner's threads stop mid-flight, `reboot`
+  // changes the kernel's state as a boot would, and the runner starts again.
+  void PowerCycle(const std::function<void(FakeHost&)>& reboot) {
+    runner->Stop();
+    reboot(host);
+    runner = NewRunner();
+    ASSERT_TRUE(runner->Start().ok());
+  }
 
   // Waits until `pred` holds for machine `id`; false after 20 s.
   bool WaitFor(const std::string& id, const std::function<bool(const fsm::Record&)>& pred) {
@@ -266,6 +296,7 @@ struct Worker {
     return end;
   }
 
+  const bool twice_;
   std::string dir;
   std::unique_ptr<fsm::Store> store;
   FakeHost host;
@@ -463,10 +494,13 @@ TEST_P(MachinesTest, AConsumerThatMayRunIsNeverRolledBack) {
   Start();
   auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
   ASSERT_TRUE(m.ok()) << m.status();
-  std::string dst = w2->Wait(m->id());
-  EXPECT_TRUE(absl::StartsWith(dst, "FAILED: FAILED_PRECONDITION: /start exited")) << dst;
+  // The destination neither fails nor rolls back: it retries and says why.
+  ASSERT_TRUE(w2->WaitFor(m->id(), [](const fsm::Record& r) {
+    return r.state() == "BOOTING" && absl::StrContains(r.last_error(), "/start exited with status 1 (retried");
+  }));
   ASSERT_TRUE(w1->WaitFor(m->id(), [](const fsm::Record& r) {
-    return absl::StrContains(r.last_error(), "after its consumer booted");
+    MigrationState st;
+    return r.state() == "WAITING" && st.ParseFromString(r.data()) && st.destination_booted();
   }));
   auto fenced = [&](const std::string& state) {
     auto r = w1->store->Get(m->id());
@@ -488,6 +522,63 @@ TEST_P(MachinesTest, AConsumerThatMayRunIsNeverRolledBack) {
     return r.state() == "ROLLBACK" && absl::StrContains(r.last_error(), "cannot confirm this migration");
   }));
   fenced("ROLLBACK");
+}
+
+// Issue 12, scenario 7: the source reboots while the destination hydrates.
+// tgt comes back empty: the source makes its export again from WAITING; the
+// destination (its I/O to the source waiting meanwhile) carries on.
+TEST_P(MachinesTest, SourceRebootMidHydrationExportsAgain) {
+  w2->host.dmf.hold = true;
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_TRUE(w2->WaitFor(m->id(), [](const fsm::Record& r) { return r.state() == "HYDRATING"; }));
+  ASSERT_TRUE(w1->WaitFor(m->id(), [](const fsm::Record& r) { return r.state() == "WAITING"; }));
+  w1->PowerCycle([](FakeHost& h) { h.exports.clear(); });  // tgt keeps nothing across a boot
+  w2->host.dmf.hold = false;
+  EXPECT_EQ(w1->Wait(m->id()), "DONE");
+  EXPECT_EQ(w2->Wait(m->id()), "DONE");
+  EXPECT_EQ(w1->host.exports_created, 2);  // made again after the reboot
+  EXPECT_TRUE(w1->host.exports.empty());
+}
+
+// The destination's consumer is running when its source disk goes offline.
+TEST_P(MachinesTest, AnOfflineSourceDiskIsSetRunningOnceItsSessionIsBack) {
+  w2->host.disk_state = "offline";
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(w2->Wait(m->id()), "DONE");
+  EXPECT_EQ(w2->host.revived, 1);
+  EXPECT_EQ(w2->host.disk_state, "running");
+}
+
+// The destination reboots after its consumer booted, and the source's target
+// is not there yet when it logs in again (iscsiadm's "non-retryable" refusal):
+// past the boot there is no rollback, so it retries until the login works,
+// rather than ending FAILED and leaving the clone behind untracked.
+TEST_P(MachinesTest, ARefusedLoginAfterBootIsRetried) {
+  w2->host.dmf.hold = true;
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_TRUE(w2->WaitFor(m->id(), [](const fsm::Record& r) { return r.state() == "HYDRATING"; }));
+  w2->PowerCycle([](FakeHost& h) {
+    h.dmf.live.clear();
+    h.dmf.hydrated = h.dmf.committed;
+    h.dmf.hydrating = false;
+    h.crypt.clear();
+    h.sessions.clear();
+    h.refuse_logins = 1 << 30;
+    h.dmf.hold = false;
+  });
+  ASSERT_TRUE(w2->WaitFor(m->id(), [](const fsm::Record& r) {
+    return r.state() == "HYDRATING" &&
+           absl::StrContains(r.last_error(), "refused: target not found (retried: the migration only goes forward)");
+  }));
+  w2->host.refuse_logins = 0;  // the source's export is back
+  EXPECT_EQ(w2->Wait(m->id()), "DONE");
+  EXPECT_EQ(w1->Wait(m->id()), "DONE");
 }
 
 // Runs `n` calls of `fn(i)` at the same moment; their results.

@@ -23,7 +23,11 @@ struct Options {
   uint32_t hydration_batch = 32;       // regions per kcopyd job
   uint64_t hydration_max_bytes_per_second = 0;  // 0: unlimited
   int stall_seconds = 30;              // no hydration progress this long: reported as stalled
-  int replacement_timeout_seconds = 120;  // iSCSI I/O blocks (not fails) through a cut this long
+  // I/O to the source (hydration, and the consumer's reads of what is not yet
+  // copied) waits, not fails, through a network cut or the source's reboot
+  // this long. A server's firmware and boot take minutes: 120 s (open-iscsi's
+  // default) failed the consumer's I/O whenever a source rebooted mid-hydration.
+  int replacement_timeout_seconds = 600;
   std::string retire = "keep";         // source copy after success: "keep" (retagged) or "delete"
 };
 

@@ -1,5 +1,6 @@
 #include "migration/progress.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace volmigrate::migration {
@@ -46,11 +47,18 @@ void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
   p.set_rate_bytes_per_second(0);
   p.set_eta_seconds(0);
   std::string idle = absl::StrCat("no hydration progress for ", idle_ms / 1000, " s: ");
+  const bool offline = absl::EndsWith(s.disk_state, "offline");  // "offline" or "transport-offline"
+  const std::string disk =
+      offline ? absl::StrCat("; the source's disk ", s.disk, " is ", s.disk_state, ": the kernel fails I/O to it") : "";
   if (s.session_state.empty()) {
     p.set_stall_reason(absl::StrCat(idle, "no iSCSI session to the source", kernel));
   } else if (s.session_state != "LOGGED_IN") {
     p.set_stall_reason(absl::StrCat(idle, "iSCSI session to the source is ", s.session_state,
-                                    " (link or source down?); I/O waits for it to recover", kernel));
+                                    " (link or source down?); ",
+                                    offline ? "I/O fails until it logs in again" : "I/O waits for it to recover",
+                                    disk, kernel));
+  } else if (offline) {
+    p.set_stall_reason(absl::StrCat(idle, "the iSCSI session is logged in", disk, kernel));
   } else if (!kernel.empty()) {
     p.set_stall_reason(absl::StrCat(idle, "hydration is failing and dm-clone retries it forever", kernel));
   } else {

@@ -15,6 +15,7 @@ struct Sample {
   dm::CloneStatus status;
   int64_t now_ms = 0;
   std::string session_state;  // of the iSCSI session to the source ("" = none)
+  std::string disk, disk_state;  // the session's disk ("sda") and its SCSI state ("running", "offline", ...)
   std::string kernel_error;   // the first kernel error about the clone or the source disk, if looked up
 };
 

@@ -63,6 +63,29 @@ TEST(Progress, StallNamesTheKernelsFirstError) {
   EXPECT_NE(p.stall_reason().find("logged no error"), std::string::npos) << p.stall_reason();
 }
 
+// The source reboot: the replacement timeout expired and the kernel
+// offlined the disk; the stall names it, whether the session is back or not.
+TEST(Progress, StallNamesAnOfflineSourceDisk) {
+  MigrationState st;
+  UpdateProgress(st, At(1000, 10), 30);
+  Sample s = At(31000, 10, "FAILED");
+  s.disk = "sda";
+  s.disk_state = "transport-offline";
+  UpdateProgress(st, s, 30);
+  const auto& p = st.view().progress();
+  EXPECT_NE(p.stall_reason().find("session to the source is FAILED (link or source down?); I/O fails until it logs "
+                                  "in again; the source's disk sda is transport-offline"),
+            std::string::npos)
+      << p.stall_reason();
+  s = At(32000, 10);
+  s.disk = "sda";
+  s.disk_state = "offline";
+  UpdateProgress(st, s, 30);
+  EXPECT_NE(p.stall_reason().find("logged in; the source's disk sda is offline: the kernel fails I/O to it"),
+            std::string::npos)
+      << p.stall_reason();
+}
+
 TEST(Progress, FailModeIsAStall) {
   MigrationState st;
   Sample s = At(0, 10);

@@ -88,14 +88,20 @@ absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
   return Go("WAITING", st);
 }
 
+// The export, made or completed (idempotent): only the destination's
+// initiator, with this migration's CHAP account, read-only.
+absl::Status Export(Env* env, const MigrationState& st) {
+  return env->host->Export({.iqn = st.target_iqn(),
+                            .device = env->host->LvPath(st.view().volume_id()),
+                            .chap_user = st.chap_user(),
+                            .chap_secret = st.chap_secret(),
+                            .initiator_iqn = st.initiator_iqn()});
+}
+
 absl::StatusOr<fsm::Next> Exporting(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
-  RETURN_IF_ERROR(env->host->Export({.iqn = st.target_iqn(),
-                                     .device = env->host->LvPath(vol),
-                                     .chap_user = st.chap_user(),
-                                     .chap_secret = st.chap_secret(),
-                                     .initiator_iqn = st.initiator_iqn()}));
+  RETURN_IF_ERROR(Export(env, st));
   // Before the fence: nobody reads it until this machine shows WAITING.
   spdlog::info("{} exported as {} to {} only", LogTag(vol, c.id), st.target_iqn(), st.initiator_iqn());
   st.set_offered(true);  // from here on an offer may reach the destination
@@ -164,6 +170,10 @@ absl::Status Unconfirmed(const MigrationState& st, const absl::Status& s) {
 // Mirrors the destination's progress; moves on when it is done or fell back.
 absl::StatusOr<fsm::Next> Waiting(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+  // tgt keeps no configuration across its restart or this host's reboot: the
+  // export is made again whenever it is gone, or the destination's reads of
+  // what it has not copied yet fail once its iSCSI replacement timeout ends.
+  RETURN_IF_ERROR(Export(env, st));
   auto m = env->peers->GetMigration(st.view().destination_worker(), c.id);
   if (!m.ok() && m.status().code() == absl::StatusCode::kNotFound) return Unconfirmed(st, m.status());
   if (!m.ok()) return m.status();
@@ -254,14 +264,16 @@ fsm::MachineDef SourceMachine(Env* env) {
   d.kind = kOutKind;
   d.initial_state = "QUEUED";
   auto bind = [env](auto fn) { return internal::Bind(env, fn); };
-  auto before_boot = [env](auto fn) { return internal::BeforeBoot(env, fn); };
+  auto guard = [env](auto fn) { return internal::Guard(env, fn); };
   d.steps = {{"QUEUED", bind(Queued)},
              {"PREPARING", bind(Preparing)},  // nothing made yet: a failure is FAILED
-             {"EXPORTING", before_boot(Exporting)},
-             {"OFFERING", before_boot(Offering)},
-             {"STAGING", before_boot(Staging)},
-             {"FENCING", before_boot(Fencing)},
-             {"WAITING", bind(Waiting)},   {"ROLLBACK", bind(Rollback)},   {"RETIRING", bind(Retiring)}};
+             {"EXPORTING", guard(Exporting)},
+             {"OFFERING", guard(Offering)},
+             {"STAGING", guard(Staging)},
+             {"FENCING", guard(Fencing)},
+             {"WAITING", guard(Waiting)},
+             {"ROLLBACK", bind(Rollback)},
+             {"RETIRING", guard(Retiring)}};
   d.terminal_states = {"DONE", "ABORTED", "FAILED"};
   d.cancel_to = {{"QUEUED", "ABORTED"},    {"PREPARING", "ABORTED"}, {"EXPORTING", "ROLLBACK"},
                  {"OFFERING", "ROLLBACK"}, {"STAGING", "ROLLBACK"},  {"FENCING", "ROLLBACK"},

@@ -175,6 +175,27 @@ int main(int argc, char** argv) {
     std::cout << j.dump() << "\n";
   });
 
+  c = app.add_subcommand("disk", "the disk of the session to IQN and its SCSI state");
+  c->add_option("iqn", iqn)->required();
+  c->callback([&] {
+    auto d = iscsi::Initiator(&ex).FindDisk(iqn);
+    if (!d.ok()) {
+      rc = Done(d.status());
+      return;
+    }
+    std::cout << json{{"name", d->name}, {"state", d->state}}.dump() << "\n";
+  });
+  c = app.add_subcommand("disk-revive", "set the disk of the session to IQN running if it is offline");
+  c->add_option("iqn", iqn)->required();
+  c->callback([&] {
+    auto r = iscsi::Initiator(&ex).Revive(iqn);
+    if (!r.ok()) {
+      rc = Done(r.status());
+      return;
+    }
+    std::cout << (*r ? "revived" : "not offline") << "\n";
+  });
+
   c = app.add_subcommand("clone-create", "dm-clone NAME over META DST SRC after checking sizes");
   c->add_option("name", name)->required();
   c->add_option("meta", meta)->required();

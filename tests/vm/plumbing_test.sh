@@ -84,6 +84,19 @@ vm_check g2 120 "login with CHAP, destination formatted with the source's layout
   head -c 16M /dev/mapper/vol-1 | sha256sum | cut -d' ' -f1 > /tmp/clone.sum
   [ \"\$(cat /tmp/clone.sum)\" = \"$(cat "$VM_RUN/g1/shared/plain.sum")\" ]"
 
+# What the error handler does to a disk it gives up on, done by hand: the
+# kernel fails every read until someone sets it running again.
+vm_check g2 60 "a source disk set offline fails reads until revived" "
+  d=\$($P disk $IQN | sed 's/.*\"name\":\"\\([a-z]*\\)\".*/\\1/')
+  echo \"source disk \$d\"
+  [ \"\$($P disk-revive $IQN)\" = 'not offline' ]
+  echo offline > /sys/block/\$d/device/state
+  $P disk $IQN | grep -q '\"state\":\"offline\"'
+  ! dd if=/dev/\$d of=/dev/null bs=4096 count=1 iflag=direct status=none
+  [ \"\$($P disk-revive $IQN)\" = revived ]
+  $P disk $IQN | grep -q '\"state\":\"running\"'
+  dd if=/dev/\$d of=/dev/null bs=4096 count=1 iflag=direct status=none"
+
 vm_check g2 60 "a clone over a bigger source is refused, naming both sizes" "
   $P lv-create other $((256 * MiB)) && $P luks-format /dev/vg0/other /shared/dst.key   # cryptsetup's default offset
   $P luks-open /dev/vg0/other other-dst /shared/dst.key
