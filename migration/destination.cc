@@ -400,7 +400,13 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
     return absl::ResourceExhaustedError(absl::StrCat("worker ", env->worker, " has ", free,
                                                      " bytes free in its thin pool; volume ", vol, " needs ", need));
   RETURN_IF_ERROR(env->host->keys().Put(internal::SourceKeyName(id), req.volume_key()));
-  RETURN_IF_ERROR(runner->Submit(kInKind, id, st.SerializeAsString(), {vol}));
+  if (absl::Status s = runner->Submit(kInKind, id, st.SerializeAsString(), {vol}); !s.ok()) {
+    // No machine would ever delete it. (A power cut between the two still
+    // leaves it: a key file nothing reads.)
+    if (absl::Status d = env->host->keys().Delete(internal::SourceKeyName(id)); !d.ok())
+      spdlog::warn("{} removing the source's key after a refused offer: {}", LogTag(vol, id), d.ToString());
+    return s;
+  }
   spdlog::info("{} accepted from {} ({} bytes, data offset {})", LogTag(vol, id), req.source_worker(),
                req.size_bytes(), req.luks().data_offset_bytes());
   return std::string("ACCEPTED");

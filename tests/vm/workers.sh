@@ -86,7 +86,9 @@ workers_start() {
 }
 
 # workers_power_cycle NAME INDEX: pulls the guest's power (no shutdown, no
-# flush), boots it again on the same disk and starts workerd.
+# flush), boots it again on the same disk and starts workerd. Only w2: it
+# connects to the link w1's QEMU listens on, and QEMU takes a new connection
+# there, but a connecting side whose listener went away stays cut off.
 workers_power_cycle() {
   local g=$1 i=$2
   kill -9 "$(cat "$VM_RUN/$g/pid")"; sleep 1
