@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   // The device: random runs of blocks, allocated_frac of the volume.
   const uint64_t blocks = volume_mib * (1 << 20) / kBlockBytes;
   std::mt19937_64 rng(42);
-  std::vector<lsvd::ThinRun> runs;
+  std::vector<volumes::ThinRun> runs;
   for (uint64_t b = 0, data = 0; b < blocks;) {
     uint64_t len = std::min<uint64_t>(1 + rng() % 32, blocks - b);
     if (std::uniform_real_distribution<double>(0, 1)(rng) < allocated_frac) {

@@ -21,7 +21,7 @@ constexpr uint64_t kDevSectors = 1024;   // a 512 KiB device
 struct Device {
   std::string path;
   std::string bytes = std::string(kDevSectors * kSector, '\0');
-  std::vector<ThinRun> runs;  // data block numbers: fresh ones for each write, as a pool does
+  std::vector<volumes::ThinRun> runs;  // data block numbers: fresh ones for each write, as a pool does
   uint64_t next_data = 100;
   void Write(uint64_t block, char fill) {
     std::fill_n(bytes.begin() + block * kBlock * kSector, kBlock * kSector, fill);
@@ -32,11 +32,11 @@ struct Device {
       }
     }
     runs.push_back({block, next_data++, 1});
-    std::sort(runs.begin(), runs.end(), [](const ThinRun& a, const ThinRun& b) { return a.origin < b.origin; });
+    std::sort(runs.begin(), runs.end(), [](const volumes::ThinRun& a, const volumes::ThinRun& b) { return a.origin < b.origin; });
   }
   void Discard(uint64_t block) {
     std::fill_n(bytes.begin() + block * kBlock * kSector, kBlock * kSector, '\0');
-    std::erase_if(runs, [&](const ThinRun& r) { return r.origin == block; });
+    std::erase_if(runs, [&](const volumes::ThinRun& r) { return r.origin == block; });
   }
   void Save() { ASSERT_TRUE(WriteFileAtomic(path, bytes, 0600).ok()); }
 };
@@ -51,7 +51,7 @@ class LogTest : public ::testing::Test {
   }
 
   // Ships the device's changes since `before` as the next point.
-  Header Ship(const std::vector<ThinRun>& before, uint64_t object_bytes = 8 * kBlock * kSector) {
+  Header Ship(const std::vector<volumes::ThinRun>& before, uint64_t object_bytes = 8 * kBlock * kSector) {
     dev_.Save();
     auto scan = *ScanLog(*store_, "vol/");
     const Header* last = scan.LastCheckpoint();
@@ -89,7 +89,7 @@ TEST_F(LogTest, ShipIncrementallyAndRestoreEitherPoint) {
   for (uint64_t b : {0, 1, 2, 5, 9, 10, 11, 12, 13, 14, 15, 30}) dev_.Write(b, static_cast<char>('A' + b));
   Header cp1 = Ship({});
   const std::string at1 = dev_.bytes;
-  const std::vector<ThinRun> runs1 = dev_.runs;
+  const std::vector<volumes::ThinRun> runs1 = dev_.runs;
 
   dev_.Write(1, 'x');
   dev_.Write(40, 'y');

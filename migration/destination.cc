@@ -20,9 +20,18 @@ constexpr absl::Duration kPoll = absl::Seconds(1);
 constexpr absl::Duration kFastPoll = absl::Milliseconds(200);  // waiting for the source's fence
 constexpr absl::Duration kDiskWait = absl::Seconds(60);
 
-uint64_t MetadataBytes(const MigrationState& st, const Options& o) {
-  uint64_t regions = st.plaintext_bytes() / (uint64_t{o.region_kib} * 1024) + 1;
-  return ((8u << 20) + regions / 2 + (1u << 20) - 1) / (1u << 20) * (1u << 20);
+// What this migration writes into the thin pool here: the regions holding
+// data on the source, the LUKS2 header area, the clone's metadata; and the
+// reserve kept free beside it.
+absl::Status CheckRoom(Env* env, const MigrationState& st, uint64_t data_bytes, uint64_t free) {
+  const uint64_t header = st.luks().data_offset_bytes(), meta = internal::MetadataBytes(st.plaintext_bytes(), env->opts.region_kib);
+  const uint64_t reserve = env->opts.pool_reserve_mib << 20;
+  const uint64_t need = data_bytes + header + meta;
+  if (free >= need + reserve) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "worker ", env->worker, " has ", free, " bytes free in its thin pool; volume ", st.view().volume_id(),
+      " needs ", need, " (", data_bytes, " of data, ", header, " of LUKS2 header, ", meta,
+      " of clone metadata) and ", reserve, " more stay free (migration.pool_reserve_mib)"));
 }
 
 iscsi::LoginSpec LoginSpecOf(Env* env, const MigrationState& st) {
@@ -139,10 +148,10 @@ absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
     return absl::FailedPreconditionError(
         absl::StrCat("destination plaintext is ", dst, " bytes but the source's is ", st.plaintext_bytes()));
   const std::string meta = internal::MetadataLv(c.id);
-  RETURN_IF_ERROR(h.CreateLv(meta, MetadataBytes(st, env->opts), volumes::kScratchTag));
+  RETURN_IF_ERROR(h.CreateLv(meta, internal::MetadataBytes(st.plaintext_bytes(), env->opts.region_kib), volumes::kScratchTag));
   if (!st.metadata_zeroed()) {
     // All zeros: dm-clone formats it fresh. Never again once a clone used it.
-    RETURN_IF_ERROR(h.ZeroDevice(h.LvPath(meta), MetadataBytes(st, env->opts)));
+    RETURN_IF_ERROR(h.ZeroDevice(h.LvPath(meta), internal::MetadataBytes(st.plaintext_bytes(), env->opts.region_kib)));
     st.set_metadata_zeroed(true);
   }
   RETURN_IF_ERROR(h.PrepareLogin(LoginSpecOf(env, st)));
@@ -158,6 +167,18 @@ absl::StatusOr<fsm::Next> Staged(Env* env, const fsm::StepContext& c) {
     return Go("ROLLBACK", st);
   }
   if (src.state() != "WAITING") return Stay(c, st, kFastPoll);
+  if (!st.has_source_allocation() && !st.no_allocation()) {
+    auto map = env->peers->GetAllocation(st.view().source_worker(), c.id, env->worker);
+    if (absl::IsUnimplemented(map.status())) {
+      spdlog::warn("{} source {} serves no allocation map (an older workerd?): every region is copied",
+                   LogTag(st.view().volume_id(), c.id), st.view().source_worker());
+      st.set_no_allocation(true);
+    } else {
+      RETURN_IF_ERROR(map.status());
+      RETURN_IF_ERROR(FromProto(*map, st.plaintext_bytes() / 512).status());
+      *st.mutable_source_allocation() = *std::move(map);
+    }
+  }
   st.set_source_ready_unix_ms(env->now_ms());
   st.mutable_view()->set_source_fence_seconds(src.source_fence_seconds());
   return Go("ATTACHING", st);
@@ -174,12 +195,38 @@ absl::StatusOr<fsm::Next> Attaching(Env* env, const fsm::StepContext& c) {
   return Go("CLONED", st);
 }
 
+// Marks every region where the source holds no data hydrated (a discard on
+// the clone), then has dm-clone commit its metadata. Only here, before the
+// consumer starts and with hydration off: a region marked while a copy of it
+// was in flight could have that copy land over a write the consumer made.
+// Again after a crash, it finds those regions marked and changes nothing.
+absl::Status SkipFreeRegions(Env* env, const std::string& id, MigrationState& st) {
+  const std::string& vol = st.view().volume_id();
+  uint64_t skipped = 0;
+  if (st.has_source_allocation()) {
+    ASSIGN_OR_RETURN(std::vector<Extent> mapped, FromProto(st.source_allocation(), st.plaintext_bytes() / 512));
+    std::vector<Extent> free =
+        FreeRegions(mapped, uint64_t{env->opts.region_kib} * 2, st.plaintext_bytes() / 512);
+    RETURN_IF_ERROR(env->host->Discard(LiveDevice(vol), free));
+    ASSIGN_OR_RETURN(dm::CloneStatus now, Status(env, vol, /*committed=*/true));
+    skipped = now.hydrated * now.region_sectors * 512;
+    spdlog::info("{} the source holds data in {} bytes ({} extents): {} bytes marked copied without reading",
+                 LogTag(vol, id), st.source_allocation().mapped_bytes(), mapped.size(), skipped);
+  }
+  st.set_map_skipped_bytes(skipped);
+  st.mutable_view()->mutable_progress()->set_discarded_bytes(skipped);
+  st.clear_source_allocation();  // can be large, and every poll rewrites the record
+  st.set_allocation_applied(true);
+  return absl::OkStatus();
+}
+
 // The last state an abort can roll back: BOOTING, which refuses cancel, is
 // committed before the consumer is started, so no write the consumer makes
 // here can be thrown away by a rollback.
 absl::StatusOr<fsm::Next> Cloned(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
+  if (!st.allocation_applied()) RETURN_IF_ERROR(SkipFreeRegions(env, c.id, st));
   st.mutable_view()->set_consumer_may_run(true);
   return Go("BOOTING", st);
 }
@@ -216,8 +263,8 @@ absl::StatusOr<fsm::Next> Booted(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(dm::CloneStatus after, Status(env, vol));
   uint64_t before = std::min(after.hydrated, st.trim_hydrated_before());
   uint64_t skipped = (after.hydrated - before) * after.region_sectors * 512;
-  st.mutable_view()->mutable_progress()->set_discarded_bytes(skipped);
-  spdlog::info("{} fstrim: {}; {} bytes marked hydrated without copying", LogTag(vol, c.id),
+  st.mutable_view()->mutable_progress()->set_discarded_bytes(st.map_skipped_bytes() + skipped);
+  spdlog::info("{} fstrim: {}; {} more bytes marked hydrated without copying", LogTag(vol, c.id),
                trimmed.ok() ? absl::StrCat(*trimmed, " bytes trimmed") : "filesystem not mounted here", skipped);
   return Go("HYDRATING", st);
 }
@@ -250,11 +297,21 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
     if (err.ok()) s.kernel_error = *err;
     else spdlog::warn("{} reading the kernel log: {}", LogTag(vol, c.id), err.status().ToString());
   }
+  ASSIGN_OR_RETURN(dm::PoolSpace pool, env->host->PoolSpace());
+  s.pool_free_bytes = pool.free_bytes;
+  s.pool_full = pool.out_of_data_space;
+  if (UpdatePoolLow(st, s, env->opts.pool_reserve_mib << 20)) {
+    if (st.pool_low()) spdlog::warn("{} thin pool here has {} bytes free{}: hydration paused", LogTag(vol, c.id),
+                                    pool.free_bytes, pool.out_of_data_space ? " (out of data space)" : "");
+    else spdlog::info("{} thin pool here has {} bytes free again: hydration resumes", LogTag(vol, c.id),
+                      pool.free_bytes);
+  }
   Throttle t = DecideThrottle(st, s, env->opts.hydration_max_bytes_per_second);
+  const bool pause = t == Throttle::kPause || st.pool_low();
   bool off = std::find(s.status.features.begin(), s.status.features.end(), "no_hydration") != s.status.features.end();
-  if (t == Throttle::kPause && !off) {
+  if (pause && !off) {
     ASSIGN_OR_RETURN(std::string ignored, env->host->dm().Message(vol, dm::DisableHydrationMessage()));
-  } else if (t == Throttle::kRun && off) {
+  } else if (!pause && off) {
     ASSIGN_OR_RETURN(std::string ignored, env->host->dm().Message(vol, dm::EnableHydrationMessage()));
   }
   st.set_hydration_paused(t == Throttle::kPause);
@@ -395,10 +452,7 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
   st.set_offer_unix_ms(env->now_ms());
 
   ASSIGN_OR_RETURN(uint64_t free, env->host->PoolFreeBytes());
-  uint64_t need = req.allocated_bytes() + MetadataBytes(st, env->opts);
-  if (free < need)
-    return absl::ResourceExhaustedError(absl::StrCat("worker ", env->worker, " has ", free,
-                                                     " bytes free in its thin pool; volume ", vol, " needs ", need));
+  RETURN_IF_ERROR(CheckRoom(env, st, req.allocated_bytes(), free));
   RETURN_IF_ERROR(env->host->keys().Put(internal::SourceKeyName(id), req.volume_key()));
   if (absl::Status s = runner->Submit(kInKind, id, st.SerializeAsString(), {vol}); !s.ok()) {
     // No machine would ever delete it. (A power cut between the two still

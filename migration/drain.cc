@@ -99,8 +99,9 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
     auto best = std::max_element(room.begin(), room.end(), [](const Room& a, const Room& b) {
       return std::tie(a.left, a.worker) < std::tie(b.left, b.worker);
     });
-    const uint64_t bytes = lv.allocated_bytes();
-    if (best->left < bytes)
+    const uint64_t need = internal::RoomNeeded(env->opts, lv);
+    const uint64_t bytes = need - (env->opts.pool_reserve_mib << 20);  // the reserve stays free once
+    if (best->left < need)
       return absl::ResourceExhaustedError(absl::StrCat("no destination has room for ", lv.name, " (", bytes,
                                                        " bytes); ", d.migration_ids_size(), " migration(s) of drain ",
                                                        d.id(), " already started"));

@@ -63,6 +63,20 @@ class SystemHost final : public Host {
     ASSIGN_OR_RETURN(volumes::PoolUsage p, lvm_->Pool());
     return p.free_bytes();
   }
+  absl::StatusOr<dm::PoolSpace> PoolSpace() override {
+    const std::string pool = lvm_->PoolDmName();
+    ASSIGN_OR_RETURN(bool active, dm_->Exists(pool));
+    if (!active) {
+      ASSIGN_OR_RETURN(volumes::PoolUsage p, lvm_->Pool());
+      return dm::PoolSpace{.free_bytes = p.free_bytes(), .total_bytes = p.size_bytes};
+    }
+    ASSIGN_OR_RETURN(std::vector<dm::Target> table, dm_->Table(pool));
+    ASSIGN_OR_RETURN(std::vector<dm::Target> status, dm_->Status(pool, /*noflush=*/true));
+    if (table.size() != 1 || status.size() != 1 || table[0].type != "thin-pool")
+      return absl::InternalError(absl::StrCat(pool, " is not a thin pool"));
+    return dm::ParsePoolSpace(table[0].params, status[0].params);
+  }
+  absl::StatusOr<volumes::ThinMap> Mappings(const std::string& name) override { return lvm_->Mappings(name); }
   std::string LvPath(const std::string& name) override { return lvm_->DevicePath(name); }
 
   absl::Status ZeroDevice(const std::string& path, uint64_t bytes) override {
@@ -118,6 +132,16 @@ class SystemHost final : public Host {
   }
 
   dm::DeviceMapper& dm() override { return *dm_; }
+  absl::Status Discard(const std::string& device, const std::vector<Extent>& extents) override {
+    Fd fd(::open(device.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError(errno, absl::StrCat("open ", device));
+    for (const Extent& e : extents) {
+      uint64_t range[2] = {e.start * 512, e.length * 512};
+      if (::ioctl(fd.get(), BLKDISCARD, range) != 0)
+        return ErrnoError(errno, absl::StrCat("discard ", e.start, "+", e.length, " sectors of ", device));
+    }
+    return absl::OkStatus();
+  }
 
   absl::Status Export(const iscsi::ExportSpec& spec) override { return tgt_.Export(spec); }
   absl::Status Unexport(const std::string& iqn, const std::string& user) override { return tgt_.Remove(iqn, user); }

@@ -14,10 +14,12 @@
 #include "common/exec.h"
 #include "dmutil/clone.h"
 #include "dmutil/dm.h"
+#include "dmutil/pool.h"
 #include "iscsi/initiator.h"
 #include "iscsi/target.h"
 #include "luks/keystore.h"
 #include "luks/luks.h"
+#include "migration/allocation.h"
 #include "volumes/lvm.h"
 
 namespace volmigrate::migration {
@@ -40,6 +42,12 @@ class Host {
   // Renames the LV and swaps its tag: it leaves the list of volumes.
   virtual absl::Status RetireLv(const std::string& name, const std::string& new_name) = 0;
   virtual absl::StatusOr<uint64_t> PoolFreeBytes() = 0;
+  // The same from the kernel's count (an ioctl: cheap enough for every poll),
+  // with whether the pool already ran out.
+  virtual absl::StatusOr<dm::PoolSpace> PoolSpace() = 0;
+  // The blocks the pool maps for thin LV `name`, from a metadata snapshot:
+  // every write completed before the call is in it. NotFound: no such LV.
+  virtual absl::StatusOr<volumes::ThinMap> Mappings(const std::string& name) = 0;
   virtual std::string LvPath(const std::string& name) = 0;
   virtual absl::Status ZeroDevice(const std::string& path, uint64_t bytes) = 0;
 
@@ -62,6 +70,9 @@ class Host {
 
   // Device-mapper (dm-clone and the linear swap).
   virtual dm::DeviceMapper& dm() = 0;
+  // BLKDISCARD of each extent of `device`. On a dm-clone device it marks the
+  // whole regions inside them hydrated without reading the source. Idempotent.
+  virtual absl::Status Discard(const std::string& device, const std::vector<Extent>& extents) = 0;
 
   // iSCSI.
   virtual absl::Status Export(const iscsi::ExportSpec& spec) = 0;

@@ -47,5 +47,12 @@ std::string SourceKeyName(const std::string& migration_id);  // the source's pas
 std::string SourceCryptName(const std::string& migration_id);
 std::string MetadataLv(const std::string& migration_id);
 std::string RetiredLv(const std::string& migration_id);
+// The clone metadata LV's size: whole MiB, written in full before it is used,
+// so it holds its pool blocks and never needs new ones when the pool runs low.
+uint64_t MetadataBytes(uint64_t plaintext_bytes, uint32_t region_kib);
+// What a destination needs free for `lv`, as the source plans it before the
+// exact map: the LV's blocks (data and LUKS2 header), the clone's metadata and
+// the reserve kept free (the destination's room check counts the same).
+uint64_t RoomNeeded(const Options& o, const volumes::LvRow& lv);
 
 }  // namespace volmigrate::migration::internal

@@ -73,6 +73,11 @@ std::string SourceCryptName(const std::string& id) { return id + "-src"; }
 std::string MetadataLv(const std::string& id) { return id + "-meta"; }
 std::string RetiredLv(const std::string& id) { return id + "-retired"; }
 
+uint64_t MetadataBytes(uint64_t plaintext_bytes, uint32_t region_kib) {
+  uint64_t regions = plaintext_bytes / (uint64_t{region_kib} * 1024) + 1;
+  return ((8u << 20) + regions / 2 + (1u << 20) - 1) / (1u << 20) * (1u << 20);
+}
+
 }  // namespace internal
 
 bool IsMigrationKind(const std::string& kind) { return kind == kOutKind || kind == kInKind; }

@@ -72,6 +72,9 @@ absl::Status AbortMigration(Env* env, fsm::Runner* runner, const std::string& id
 
 // Peer: the destination accepts (idempotently) or refuses an offer.
 absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1::OfferMigrationRequest& req);
+// Peer: where the volume holds data, for the migration's destination, from
+// the source's fence until the destination booted; FailedPrecondition outside.
+absl::StatusOr<v1::AllocationMap> AllocationFor(Env* env, const std::string& id, const std::string& destination);
 // Peer: the source asks the destination to roll back; FailedPrecondition once booted.
 absl::StatusOr<std::string> CancelIncoming(Env* env, fsm::Runner* runner, const std::string& id,
                                            const std::string& source_worker);

@@ -100,11 +100,19 @@ class FakeHost final : public Host {
   std::set<std::string> exports, sessions;
   std::vector<std::string> hooks;  // consecutive repeats (a replayed step) collapsed
   int exports_created = 0, logins = 0;
-  uint64_t pool_free = 10ull << 30;
+  std::atomic<uint64_t> pool_free = 10ull << 30;
   std::string fail_hook;  // this hook fails every time
   std::atomic<int> refuse_logins = 0;  // the next logins are refused (the source's target is not there yet)
   std::string disk_state = "running";  // of the source's disk
   int revived = 0;
+  // The pool maps 128-sector blocks: the LUKS2 header's first, and plaintext
+  // 0-2 MiB of a volume with a 4 MiB header (regions 0-31 of the fake clone).
+  volumes::ThinMap mapped{.block_sectors = 128, .runs = {{0, 100, 8}, {64, 0, 32}}};
+  std::vector<std::string> events;  // maps taken, discards, hooks: in order, repeats collapsed
+  void Event(const std::string& e) {
+    if (events.empty() || events.back() != e) events.push_back(e);
+  }
+  std::set<uint64_t> marked;        // regions a discard marked hydrated
   FakeDm dmf;
   MemKeys keyring;
 
@@ -133,6 +141,23 @@ class FakeHost final : public Host {
     return absl::OkStatus();
   }
   absl::StatusOr<uint64_t> PoolFreeBytes() override { return pool_free; }
+  absl::StatusOr<dm::PoolSpace> PoolSpace() override {
+    uint64_t free = pool_free;
+    return dm::PoolSpace{.free_bytes = free, .total_bytes = 20ull << 30, .out_of_data_space = free == 0};
+  }
+  absl::StatusOr<volumes::ThinMap> Mappings(const std::string& n) override {
+    if (!lvs.count(n)) return absl::NotFoundError("no logical volume " + n);
+    Event("map " + n);
+    return mapped;
+  }
+  // The fake clone's regions are the first dmf.total of 64 KiB.
+  absl::Status Discard(const std::string& dev, const std::vector<Extent>& e) override {
+    Event("discard " + dev);
+    for (const Extent& x : e)
+      for (uint64_t r = x.start / 128; r < (x.start + x.length) / 128 && r < dmf.total; ++r)
+        if (marked.insert(r).second) dmf.hydrated = std::min(dmf.total, dmf.hydrated + 1);
+    return absl::OkStatus();
+  }
   std::string LvPath(const std::string& n) override { return "/dev/vg0/" + n; }
   absl::Status ZeroDevice(const std::string&, uint64_t) override { return absl::OkStatus(); }
   luks::KeyStore& keys() override { return keyring; }
@@ -202,6 +227,7 @@ class FakeHost final : public Host {
   }
   absl::Status RunHook(const std::string& path, const std::string& v, const std::string&) override {
     if (path == fail_hook) return absl::FailedPreconditionError(path + " exited with status 1");
+    Event(path + " " + v);
     if (hooks.empty() || hooks.back() != path + " " + v) hooks.push_back(path + " " + v);
     return absl::OkStatus();
   }
@@ -223,6 +249,9 @@ class LoopPeers final : public Peers {
   absl::StatusOr<v1::Migration> GetMigration(const std::string& w, const std::string& id) override;
   absl::StatusOr<v1::CancelMigrationResponse> Cancel(const std::string& w, const std::string& id) override;
   absl::Status Report(const std::string&, const v1::ReportProgressRequest&) override { return absl::OkStatus(); }
+  absl::StatusOr<v1::AllocationMap> GetAllocation(const std::string& w, const std::string& id,
+                                                 const std::string& destination) override;
+  std::atomic<bool> old_source = false;  // sources serve no map (UNIMPLEMENTED), as an older workerd
 };
 
 struct Worker {
@@ -332,6 +361,12 @@ absl::StatusOr<v1::CancelMigrationResponse> LoopPeers::Cancel(const std::string&
   return out;
 }
 
+absl::StatusOr<v1::AllocationMap> LoopPeers::GetAllocation(const std::string& w, const std::string& id,
+                                                           const std::string& destination) {
+  if (old_source) return absl::UnimplementedError("unknown method GetAllocation");
+  return AllocationFor(&workers[w]->env, id, destination);
+}
+
 class MachinesTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
@@ -394,7 +429,80 @@ TEST_P(MachinesTest, MigratesEndToEndLeavingNothingBehind) {
   auto view = ViewOf(*w2->store->Get(m->id()));
   EXPECT_GT(view->blackout_seconds(), 0);
   EXPECT_EQ(view->progress().hydrated_bytes(), view->progress().total_bytes());
-  EXPECT_EQ(view->progress().discarded_bytes(), 32u * 65536);  // half the regions, by fstrim
+  EXPECT_EQ(view->progress().discarded_bytes(), 32u * 65536);  // half the regions: the source has no data there
+}
+
+TEST_P(MachinesTest, OnlyRegionsHoldingDataAreCopiedTheRestMarkedBeforeBoot) {
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(w1->Wait(m->id()), "DONE");
+  // The map is taken for the room check, and again once nothing writes.
+  EXPECT_EQ(w1->host.events, (std::vector<std::string>{"map vol-1", "/stop vol-1", "map vol-1"}));
+  // Regions 32-63 hold nothing on the source: marked before the consumer
+  // started, and nothing else was.
+  EXPECT_EQ(w2->host.events.at(0), "discard /dev/mapper/vol-1");
+  EXPECT_EQ(w2->host.events.at(1), "/start vol-1");
+  EXPECT_EQ(w2->host.marked.size(), 32u);
+  EXPECT_EQ(*w2->host.marked.begin(), 32u);
+  MigrationState src;
+  ASSERT_TRUE(src.ParseFromString(w1->store->Get(m->id())->data()));
+  EXPECT_EQ(src.allocated_bytes(), 2u << 20);  // what the offer asked room for: the plaintext's data
+  EXPECT_FALSE(src.has_allocation());           // dropped once the destination booted
+}
+
+TEST_P(MachinesTest, AnOlderSourceWithoutAMapHasEverythingCopied) {
+  peers.old_source = true;
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(w2->Wait(m->id()), "DONE");
+  EXPECT_TRUE(w2->host.marked.empty());
+  EXPECT_EQ(ViewOf(*w2->store->Get(m->id()))->progress().discarded_bytes(), 32u * 65536);  // fstrim's, still
+}
+
+TEST_P(MachinesTest, AdmissionCountsDataHeaderMetadataAndTheReserve) {
+  v1::OfferMigrationRequest req;
+  req.set_migration_id("m-1");
+  req.set_volume_id("vol-9");
+  req.set_source_worker("w1");
+  req.set_size_bytes(64u << 20);
+  req.set_device_bytes(68u << 20);
+  req.mutable_luks()->set_data_offset_bytes(4u << 20);
+  req.set_allocated_bytes(2u << 20);
+  w2->host.pool_free = 78u << 20;
+  auto refused = AcceptOffer(&w2->env, w2->runner.get(), req);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("worker w2 has 81788928 bytes free in its thin pool; volume vol-9 needs "
+                                            "15728640 (2097152 of data, 4194304 of LUKS2 header, 9437184 of clone "
+                                            "metadata) and 67108864 more stay free"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_TRUE(w2->store->List()->empty());
+  EXPECT_FALSE(w2->host.keyring.keys.count("m-1-src"));
+  w2->host.pool_free = 79u << 20;
+  EXPECT_TRUE(AcceptOffer(&w2->env, w2->runner.get(), req).ok());
+}
+
+TEST_P(MachinesTest, ALowPoolPausesHydrationAndNamesTheDestination) {
+  w2->host.dmf.hold = true;
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_TRUE(w2->WaitFor(m->id(), [](const fsm::Record& r) { return r.state() == "HYDRATING"; }));
+  w2->host.pool_free = 10u << 20;  // below the 64 MiB reserve: another tenant, or a mistake
+  w2->host.dmf.hold = false;
+  std::string reason;
+  ASSERT_TRUE(w2->WaitFor(m->id(), [&](const fsm::Record& r) {
+    reason = ViewOf(r)->progress().stall_reason();
+    return ViewOf(r)->progress().stalled();
+  }));
+  EXPECT_NE(reason.find("hydration paused: the destination's thin pool on w2 has 10485760 bytes free"),
+            std::string::npos)
+      << reason;
+  EXPECT_EQ(w2->store->Get(m->id())->state(), "HYDRATING");
+  w2->host.pool_free = 1u << 30;
+  EXPECT_EQ(w2->Wait(m->id()), "DONE");
 }
 
 TEST_P(MachinesTest, RefusedOfferRollsBackBeforeTheFence) {

@@ -28,6 +28,11 @@ struct Options {
   // this long. A server's firmware and boot take minutes: 120 s (open-iscsi's
   // default) failed the consumer's I/O whenever a source rebooted mid-hydration.
   int replacement_timeout_seconds = 600;
+  // Thin-pool space an incoming migration leaves free: admitted only if its
+  // data, header and clone metadata fit with this much to spare; hydration
+  // pauses (and says so) while the pool has less, so that the consumer's own
+  // writes do not find it full.
+  uint64_t pool_reserve_mib = 64;
   std::string retire = "keep";         // source copy after success: "keep" (retagged) or "delete"
 };
 

@@ -53,6 +53,17 @@ class GrpcPeers final : public Peers {
                 [&](Stubs& s, grpc::ClientContext* c) { return s.peer->ReportProgress(c, req, &out); });
   }
 
+  absl::StatusOr<v1::AllocationMap> GetAllocation(const std::string& worker, const std::string& id,
+                                                 const std::string& destination) override {
+    v1::GetAllocationRequest req;
+    req.set_migration_id(id);
+    req.set_destination_worker(destination);
+    v1::AllocationMap out;
+    RETURN_IF_ERROR(Call(worker, "GetAllocation",
+                         [&](Stubs& s, grpc::ClientContext* c) { return s.peer->GetAllocation(c, req, &out); }));
+    return out;
+  }
+
   absl::StatusOr<std::string> FetchVolumeKey(const std::string& worker, const std::string& volume) override {
     v1::FetchVolumeKeyRequest req;
     req.set_volume_id(volume);

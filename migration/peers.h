@@ -25,6 +25,10 @@ class Peers {
   virtual absl::StatusOr<v1::Migration> GetMigration(const std::string& worker, const std::string& id) = 0;
   virtual absl::StatusOr<v1::CancelMigrationResponse> Cancel(const std::string& worker, const std::string& id) = 0;
   virtual absl::Status Report(const std::string& worker, const v1::ReportProgressRequest& req) = 0;
+  // Where the volume of migration `id` holds data, from its source `worker`
+  // (asked by `destination`, this worker).
+  virtual absl::StatusOr<v1::AllocationMap> GetAllocation(const std::string& worker, const std::string& id,
+                                                         const std::string& destination) = 0;
   // The passphrase of `volume` held by `worker` (restoring its shipped log here).
   virtual absl::StatusOr<std::string> FetchVolumeKey(const std::string& worker, const std::string& volume) {
     return absl::UnimplementedError(absl::StrCat("cannot fetch the key of ", volume, " from ", worker));

@@ -37,6 +37,16 @@ void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
   uint64_t left = p.total_bytes() - p.hydrated_bytes();
   p.set_eta_seconds(p.rate_bytes_per_second() > 0 ? static_cast<double>(left) / p.rate_bytes_per_second() : 0);
 
+  if (st.pool_low() && left > 0) {
+    p.set_stalled(true);
+    p.set_rate_bytes_per_second(0);
+    p.set_eta_seconds(0);
+    p.set_stall_reason(absl::StrCat("hydration paused: the destination's thin pool on ", st.view().destination_worker(),
+                                    s.pool_full ? " is full" : absl::StrCat(" has ", s.pool_free_bytes, " bytes free"),
+                                    " (migration.pool_reserve_mib keeps some free); ", left,
+                                    " bytes are still to copy: free space there and it resumes"));
+    return;
+  }
   int64_t idle_ms = s.now_ms - st.last_progress_unix_ms();
   if (left == 0 || st.hydration_paused() || idle_ms < int64_t{stall_seconds} * 1000) {
     p.set_stalled(false);
@@ -50,7 +60,10 @@ void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
   const bool offline = absl::EndsWith(s.disk_state, "offline");  // "offline" or "transport-offline"
   const std::string disk =
       offline ? absl::StrCat("; the source's disk ", s.disk, " is ", s.disk_state, ": the kernel fails I/O to it") : "";
-  if (s.session_state.empty()) {
+  if (s.pool_full) {
+    p.set_stall_reason(absl::StrCat(idle, "the destination's thin pool on ", st.view().destination_worker(),
+                                    " is full: writes to it fail", kernel));
+  } else if (s.session_state.empty()) {
     p.set_stall_reason(absl::StrCat(idle, "no iSCSI session to the source", kernel));
   } else if (s.session_state != "LOGGED_IN") {
     p.set_stall_reason(absl::StrCat(idle, "iSCSI session to the source is ", s.session_state,
@@ -71,6 +84,14 @@ bool LooksStalled(const MigrationState& st, const Sample& s, int stall_seconds) 
   if (s.status.failed || s.status.error) return true;
   return st.last_progress_unix_ms() != 0 && !st.hydration_paused() && s.status.hydrated <= st.last_hydrated() &&
          s.now_ms - st.last_progress_unix_ms() >= int64_t{stall_seconds} * 1000;
+}
+
+bool UpdatePoolLow(MigrationState& st, const Sample& s, uint64_t reserve_bytes) {
+  const bool low = st.pool_low() ? s.pool_full || s.pool_free_bytes < 2 * reserve_bytes
+                                 : s.pool_full || s.pool_free_bytes < reserve_bytes;
+  if (low == st.pool_low()) return false;
+  st.set_pool_low(low);
+  return true;
 }
 
 Throttle DecideThrottle(MigrationState& st, const Sample& s, uint64_t max_bytes_per_second) {

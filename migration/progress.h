@@ -17,7 +17,14 @@ struct Sample {
   std::string session_state;  // of the iSCSI session to the source ("" = none)
   std::string disk, disk_state;  // the session's disk ("sda") and its SCSI state ("running", "offline", ...)
   std::string kernel_error;   // the first kernel error about the clone or the source disk, if looked up
+  uint64_t pool_free_bytes = 0;  // this worker's thin pool
+  bool pool_full = false;        // it ran out: writes to it fail
 };
+
+// Whether hydration must pause (or may resume) for the thin pool here: below
+// `reserve_bytes` free, or full, it pauses; it resumes at twice the reserve.
+// Sets st.pool_low; true when it changed.
+bool UpdatePoolLow(MigrationState& st, const Sample& s, uint64_t reserve_bytes);
 
 // Whether a sample would be reported stalled: then the kernel's log is worth
 // reading for the reason (it is not read every poll).

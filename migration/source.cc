@@ -40,11 +40,17 @@ absl::StatusOr<fsm::Next> Queued(Env* env, const fsm::StepContext& c) {
   return Go("PREPARING", st);
 }
 
+// Where the volume's plaintext holds data, from the thin pool's map.
+absl::StatusOr<std::vector<Extent>> MapOf(Host& h, const MigrationState& st) {
+  ASSIGN_OR_RETURN(volumes::ThinMap m, h.Mappings(st.view().volume_id()));
+  return MappedExtents(m, st.luks().data_offset_bytes() / 512, st.plaintext_bytes() / 512);
+}
+
 absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
   Host& h = *env->host;
-  ASSIGN_OR_RETURN(volumes::LvRow lv, h.GetLv(vol));
+  RETURN_IF_ERROR(h.GetLv(vol).status());
   ASSIGN_OR_RETURN(luks::Header hdr, h.ReadHeader(h.LvPath(vol)));
   RETURN_IF_ERROR(h.keys().Get(vol).status());
   ASSIGN_OR_RETURN(v1::HealthResponse dest, env->peers->Health(st.view().destination_worker()));
@@ -68,7 +74,10 @@ absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   l->set_label(hdr.layout.label);
   st.set_device_bytes(hdr.device_bytes);
   st.set_plaintext_bytes(hdr.plaintext_bytes);
-  st.set_allocated_bytes(lv.allocated_bytes());
+  // What the destination will write, for its room check. The consumer still
+  // runs: FENCING takes the map again once it has stopped.
+  ASSIGN_OR_RETURN(std::vector<Extent> mapped, MapOf(h, st));
+  st.set_allocated_bytes(SectorsOf(mapped) * 512);
   st.mutable_view()->mutable_progress()->set_total_bytes(hdr.plaintext_bytes);
   return Go("EXPORTING", st);
 }
@@ -82,9 +91,13 @@ absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
   // After a crash past the close there is nothing to stop: the hook ran.
   if (open) RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_stop, vol, LiveDevice(vol)));
   RETURN_IF_ERROR(env->host->CloseVolume(vol));
+  // Nothing writes any more: the map is exact, and the destination marks
+  // every region outside it copied before its consumer starts.
+  ASSIGN_OR_RETURN(std::vector<Extent> mapped, MapOf(*env->host, st));
+  *st.mutable_allocation() = ToProto(mapped);
   st.mutable_view()->set_source_fence_seconds(static_cast<double>(env->now_ms() - st.fence_unix_ms()) / 1000.0);
-  spdlog::info("{} fenced in {:.2f} s: consumer stopped, volume closed", LogTag(vol, c.id),
-               st.view().source_fence_seconds());
+  spdlog::info("{} fenced in {:.2f} s: consumer stopped, volume closed; {} bytes hold data ({} extents)",
+               LogTag(vol, c.id), st.view().source_fence_seconds(), st.allocation().mapped_bytes(), mapped.size());
   return Go("WAITING", st);
 }
 
@@ -179,7 +192,10 @@ absl::StatusOr<fsm::Next> Waiting(Env* env, const fsm::StepContext& c) {
   if (!m.ok()) return m.status();
   *st.mutable_view()->mutable_progress() = m->progress();
   st.mutable_view()->set_blackout_seconds(m->blackout_seconds());
-  if (MayHaveBooted(*m)) st.set_destination_booted(true);
+  if (MayHaveBooted(*m)) {
+    st.set_destination_booted(true);
+    st.clear_allocation();  // applied before its consumer started
+  }
   if (m->state() == "DONE") return Go("RETIRING", st);
   if (m->terminal() && !st.destination_booted()) {
     st.set_rollback_reason(absl::StrCat("destination ended in ", m->state(), ": ", m->error()));
@@ -299,13 +315,18 @@ absl::Status CheckPortal(const Env* env) {
       absl::StrCat("worker ", env->worker, " has no iSCSI portal: set [migration] iscsi_portal"));
 }
 
+uint64_t RoomNeeded(const Options& o, const volumes::LvRow& lv) {
+  return lv.allocated_bytes() + MetadataBytes(lv.size_bytes, o.region_kib) + (o.pool_reserve_mib << 20);
+}
+
 absl::StatusOr<v1::Migration> SubmitOutgoing(Env* env, fsm::Runner* runner, const volumes::LvRow& lv,
                                              const std::string& destination, uint64_t destination_free,
                                              const std::string& drain_id, uint32_t max_concurrent) {
-  if (destination_free < lv.allocated_bytes() + (64u << 20))
-    return absl::ResourceExhaustedError(absl::StrCat("destination ", destination, " has ", destination_free,
-                                                     " bytes free in its thin pool; volume ", lv.name, " holds ",
-                                                     lv.allocated_bytes(), " bytes"));
+  if (destination_free < RoomNeeded(env->opts, lv))
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "destination ", destination, " has ", destination_free, " bytes free in its thin pool; volume ", lv.name,
+        " holds ", lv.allocated_bytes(), " bytes and needs ", RoomNeeded(env->opts, lv),
+        " with its clone metadata and the reserve (migration.pool_reserve_mib)"));
   MigrationState st;
   st.mutable_view()->set_volume_id(lv.name);
   st.mutable_view()->set_source_worker(env->worker);
@@ -320,5 +341,16 @@ absl::StatusOr<v1::Migration> SubmitOutgoing(Env* env, fsm::Runner* runner, cons
 }
 
 }  // namespace internal
+
+absl::StatusOr<v1::AllocationMap> AllocationFor(Env* env, const std::string& id, const std::string& destination) {
+  ASSIGN_OR_RETURN(fsm::Record r, env->store->Get(id));
+  MigrationState st;
+  if (r.kind() != kOutKind || !st.ParseFromString(r.data()) || st.view().destination_worker() != destination)
+    return absl::NotFoundError(absl::StrCat("no migration '", id, "' to ", destination, " on worker ", env->worker));
+  if (!st.has_allocation())
+    return absl::FailedPreconditionError(absl::StrCat(id, " is ", r.state(), ": the map is taken once the consumer "
+                                                      "stopped and kept until the destination booted"));
+  return st.allocation();
+}
 
 }  // namespace volmigrate::migration

@@ -17,7 +17,7 @@ build_pkgs=(
 vm_pkgs=(
   qemu-system-x86 qemu-utils socat busybox-static cpio kmod dkms
   lvm2 thin-provisioning-tools cryptsetup open-iscsi e2fsprogs util-linux iproute2 iputils-ping bc
-  linux-headers-amd64 linux-source-6.1 xz-utils
+  linux-headers-amd64 linux-source-6.1 xz-utils python3
 )
 
 pkgs=("${build_pkgs[@]}")

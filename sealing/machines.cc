@@ -111,14 +111,14 @@ absl::StatusOr<std::shared_ptr<const lsvd::PointPlan>> PlanOf(Env* env, const st
     }
   }
   ASSIGN_OR_RETURN(std::string xml, env->host->PoolMappings());
-  ASSIGN_OR_RETURN(lsvd::ThinDump dump, lsvd::ParseThinDump(xml));
+  ASSIGN_OR_RETURN(volumes::ThinDump dump, volumes::ParseThinDump(xml));
   ASSIGN_OR_RETURN(uint64_t now_id, env->host->ThinId(st.snapshot()));
-  std::vector<lsvd::ThinRun> before;
+  std::vector<volumes::ThinRun> before;
   if (!st.base().empty()) {
     ASSIGN_OR_RETURN(uint64_t base_id, env->host->ThinId(st.base()));
     before = dump.devices[base_id];
   }
-  const std::vector<lsvd::ThinRun>& now = dump.devices[now_id];
+  const std::vector<volumes::ThinRun>& now = dump.devices[now_id];
   ASSIGN_OR_RETURN(uint64_t bytes, DeviceBytes(env->host->LvPath(st.snapshot())));
   auto planned = std::make_shared<Planned>();
   lsvd::PointPlan* plan = &planned->plan;

@@ -1,5 +1,7 @@
 #include "volumes/lvm.h"
 
+#include <mutex>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -224,11 +226,16 @@ absl::Status Lvm::Snapshot(const std::string& origin, const std::string& name) {
   return absl::OkStatus();
 }
 
+std::string Lvm::PoolDmName() const { return DmName(o_.volume_group, o_.thin_pool) + "-tpool"; }
+
 absl::StatusOr<std::string> Lvm::PoolMappings() {
-  const std::string pool = DmName(o_.volume_group, o_.thin_pool) + "-tpool";
+  const std::string pool = PoolDmName();
   auto message = [&](const char* m) {
     return RunChecked(*ex_, {.argv = {"dmsetup", "message", pool, "0", m}}).status();
   };
+  // Two callers at once would release each other's snapshot mid-dump.
+  static std::mutex mu;
+  std::lock_guard lock(mu);
   // One metadata snapshot per pool: one left by a crash is released first.
   if (!message("reserve_metadata_snap").ok()) {
     RETURN_IF_ERROR(message("release_metadata_snap"));
@@ -239,6 +246,16 @@ absl::StatusOr<std::string> Lvm::PoolMappings() {
   if (!dump.ok()) return dump.status();
   RETURN_IF_ERROR(released);
   return std::move(dump->out);
+}
+
+absl::StatusOr<ThinMap> Lvm::Mappings(const std::string& name) {
+  ASSIGN_OR_RETURN(LvRow lv, Get(name));
+  if (lv.pool.empty()) return absl::FailedPreconditionError(absl::StrCat("LV ", name, " is not a thin volume"));
+  ASSIGN_OR_RETURN(std::string xml, PoolMappings());
+  ASSIGN_OR_RETURN(ThinDump dump, ParseThinDump(xml));
+  ThinMap m{.block_sectors = dump.block_sectors};
+  if (auto it = dump.devices.find(lv.thin_id); it != dump.devices.end()) m.runs = std::move(it->second);
+  return m;
 }
 
 }  // namespace volmigrate::volumes

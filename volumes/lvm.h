@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/exec.h"
+#include "volumes/thin.h"
 
 namespace volmigrate::volumes {
 
@@ -91,8 +92,14 @@ class Lvm {
   absl::StatusOr<std::vector<std::string>> SealedSnapshots(const std::string& volume);
   // thin_dump's XML of the pool's mappings, read from a metadata snapshot so
   // the live pool is not disturbed.
+  // One at a time in this process: the pool holds one metadata snapshot.
   absl::StatusOr<std::string> PoolMappings();
+  // The blocks the pool maps for thin LV `name`, from such a snapshot: every
+  // write completed before the call is in it. NotFound: no such LV.
+  absl::StatusOr<ThinMap> Mappings(const std::string& name);
 
+  // The pool's device-mapper device ("<vg>-<pool>-tpool"), there while the pool is active.
+  std::string PoolDmName() const;
   std::string DevicePath(const std::string& name) const { return "/dev/" + o_.volume_group + "/" + name; }
   const LvmOptions& options() const { return o_; }
 

@@ -165,7 +165,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
                               {"iscsi_portal", "initiator_name", "consumer_start", "consumer_stop",
                                "hook_timeout_seconds", "region_kib", "hydration_threshold", "hydration_batch",
                                "hydration_max_bytes_per_second", "stall_seconds", "replacement_timeout_seconds",
-                               "retire"}));
+                               "retire", "pool_reserve_mib"}));
     RETURN_IF_ERROR(GetString(src, *t, "iscsi_portal", "migration.", &m.iscsi_portal));
     RETURN_IF_ERROR(GetString(src, *t, "initiator_name", "migration.", &m.initiator_name));
     RETURN_IF_ERROR(GetString(src, *t, "consumer_start", "migration.", &m.consumer_start));
@@ -192,6 +192,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
     RETURN_IF_ERROR(integer("hydration_max_bytes_per_second", 0, int64_t{1} << 40, &m.hydration_max_bytes_per_second));
     RETURN_IF_ERROR(integer("stall_seconds", 5, 86400, &m.stall_seconds));
     RETURN_IF_ERROR(integer("replacement_timeout_seconds", 5, 86400, &m.replacement_timeout_seconds));
+    RETURN_IF_ERROR(integer("pool_reserve_mib", 0, int64_t{1} << 30, &m.pool_reserve_mib));
   }
 
   c.objstore.dir = c.data_dir + "/objects";

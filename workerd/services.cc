@@ -446,6 +446,19 @@ grpc::Status PeerService::CancelMigration(grpc::ServerContext* ctx, const v1::Ca
   return grpc::Status::OK;
 }
 
+grpc::Status PeerService::GetAllocation(grpc::ServerContext* ctx, const v1::GetAllocationRequest* req,
+                                        v1::AllocationMap* out) {
+  auto caller = Authorize(*ctx);
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (!ValidName(req->migration_id())) return ToGrpc(absl::InvalidArgumentError("migration_id is invalid"));
+  if (absl::Status s = SameWorker(*caller, req->destination_worker(), "destination_worker"); !s.ok()) return ToGrpc(s);
+  if (!env_) return ToGrpc(NoStorage(cfg_));
+  auto map = migration::AllocationFor(env_, req->migration_id(), req->destination_worker());
+  if (!map.ok()) return ToGrpc(map.status());
+  *out = *std::move(map);
+  return grpc::Status::OK;
+}
+
 grpc::Status PeerService::FetchVolumeKey(grpc::ServerContext* ctx, const v1::FetchVolumeKeyRequest* req,
                                          v1::FetchVolumeKeyResponse* out) {
   auto caller = Authorize(*ctx);

@@ -74,6 +74,7 @@ class PeerService final : public v1::Peer::Service {
                                v1::CancelMigrationResponse*) override;
   grpc::Status FetchVolumeKey(grpc::ServerContext*, const v1::FetchVolumeKeyRequest*,
                               v1::FetchVolumeKeyResponse*) override;
+  grpc::Status GetAllocation(grpc::ServerContext*, const v1::GetAllocationRequest*, v1::AllocationMap*) override;
 
  private:
   // The calling peer's worker name; "" in plaintext mode (nothing to check against).
