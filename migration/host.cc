@@ -76,7 +76,7 @@ class SystemHost final : public Host {
       return absl::InternalError(absl::StrCat(pool, " is not a thin pool"));
     return dm::ParsePoolSpace(table[0].params, status[0].params);
   }
-  absl::StatusOr<volumes::ThinMap> Mappings(const std::string& name) override { return lvm_->Mappings(name); }
+  absl::StatusOr<volumes::ThinMap> Mappings(uint64_t thin_id) override { return lvm_->Mappings(thin_id); }
   std::string LvPath(const std::string& name) override { return lvm_->DevicePath(name); }
 
   absl::Status ZeroDevice(const std::string& path, uint64_t bytes) override {

@@ -45,9 +45,9 @@ class Host {
   // The same from the kernel's count (an ioctl: cheap enough for every poll),
   // with whether the pool already ran out.
   virtual absl::StatusOr<dm::PoolSpace> PoolSpace() = 0;
-  // The blocks the pool maps for thin LV `name`, from a metadata snapshot:
-  // every write completed before the call is in it. NotFound: no such LV.
-  virtual absl::StatusOr<volumes::ThinMap> Mappings(const std::string& name) = 0;
+  // The blocks the pool maps for thin device `thin_id` (LvRow::thin_id), from
+  // a metadata snapshot: every write completed before the call is in it.
+  virtual absl::StatusOr<volumes::ThinMap> Mappings(uint64_t thin_id) = 0;
   virtual std::string LvPath(const std::string& name) = 0;
   virtual absl::Status ZeroDevice(const std::string& path, uint64_t bytes) = 0;
 

@@ -145,9 +145,9 @@ class FakeHost final : public Host {
     uint64_t free = pool_free;
     return dm::PoolSpace{.free_bytes = free, .total_bytes = 20ull << 30, .out_of_data_space = free == 0};
   }
-  absl::StatusOr<volumes::ThinMap> Mappings(const std::string& n) override {
-    if (!lvs.count(n)) return absl::NotFoundError("no logical volume " + n);
-    Event("map " + n);
+  absl::StatusOr<volumes::ThinMap> Mappings(uint64_t thin_id) override {
+    for (auto& [n, lv] : lvs)
+      if (lv.thin_id == thin_id && lv.tags == std::vector<std::string>{volumes::kVolumeTag}) Event("map " + n);
     return mapped;
   }
   // The fake clone's regions are the first dmf.total of 64 KiB.

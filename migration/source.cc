@@ -42,7 +42,7 @@ absl::StatusOr<fsm::Next> Queued(Env* env, const fsm::StepContext& c) {
 
 // Where the volume's plaintext holds data, from the thin pool's map.
 absl::StatusOr<std::vector<Extent>> MapOf(Host& h, const MigrationState& st) {
-  ASSIGN_OR_RETURN(volumes::ThinMap m, h.Mappings(st.view().volume_id()));
+  ASSIGN_OR_RETURN(volumes::ThinMap m, h.Mappings(st.thin_id()));
   return MappedExtents(m, st.luks().data_offset_bytes() / 512, st.plaintext_bytes() / 512);
 }
 
@@ -50,7 +50,7 @@ absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
   Host& h = *env->host;
-  RETURN_IF_ERROR(h.GetLv(vol).status());
+  ASSIGN_OR_RETURN(volumes::LvRow lv, h.GetLv(vol));
   ASSIGN_OR_RETURN(luks::Header hdr, h.ReadHeader(h.LvPath(vol)));
   RETURN_IF_ERROR(h.keys().Get(vol).status());
   ASSIGN_OR_RETURN(v1::HealthResponse dest, env->peers->Health(st.view().destination_worker()));
@@ -74,6 +74,7 @@ absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   l->set_label(hdr.layout.label);
   st.set_device_bytes(hdr.device_bytes);
   st.set_plaintext_bytes(hdr.plaintext_bytes);
+  st.set_thin_id(lv.thin_id);
   // What the destination will write, for its room check. The consumer still
   // runs: FENCING takes the map again once it has stopped.
   ASSIGN_OR_RETURN(std::vector<Extent> mapped, MapOf(h, st));
@@ -98,6 +99,11 @@ absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
   st.mutable_view()->set_source_fence_seconds(static_cast<double>(env->now_ms() - st.fence_unix_ms()) / 1000.0);
   spdlog::info("{} fenced in {:.2f} s: consumer stopped, volume closed; {} bytes hold data ({} extents)",
                LogTag(vol, c.id), st.view().source_fence_seconds(), st.allocation().mapped_bytes(), mapped.size());
+  if (spdlog::should_log(spdlog::level::debug)) {
+    std::string all;
+    for (const Extent& e : mapped) absl::StrAppend(&all, " ", e.start, "+", e.length);
+    spdlog::debug("{} data extents (sectors):{}", LogTag(vol, c.id), all);
+  }
   return Go("WAITING", st);
 }
 

@@ -230,7 +230,8 @@ std::string Lvm::PoolDmName() const { return DmName(o_.volume_group, o_.thin_poo
 
 absl::StatusOr<std::string> Lvm::PoolMappings() {
   const std::string pool = PoolDmName();
-  auto message = [&](const char* m) {
+  auto message = [&](const char* m) -> absl::Status {
+    if (dm_ != nullptr) return dm_->Message(pool, m).status();
     return RunChecked(*ex_, {.argv = {"dmsetup", "message", pool, "0", m}}).status();
   };
   // Two callers at once would release each other's snapshot mid-dump.
@@ -248,13 +249,11 @@ absl::StatusOr<std::string> Lvm::PoolMappings() {
   return std::move(dump->out);
 }
 
-absl::StatusOr<ThinMap> Lvm::Mappings(const std::string& name) {
-  ASSIGN_OR_RETURN(LvRow lv, Get(name));
-  if (lv.pool.empty()) return absl::FailedPreconditionError(absl::StrCat("LV ", name, " is not a thin volume"));
+absl::StatusOr<ThinMap> Lvm::Mappings(uint64_t thin_id) {
   ASSIGN_OR_RETURN(std::string xml, PoolMappings());
   ASSIGN_OR_RETURN(ThinDump dump, ParseThinDump(xml));
   ThinMap m{.block_sectors = dump.block_sectors};
-  if (auto it = dump.devices.find(lv.thin_id); it != dump.devices.end()) m.runs = std::move(it->second);
+  if (auto it = dump.devices.find(thin_id); it != dump.devices.end()) m.runs = std::move(it->second);
   return m;
 }
 

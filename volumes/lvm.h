@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/exec.h"
+#include "dmutil/dm.h"
 #include "volumes/thin.h"
 
 namespace volmigrate::volumes {
@@ -65,7 +66,9 @@ std::string SealedSnapshotName(const std::string& volume, uint64_t point);
 
 class Lvm {
  public:
-  Lvm(Executor* ex, LvmOptions opts) : ex_(ex), o_(std::move(opts)) {}
+  // With `dm`, messages to the pool go through libdevmapper (no process to
+  // start: under emulation each costs a few hundred ms); dmsetup otherwise.
+  Lvm(Executor* ex, LvmOptions opts, dm::DeviceMapper* dm = nullptr) : ex_(ex), o_(std::move(opts)), dm_(dm) {}
 
   // Thin LVs carrying `tag` (volumes by default).
   absl::StatusOr<std::vector<LvRow>> List(const std::string& tag = kVolumeTag);
@@ -94,9 +97,9 @@ class Lvm {
   // the live pool is not disturbed.
   // One at a time in this process: the pool holds one metadata snapshot.
   absl::StatusOr<std::string> PoolMappings();
-  // The blocks the pool maps for thin LV `name`, from such a snapshot: every
-  // write completed before the call is in it. NotFound: no such LV.
-  absl::StatusOr<ThinMap> Mappings(const std::string& name);
+  // The blocks the pool maps for its thin device `thin_id` (LvRow::thin_id),
+  // from such a snapshot: every write completed before the call is in it.
+  absl::StatusOr<ThinMap> Mappings(uint64_t thin_id);
 
   // The pool's device-mapper device ("<vg>-<pool>-tpool"), there while the pool is active.
   std::string PoolDmName() const;
@@ -108,6 +111,7 @@ class Lvm {
   absl::StatusOr<VgInfo> Vg();
   Executor* ex_;
   LvmOptions o_;
+  dm::DeviceMapper* dm_;
 };
 
 }  // namespace volmigrate::volumes

@@ -153,6 +153,41 @@ TEST_F(LvmTest, PoolMappingsReleaseASnapshotLeftByACrash) {
   EXPECT_EQ(reserves, 2);
 }
 
+// Records the messages; nothing else is asked of it.
+class MessageDm final : public dm::DeviceMapper {
+ public:
+  std::vector<std::string> messages;
+  absl::Status Create(const std::string&, const std::vector<dm::Target>&, bool) override { return Unused(); }
+  absl::Status Reload(const std::string&, const std::vector<dm::Target>&) override { return Unused(); }
+  absl::Status Suspend(const std::string&) override { return Unused(); }
+  absl::Status Resume(const std::string&) override { return Unused(); }
+  absl::Status Remove(const std::string&) override { return Unused(); }
+  absl::StatusOr<bool> Exists(const std::string&) override { return Unused(); }
+  absl::StatusOr<std::vector<dm::Target>> Table(const std::string&) override { return Unused(); }
+  absl::StatusOr<std::vector<dm::Target>> Status(const std::string&, bool) override { return Unused(); }
+  absl::StatusOr<std::string> Message(const std::string& name, const std::string& m) override {
+    messages.push_back(name + " " + m);
+    return std::string();
+  }
+
+ private:
+  static absl::Status Unused() { return absl::UnimplementedError("not used by Lvm"); }
+};
+
+TEST_F(LvmTest, WithLibdevmapperThePoolsMessagesStartNoProcess) {
+  MessageDm dm;
+  Lvm lvm{&ex_, {.volume_group = "vg0", .thin_pool = "pool"}, &dm};
+  ex_.On("thin_dump", ExecResult{0, TestData("thin_dump.xml"), ""});
+  auto m = lvm.Mappings(2);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->block_sectors, 128u);
+  EXPECT_EQ(m->runs, (std::vector<ThinRun>{{0, 0, 2}, {2, 7, 1}, {6, 8, 1}}));
+  EXPECT_EQ(dm.messages, (std::vector<std::string>{"vg0-pool-tpool reserve_metadata_snap",
+                                                   "vg0-pool-tpool release_metadata_snap"}));
+  EXPECT_EQ(ex_.calls, std::vector<std::string>{"thin_dump --metadata-snap /dev/mapper/vg0-pool_tmeta"});
+  EXPECT_TRUE(lvm.Mappings(9)->runs.empty());  // a device with nothing mapped
+}
+
 TEST_F(LvmTest, DmNamesDoubleHyphens) {
   Lvm lvm{&ex_, {.volume_group = "vg-a", .thin_pool = "thin-pool"}};
   ex_.On("dmsetup message", ExecResult{0, "", ""});

@@ -110,8 +110,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
   if (c.storage.configured) {
     luks::Pbkdf pbkdf{c.storage.pbkdf, c.storage.pbkdf_iterations};
     d->exec_ = std::make_unique<SystemExecutor>();
+    d->lvm_dm_ = dm::NewLibDm();
     d->lvm_ = std::make_unique<volumes::Lvm>(
-        d->exec_.get(), volumes::LvmOptions{.volume_group = c.storage.volume_group, .thin_pool = c.storage.thin_pool});
+        d->exec_.get(), volumes::LvmOptions{.volume_group = c.storage.volume_group, .thin_pool = c.storage.thin_pool},
+        d->lvm_dm_.get());
     ASSIGN_OR_RETURN(d->keys_, luks::FileKeyStore::Open(c.storage.key_dir));
     d->volumes_ = std::make_unique<VolumeManager>(c.worker, d->lvm_.get(), d->keys_.get(), pbkdf);
 

@@ -40,6 +40,7 @@ class Daemon {
 
   Config cfg_;
   std::unique_ptr<Executor> exec_;
+  std::unique_ptr<dm::DeviceMapper> lvm_dm_;  // the pool's messages
   std::unique_ptr<volumes::Lvm> lvm_;
   std::unique_ptr<luks::KeyStore> keys_;
   std::unique_ptr<VolumeManager> volumes_;

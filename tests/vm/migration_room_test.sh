@@ -49,21 +49,27 @@ vm_check w1 900 "raw migrates to w2: DONE on both sides" "
   $CTL2 --json status \$id | tee /shared/dst.json | jf state | grep -qx DONE"
 MIG=$(cat "$VM_RUN/w1/shared/mig")
 vm_run w2 20 "cat /sys/class/net/eth0/statistics/rx_bytes" > "$VM_RUN/rx1" || vm_fail "w2 link counter"
+mkdir -p "$VM_RUN/w2/shared/from-w1" && cp "$VM_RUN/w1/shared/dst.json" "$VM_RUN/w1/shared/raw-init.manifest" \
+  "$VM_RUN/w1/shared/raw-raw.log" "$VM_RUN/w2/shared/from-w1/"
 
 vm_check w2 60 "w2: the map skipped what the source does not hold; the pool grew by what it holds; the link carried it" "
   $JSONF
   $BYTES
   held=$(cat "$VM_RUN/src-bytes") got=\$(bytes raw) rx=$(( $(cat "$VM_RUN/rx1") - $(cat "$VM_RUN/rx0") ))
-  skipped=\$(jn discarded_bytes < /shared/dst.json)
-  echo \"source held \$held bytes; destination holds \$got (ratio \$(echo \"scale=3; \$got / \$held\" | bc)); \$rx bytes over the link (ratio \$(echo \"scale=3; \$rx / \$held\" | bc)); \$skipped bytes marked copied without reading; blackout \$(jn blackout_seconds < /shared/dst.json) s\"
+  skipped=\$(jn discarded_bytes < /shared/from-w1/dst.json)
+  echo \"source held \$held bytes; destination holds \$got (ratio \$(echo \"scale=3; \$got / \$held\" | bc)); \$rx bytes over the link (ratio \$(echo \"scale=3; \$rx / \$held\" | bc)); \$skipped bytes marked copied without reading; blackout \$(jn blackout_seconds < /shared/from-w1/dst.json) s\"
   [ \$skipped -gt \$((800 << 20)) ]
   [ \$((got * 100)) -le \$((held * 110)) ]
   [ \$((rx * 100)) -le \$((held * 120)) ]
-  lvs vg0"
+  lvs vg0" && vm_log "$(echo "$VM_OUT" | grep '^source held')"
 
-mkdir -p "$VM_RUN/w2/shared/from-w1" && cp "$VM_RUN/w1/shared/raw-init.manifest" "$VM_RUN/w1/shared/raw-raw.log" "$VM_RUN/w2/shared/from-w1/"
+vm_check w1 120 "w1: the retired source copy holds every block written there" "
+  cryptsetup open --readonly --key-file /var/lib/volmigrate/keys/$MIG-retired.key /dev/vg0/$MIG-retired retired
+  $VM_HERE/guest/rawblocks verify /dev/mapper/retired /shared/raw-init.manifest /shared/raw-raw.log
+  cryptsetup close retired"
 vm_check w2 300 "every block written (before, on w1 while running, on w2 since boot) reads back" "
   $VM_HERE/guest/consumer stop raw /dev/mapper/raw
+  wc -l /shared/from-w1/raw-* /shared/raw-raw.log
   [ -s /shared/raw-raw.log ]
   $VM_HERE/guest/rawblocks verify /dev/mapper/raw /shared/from-w1/raw-init.manifest /shared/from-w1/raw-raw.log /shared/raw-raw.log"
 
