@@ -1,7 +1,8 @@
 // The two durable machines of a live migration, and the calls that start,
 // accept, cancel and drain them. The source ("migration-out") fences the
-// consumer, exports the volume and offers it; the destination ("migration-in")
-// formats with the source's layout, clones, boots the consumer, trims, hydrates
+// consumer, exports the volume, offers it and maps where it holds data; the
+// destination ("migration-in") formats with the source's layout, clones, marks
+// every region the map leaves out copied, boots the consumer, trims, hydrates
 // and cuts over. Both keep v1.Migration (in MigrationState) as their data.
 //
 //   source:      QUEUED -> PREPARING -> EXPORTING -> OFFERING -> STAGING -> FENCING -> WAITING
@@ -16,7 +17,10 @@
 // (export, offer, the destination's volume, header and clone metadata), so the
 // blackout holds only: stop and close on the source (FENCING), then login, open
 // the source view, build the clone and start the consumer on the destination
-// (ATTACHING, CLONED, BOOTING). The destination sees the fence by polling the source.
+// (ATTACHING, CLONED, BOOTING). The destination sees the fence by polling the
+// source. The map is taken in FENCING (after the close: nothing writes) and
+// fetched in STAGED, so it is exact; a source without GetAllocation has every
+// region copied.
 #pragma once
 
 #include <functional>

@@ -451,6 +451,18 @@ TEST_P(MachinesTest, OnlyRegionsHoldingDataAreCopiedTheRestMarkedBeforeBoot) {
   EXPECT_FALSE(src.has_allocation());           // dropped once the destination booted
 }
 
+TEST_P(MachinesTest, TheMapIsServedToTheDestinationOnlyAndOnlyOnceFenced) {
+  ASSERT_TRUE(w2->host.CreateLv("vol-1", 1 << 20, volumes::kVolumeTag).ok());  // the offer is refused: no fence
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(AllocationFor(&w1->env, m->id(), "w7").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(AllocationFor(&w1->env, "m-none", "w2").status().code(), absl::StatusCode::kNotFound);
+  w1->Wait(m->id());
+  auto early = AllocationFor(&w1->env, m->id(), "w2");
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition) << early.status();
+}
+
 TEST_P(MachinesTest, AnOlderSourceWithoutAMapHasEverythingCopied) {
   peers.old_source = true;
   Start();
