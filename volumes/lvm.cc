@@ -228,7 +228,7 @@ absl::Status Lvm::Snapshot(const std::string& origin, const std::string& name) {
 
 std::string Lvm::PoolDmName() const { return DmName(o_.volume_group, o_.thin_pool) + "-tpool"; }
 
-absl::StatusOr<std::string> Lvm::PoolMappings() {
+absl::StatusOr<std::string> Lvm::PoolMappings(std::optional<uint64_t> dev_id) {
   const std::string pool = PoolDmName();
   auto message = [&](const char* m) -> absl::Status {
     if (dm_ != nullptr) return dm_->Message(pool, m).status();
@@ -242,7 +242,10 @@ absl::StatusOr<std::string> Lvm::PoolMappings() {
     RETURN_IF_ERROR(message("release_metadata_snap"));
     RETURN_IF_ERROR(message("reserve_metadata_snap"));
   }
-  auto dump = RunChecked(*ex_, {.argv = {"thin_dump", "--metadata-snap", "/dev/mapper/" + DmName(o_.volume_group, o_.thin_pool + "_tmeta")}});
+  std::vector<std::string> argv = {"thin_dump", "--metadata-snap"};
+  if (dev_id) argv.insert(argv.end(), {"--dev-id", absl::StrCat(*dev_id)});
+  argv.push_back("/dev/mapper/" + DmName(o_.volume_group, o_.thin_pool + "_tmeta"));
+  auto dump = RunChecked(*ex_, {.argv = std::move(argv)});
   absl::Status released = message("release_metadata_snap");
   if (!dump.ok()) return dump.status();
   RETURN_IF_ERROR(released);
@@ -250,7 +253,7 @@ absl::StatusOr<std::string> Lvm::PoolMappings() {
 }
 
 absl::StatusOr<ThinMap> Lvm::Mappings(uint64_t thin_id) {
-  ASSIGN_OR_RETURN(std::string xml, PoolMappings());
+  ASSIGN_OR_RETURN(std::string xml, PoolMappings(thin_id));
   ASSIGN_OR_RETURN(ThinDump dump, ParseThinDump(xml));
   ThinMap m{.block_sectors = dump.block_sectors};
   if (auto it = dump.devices.find(thin_id); it != dump.devices.end()) m.runs = std::move(it->second);

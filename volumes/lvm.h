@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,7 +97,9 @@ class Lvm {
   // thin_dump's XML of the pool's mappings, read from a metadata snapshot so
   // the live pool is not disturbed.
   // One at a time in this process: the pool holds one metadata snapshot.
-  absl::StatusOr<std::string> PoolMappings();
+  // With `dev_id`, of that thin device only: a pool's whole dump grows with
+  // every volume it holds, and the migration takes its map in the blackout.
+  absl::StatusOr<std::string> PoolMappings(std::optional<uint64_t> dev_id = std::nullopt);
   // The blocks the pool maps for its thin device `thin_id` (LvRow::thin_id),
   // from such a snapshot: every write completed before the call is in it.
   absl::StatusOr<ThinMap> Mappings(uint64_t thin_id);

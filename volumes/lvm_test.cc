@@ -184,7 +184,7 @@ TEST_F(LvmTest, WithLibdevmapperThePoolsMessagesStartNoProcess) {
   EXPECT_EQ(m->runs, (std::vector<ThinRun>{{0, 0, 2}, {2, 7, 1}, {6, 8, 1}}));
   EXPECT_EQ(dm.messages, (std::vector<std::string>{"vg0-pool-tpool reserve_metadata_snap",
                                                    "vg0-pool-tpool release_metadata_snap"}));
-  EXPECT_EQ(ex_.calls, std::vector<std::string>{"thin_dump --metadata-snap /dev/mapper/vg0-pool_tmeta"});
+  EXPECT_EQ(ex_.calls, std::vector<std::string>{"thin_dump --metadata-snap --dev-id 2 /dev/mapper/vg0-pool_tmeta"});
   EXPECT_TRUE(lvm.Mappings(9)->runs.empty());  // a device with nothing mapped
 }
 

@@ -70,15 +70,10 @@ migrate() {
   vm_run w1 3600 "$JSONF $BYTES $SECS $N0
     held=\$(bytes $v) tx0=\$(cat /sys/class/net/eth0/statistics/tx_bytes)
     id=\$($CTL --json migrate $v --to w2 --detach | jf id)
-    : > /shared/samples-$v
-    for i in \$(seq 7200); do
-      $CTL2 --json status \$id > /tmp/s 2>/dev/null || { sleep 0.5; continue; }
-      st=\$(jf state < /tmp/s)
-      echo \"\$(date +%s%3N) \$(n0 hydrated_bytes /tmp/s) \$(n0 discarded_bytes /tmp/s) \$(n0 total_bytes /tmp/s) \$(n0 eta_seconds /tmp/s) \$st\" >> /shared/samples-$v
-      case \$st in DONE|FAILED|ABORTED) break ;; esac
-      sleep 0.5
-    done
-    $CTL watch \$id > /dev/null
+    # One watcher streaming changes (the source mirrors the destination's
+    # progress): polling with a process per sample took the source's one CPU
+    # in its blackout.
+    $CTL --json watch \$id | while read -r l; do echo \"\$EPOCHREALTIME \$l\"; done > /shared/samples-$v
     tx1=\$(cat /sys/class/net/eth0/statistics/tx_bytes)
     $CTL2 --json status \$id > /tmp/m
     h0=\$(grep -o '\"at_unix_ms\":\"[0-9]*\",\"from\":\"[A-Z_]*\",\"to\":\"HYDRATING\"' /tmp/m | cut -d'\"' -f4)
@@ -89,12 +84,16 @@ migrate() {
     echo \"dst $v \$(bytes $v) \$(secs /shared/workerd.log $v consumer-start)\"" | grep '^dst ' | tee -a "$out" || exit 1
   # ETA at a tenth of the copy against the time the rest took.
   awk -v v="$v" '
-    { t[NR] = $1; h[NR] = $2; d = $3; tot = $4; eta[NR] = $5 }
+    function num(f,  s) {
+      if (!match($0, "\"" f "\":\"?[0-9.e+-]+")) return 0
+      s = substr($0, RSTART + length(f) + 3, RLENGTH - length(f) - 3); sub(/^"/, "", s); return s + 0
+    }
+    { t[NR] = $1; h[NR] = num("hydrated_bytes"); d = num("discarded_bytes"); tot = num("total_bytes"); eta[NR] = num("eta_seconds") }
     END {
       copy = tot - d
-      for (i = 1; i <= NR; i++) if (h[i] >= tot) { end = t[i]; break }
+      for (i = 1; i <= NR; i++) if (tot > 0 && h[i] >= tot) { end = t[i]; break }
       for (i = 1; i <= NR; i++) if (h[i] - d >= copy / 10 && eta[i] > 0) { t10 = t[i]; e10 = eta[i]; break }
-      if (t10 && end > t10) printf "eta %s %.2f %.2f\n", v, e10, (end - t10) / 1000
+      if (t10 && end > t10) printf "eta %s %.2f %.2f\n", v, e10, end - t10
     }' "$VM_RUN/w1/shared/samples-$v" | tee -a "$out"
 }
 
