@@ -391,6 +391,15 @@ class MachinesTest : public ::testing::TestWithParam<bool> {
     ASSERT_TRUE(w1->runner->Start().ok());
     ASSERT_TRUE(w2->runner->Start().ok());
   }
+  // Starts vol-1's migration to w2 with kcopyd held, and waits for HYDRATING.
+  void StartHeldInHydration(std::string* id) {
+    w2->host.dmf.hold = true;
+    Start();
+    auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+    ASSERT_TRUE(m.ok()) << m.status();
+    *id = m->id();
+    ASSERT_TRUE(w2->WaitFor(*id, [](const fsm::Record& r) { return r.state() == "HYDRATING"; }));
+  }
 
   LoopPeers peers;
   std::unique_ptr<Worker> w1, w2;
@@ -497,24 +506,21 @@ TEST_P(MachinesTest, AdmissionCountsDataHeaderMetadataAndTheReserve) {
 }
 
 TEST_P(MachinesTest, ALowPoolPausesHydrationAndNamesTheDestination) {
-  w2->host.dmf.hold = true;
-  Start();
-  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
-  ASSERT_TRUE(m.ok()) << m.status();
-  ASSERT_TRUE(w2->WaitFor(m->id(), [](const fsm::Record& r) { return r.state() == "HYDRATING"; }));
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
   w2->host.pool_free = 10u << 20;  // below the 64 MiB reserve: another tenant, or a mistake
   w2->host.dmf.hold = false;
   std::string reason;
-  ASSERT_TRUE(w2->WaitFor(m->id(), [&](const fsm::Record& r) {
+  ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record& r) {
     reason = ViewOf(r)->progress().stall_reason();
     return ViewOf(r)->progress().stalled();
   }));
   EXPECT_NE(reason.find("hydration paused: the destination's thin pool on w2 has 10485760 bytes free"),
             std::string::npos)
       << reason;
-  EXPECT_EQ(w2->store->Get(m->id())->state(), "HYDRATING");
+  EXPECT_EQ(w2->store->Get(id)->state(), "HYDRATING");
   w2->host.pool_free = 1u << 30;
-  EXPECT_EQ(w2->Wait(m->id()), "DONE");
+  EXPECT_EQ(w2->Wait(id), "DONE");
 }
 
 TEST_P(MachinesTest, RefusedOfferRollsBackBeforeTheFence) {
@@ -648,16 +654,13 @@ TEST_P(MachinesTest, AConsumerThatMayRunIsNeverRolledBack) {
 // tgt comes back empty: the source makes its export again from WAITING; the
 // destination (its I/O to the source waiting meanwhile) carries on.
 TEST_P(MachinesTest, SourceRebootMidHydrationExportsAgain) {
-  w2->host.dmf.hold = true;
-  Start();
-  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
-  ASSERT_TRUE(m.ok()) << m.status();
-  ASSERT_TRUE(w2->WaitFor(m->id(), [](const fsm::Record& r) { return r.state() == "HYDRATING"; }));
-  ASSERT_TRUE(w1->WaitFor(m->id(), [](const fsm::Record& r) { return r.state() == "WAITING"; }));
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
+  ASSERT_TRUE(w1->WaitFor(id, [](const fsm::Record& r) { return r.state() == "WAITING"; }));
   w1->PowerCycle([](FakeHost& h) { h.exports.clear(); });  // tgt keeps nothing across a boot
   w2->host.dmf.hold = false;
-  EXPECT_EQ(w1->Wait(m->id()), "DONE");
-  EXPECT_EQ(w2->Wait(m->id()), "DONE");
+  EXPECT_EQ(w1->Wait(id), "DONE");
+  EXPECT_EQ(w2->Wait(id), "DONE");
   EXPECT_EQ(w1->host.exports_created, 2);  // made again after the reboot
   EXPECT_TRUE(w1->host.exports.empty());
 }
@@ -678,11 +681,8 @@ TEST_P(MachinesTest, AnOfflineSourceDiskIsSetRunningOnceItsSessionIsBack) {
 // past the boot there is no rollback, so it retries until the login works,
 // rather than ending FAILED and leaving the clone behind untracked.
 TEST_P(MachinesTest, ARefusedLoginAfterBootIsRetried) {
-  w2->host.dmf.hold = true;
-  Start();
-  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
-  ASSERT_TRUE(m.ok()) << m.status();
-  ASSERT_TRUE(w2->WaitFor(m->id(), [](const fsm::Record& r) { return r.state() == "HYDRATING"; }));
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
   w2->PowerCycle([](FakeHost& h) {
     h.dmf.live.clear();
     h.dmf.hydrated = h.dmf.committed;
@@ -692,13 +692,13 @@ TEST_P(MachinesTest, ARefusedLoginAfterBootIsRetried) {
     h.refuse_logins = 1 << 30;
     h.dmf.hold = false;
   });
-  ASSERT_TRUE(w2->WaitFor(m->id(), [](const fsm::Record& r) {
+  ASSERT_TRUE(w2->WaitFor(id, [](const fsm::Record& r) {
     return r.state() == "HYDRATING" &&
            absl::StrContains(r.last_error(), "refused: target not found (retried: the migration only goes forward)");
   }));
   w2->host.refuse_logins = 0;  // the source's export is back
-  EXPECT_EQ(w2->Wait(m->id()), "DONE");
-  EXPECT_EQ(w1->Wait(m->id()), "DONE");
+  EXPECT_EQ(w2->Wait(id), "DONE");
+  EXPECT_EQ(w1->Wait(id), "DONE");
 }
 
 // Runs `n` calls of `fn(i)` at the same moment; their results.

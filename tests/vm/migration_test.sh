@@ -18,7 +18,9 @@ workers_boot 3G 2G
 workers_config w1 1 '[[peers]]
 name = "w3"
 address = "169.254.0.2:7444"'
-workers_config w2 2
+# Held to 1 MiB/s: only the source's ~55 MiB are copied now, and unheld the
+# copy ended before the link cut below began.
+WORKERS_MIGRATION='hydration_max_bytes_per_second = 1048576' workers_config w2 2
 "$VM_REPO/deploy/tls/make-certs.sh" ca "$VM_RUN/foreign" >/dev/null && "$VM_REPO/deploy/tls/make-certs.sh" issue "$VM_RUN/foreign" w3 >/dev/null
 cp -r "$VM_RUN/foreign" "$VM_RUN/w2/shared/foreign"
 cat > "$VM_RUN/w2/shared/w3.toml" <<TOML
@@ -71,7 +73,9 @@ vm_check w1 300 "vol-1 reaches HYDRATING: consumer booted on w2 with a blackout 
 vm_check w1 30 "abort after boot is refused" "
   set +e; $CTL abort $MIG1 2>/tmp/e; rc=\$?; set -e; cat /tmp/e
   [ \$rc = 4 ] && grep -q 'only goes forward' /tmp/e"
-vm_check w1 120 "the link is cut for 25 s (longer than the NOP timeout), then restored" "
+vm_check w1 120 "mid-hydration, the link is cut for 25 s (longer than the NOP timeout), then restored" "
+  $JSONF
+  $CTL2 --json status $MIG1 | jf state | grep -qx HYDRATING
   ip link set eth0 down; sleep 25; ip link set eth0 up
   $CTL2 --timeout 30 status $MIG1 || true"
 vm_check w2 20 "during the cut the consumer's I/O waited: the writer is alive with no error" "
