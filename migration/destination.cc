@@ -169,9 +169,10 @@ absl::StatusOr<fsm::Next> Staged(Env* env, const fsm::StepContext& c) {
   if (src.state() != "WAITING") return Stay(c, st, kFastPoll);
   if (!st.has_source_allocation() && !st.no_allocation()) {
     auto map = env->peers->GetAllocation(st.view().source_worker(), c.id, env->worker);
-    if (absl::IsUnimplemented(map.status())) {
-      spdlog::warn("{} source {} serves no allocation map (an older workerd?): every region is copied",
-                   LogTag(st.view().volume_id(), c.id), st.view().source_worker());
+    // An older source: no such call, or it fenced before it had one.
+    if (absl::IsUnimplemented(map.status()) || absl::IsFailedPrecondition(map.status())) {
+      spdlog::warn("{} source {} serves no allocation map ({}): every region is copied",
+                   LogTag(st.view().volume_id(), c.id), st.view().source_worker(), map.status().ToString());
       st.set_no_allocation(true);
     } else {
       RETURN_IF_ERROR(map.status());

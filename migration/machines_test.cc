@@ -472,6 +472,17 @@ TEST_P(MachinesTest, TheMapIsServedToTheDestinationOnlyAndOnlyOnceFenced) {
   EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition) << early.status();
 }
 
+TEST_P(MachinesTest, AnEmptyMapOfAVolumeHoldingDataStopsBeforeTheFence) {
+  w1->host.mapped.runs.clear();  // as a wrong thin id would give
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::string end = w1->Wait(m->id());
+  EXPECT_NE(end.find("maps nothing, but lvm says vol-1 holds"), std::string::npos) << end;
+  EXPECT_TRUE(w1->host.hooks.empty());  // never fenced
+  EXPECT_TRUE(w1->host.crypt.count("vol-1"));
+}
+
 TEST_P(MachinesTest, AnOlderSourceWithoutAMapHasEverythingCopied) {
   peers.old_source = true;
   Start();

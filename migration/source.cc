@@ -40,8 +40,13 @@ absl::StatusOr<fsm::Next> Queued(Env* env, const fsm::StepContext& c) {
   return Go("PREPARING", st);
 }
 
-// Where the volume's plaintext holds data, from the thin pool's map.
-absl::StatusOr<std::vector<Extent>> MapOf(Host& h, const MigrationState& st) {
+// Where the volume's plaintext holds data, from the thin pool's map. A record
+// from before thin ids were kept (PREPARING ran in an older workerd) looks it up.
+absl::StatusOr<std::vector<Extent>> MapOf(Host& h, MigrationState& st) {
+  if (st.thin_id() == 0) {
+    ASSIGN_OR_RETURN(volumes::LvRow lv, h.GetLv(st.view().volume_id()));
+    st.set_thin_id(lv.thin_id);
+  }
   ASSIGN_OR_RETURN(volumes::ThinMap m, h.Mappings(st.thin_id()));
   return MappedExtents(m, st.luks().data_offset_bytes() / 512, st.plaintext_bytes() / 512);
 }
@@ -79,6 +84,11 @@ absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   // runs: FENCING takes the map again once it has stopped.
   ASSIGN_OR_RETURN(std::vector<Extent> mapped, MapOf(h, st));
   st.set_allocated_bytes(SectorsOf(mapped) * 512);
+  // An empty map for a volume whose LV holds more than its header would mark
+  // everything copied: a wrong thin id must stop here, before the fence.
+  if (mapped.empty() && lv.allocated_bytes() > hdr.layout.data_offset + (1u << 20))
+    return absl::InternalError(absl::StrCat("thin device ", lv.thin_id, " maps nothing, but lvm says ", vol,
+                                            " holds ", lv.allocated_bytes(), " bytes"));
   st.mutable_view()->mutable_progress()->set_total_bytes(hdr.plaintext_bytes);
   return Go("EXPORTING", st);
 }
