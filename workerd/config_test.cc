@@ -132,6 +132,11 @@ TEST(Config, MigrationTableIsChecked) {
   const std::string base = "worker = \"w1\"\nplaintext = true\n[migration]\n";
   EXPECT_TRUE(ParseConfig(base + "region_kib = 128\n", "t").ok());
   EXPECT_FALSE(ParseConfig(base + "region_kib = 96\n", "t").ok());     // not a power of two
+  auto reserve = ParseConfig(base + "pool_reserve_mib = 256\n", "t");
+  ASSERT_TRUE(reserve.ok()) << reserve.status();
+  EXPECT_EQ(reserve->migration.pool_reserve_mib, 256u);
+  EXPECT_EQ(ParseConfig(base, "t")->migration.pool_reserve_mib, 64u);
+  EXPECT_FALSE(ParseConfig(base + "pool_reserve_mib = -1\n", "t").ok());
   EXPECT_FALSE(ParseConfig(base + "retire = \"never\"\n", "t").ok());
   EXPECT_FALSE(ParseConfig(base + "consumer_start = \"start.sh\"\n", "t").ok());  // relative
   EXPECT_FALSE(ParseConfig(base + "iscsi_portal = \"nohost\"\n", "t").ok());
