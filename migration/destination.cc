@@ -148,10 +148,11 @@ absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
     return absl::FailedPreconditionError(
         absl::StrCat("destination plaintext is ", dst, " bytes but the source's is ", st.plaintext_bytes()));
   const std::string meta = internal::MetadataLv(c.id);
-  RETURN_IF_ERROR(h.CreateLv(meta, internal::MetadataBytes(st.plaintext_bytes(), env->opts.region_kib), volumes::kScratchTag));
+  const uint64_t meta_bytes = internal::MetadataBytes(st.plaintext_bytes(), env->opts.region_kib);
+  RETURN_IF_ERROR(h.CreateLv(meta, meta_bytes, volumes::kScratchTag));
   if (!st.metadata_zeroed()) {
     // All zeros: dm-clone formats it fresh. Never again once a clone used it.
-    RETURN_IF_ERROR(h.ZeroDevice(h.LvPath(meta), internal::MetadataBytes(st.plaintext_bytes(), env->opts.region_kib)));
+    RETURN_IF_ERROR(h.ZeroDevice(h.LvPath(meta), meta_bytes));
     st.set_metadata_zeroed(true);
   }
   RETURN_IF_ERROR(h.PrepareLogin(LoginSpecOf(env, st)));
