@@ -142,15 +142,31 @@ absl::Status Initiator::Logout(const std::string& iqn, const std::string& portal
   return absl::OkStatus();
 }
 
+std::optional<std::filesystem::path> Initiator::FindSession(const std::string& iqn) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& s : fs::directory_iterator(fs::path(sysfs_) / "class/iscsi_session", ec)) {
+    auto name = ReadFile((s.path() / "targetname").string());
+    if (name.ok() && absl::StripTrailingAsciiWhitespace(*name) == iqn) return s.path();
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::string> Initiator::SessionState(const std::string& iqn) {
+  std::optional<std::filesystem::path> s = FindSession(iqn);
+  if (!s) return std::string();
+  auto state = ReadFile((*s / "state").string());
+  if (absl::IsNotFound(state.status())) return std::string();  // gone between the two reads
+  RETURN_IF_ERROR(state.status());
+  return std::string(absl::StripTrailingAsciiWhitespace(*state));
+}
+
 absl::StatusOr<std::pair<std::string, std::string>> Initiator::FindLun(const std::string& iqn) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::path sessions = fs::path(sysfs_) / "class/iscsi_session";
-  for (const auto& s : fs::directory_iterator(sessions, ec)) {
-    auto name = ReadFile((s.path() / "targetname").string());
-    if (!name.ok() || absl::StripTrailingAsciiWhitespace(*name) != iqn) continue;
+  if (std::optional<fs::path> s = FindSession(iqn)) {
     // session*/device/target*/<h:c:t:l>/block/<disk>
-    for (const auto& tgt : fs::directory_iterator(s.path() / "device", ec)) {
+    for (const auto& tgt : fs::directory_iterator(*s / "device", ec)) {
       if (!absl::StartsWith(tgt.path().filename().string(), "target")) continue;
       for (const auto& lun : fs::directory_iterator(tgt.path(), ec)) {
         for (const auto& blk : fs::directory_iterator(lun.path() / "block", ec)) {

@@ -2,6 +2,8 @@
 // logout, and the session's disk, waited for by its sysfs path.
 #pragma once
 
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,10 @@ class Initiator {
   // Logs out and deletes the node record (its CHAP secret with it). No session: success.
   absl::Status Logout(const std::string& iqn, const std::string& portal);
   absl::StatusOr<std::vector<SessionInfo>> Sessions();
+  // The kernel's state of the session to `iqn` ("LOGGED_IN", "FAILED", "FREE"),
+  // "" when there is none. From sysfs, no process: workerd asks every second
+  // of a hydration, on a host whose CPU the copy's ciphers need.
+  absl::StatusOr<std::string> SessionState(const std::string& iqn);
   // The disk of the session to `iqn` ("/dev/sda"), waiting for it to appear:
   // the node comes some time after login. DeadlineExceeded after `timeout`.
   absl::StatusOr<std::string> WaitDevice(const std::string& iqn, absl::Duration timeout);
@@ -74,6 +80,8 @@ class Initiator {
   // The CHAP secret into the node record's file itself: `iscsiadm -o update`
   // would take it on its command line, which any local user can read.
   absl::Status WriteSecret(const LoginSpec& s);
+  // The session's directory in sysfs (".../iscsi_session/sessionN").
+  std::optional<std::filesystem::path> FindSession(const std::string& iqn);
   // The disk's SCSI device directory in sysfs (".../<h:c:t:l>") and its name.
   absl::StatusOr<std::pair<std::string, std::string>> FindLun(const std::string& iqn);
   Executor* ex_;

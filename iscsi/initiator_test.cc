@@ -136,6 +136,25 @@ TEST(Initiator, WaitsForTheDiskBySysfs) {
   EXPECT_EQ(ini.WaitDevice("iqn.other", absl::Milliseconds(100)).status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
+// Read from sysfs each second of a hydration: no iscsiadm process.
+TEST(Initiator, SessionStateFromSysfs) {
+  namespace fs = std::filesystem;
+  std::string root = testing::TempDir() + "sysfsXXXXXX";
+  ASSERT_NE(mkdtemp(root.data()), nullptr);
+  fs::create_directories(root + "/class/iscsi_session/session3");
+  std::ofstream(root + "/class/iscsi_session/session3/targetname") << kIqn << "\n";
+  FakeExecutor ex;
+  Initiator ini(&ex, root);
+  EXPECT_EQ(*ini.SessionState(kIqn), "");  // the session is there, its state not yet
+  for (const char* state : {"LOGGED_IN", "FAILED"}) {
+    std::ofstream(root + "/class/iscsi_session/session3/state") << state << "\n";
+    EXPECT_EQ(*ini.SessionState(kIqn), state);
+  }
+  EXPECT_EQ(*ini.SessionState("iqn.other"), "");
+  EXPECT_EQ(ex.Count("iscsiadm"), 0);
+  fs::remove_all(root);
+}
+
 // The kernel keeps a disk its error handler set offline so until told; once
 // the session is back, Revive tells it. Other states are the kernel's to leave.
 TEST(Initiator, RevivesAnOfflineDiskOnly) {

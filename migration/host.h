@@ -82,7 +82,7 @@ class Host {
   virtual absl::Status Login(const iscsi::LoginSpec& spec) = 0;
   virtual absl::Status Logout(const std::string& iqn, const std::string& portal) = 0;
   virtual absl::StatusOr<std::string> WaitDevice(const std::string& iqn, absl::Duration timeout) = 0;
-  // "" when there is no session to `iqn`; else iscsiadm's state ("LOGGED_IN", "FAILED", ...).
+  // "" when there is no session to `iqn`; else the kernel's state of it ("LOGGED_IN", "FAILED", ...).
   virtual absl::StatusOr<std::string> SessionState(const std::string& iqn) = 0;
   // The session's disk and its SCSI state; NotFound when there is none.
   virtual absl::StatusOr<iscsi::Disk> SourceDisk(const std::string& iqn) = 0;
