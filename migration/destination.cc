@@ -271,6 +271,22 @@ absl::StatusOr<fsm::Next> Booted(Env* env, const fsm::StepContext& c) {
   return Go("HYDRATING", st);
 }
 
+// The hydration depth the record asks for, told to the kernel when its own
+// differs (after a reboot the clone comes back with the configured one).
+absl::Status ApplyDepth(Env* env, const std::string& vol, const dm::CloneStatus& now, bool deep) {
+  const uint32_t factor = deep ? kDeepFactor : 1;
+  const uint32_t threshold = env->opts.hydration_threshold * factor, batch = env->opts.hydration_batch * factor;
+  auto has = [&](const char* arg, uint32_t want) {
+    auto it = now.core_args.find(arg);
+    return it != now.core_args.end() && it->second == want;
+  };
+  if (!has("hydration_threshold", threshold))
+    RETURN_IF_ERROR(env->host->dm().Message(vol, dm::HydrationThresholdMessage(threshold)).status());
+  if (!has("hydration_batch_size", batch))
+    RETURN_IF_ERROR(env->host->dm().Message(vol, dm::HydrationBatchSizeMessage(batch)).status());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
@@ -308,6 +324,12 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
     else spdlog::info("{} thin pool here has {} bytes free again: hydration resumes", LogTag(vol, c.id),
                       pool.free_bytes);
   }
+  ASSIGN_OR_RETURN(s.busy_ms, env->host->BusyMillis(LiveDevice(vol)));
+  if (UpdateDepth(st, s))
+    spdlog::info("{} the consumer {} the clone busy: hydration {} regions at a time", LogTag(vol, c.id),
+                 st.hydration_deep() ? "keeps" : "no longer keeps",
+                 st.hydration_deep() ? "starts more" : "back to the configured");
+  RETURN_IF_ERROR(ApplyDepth(env, vol, s.status, st.hydration_deep()));
   Throttle t = DecideThrottle(st, s, env->opts.hydration_max_bytes_per_second);
   const bool pause = t == Throttle::kPause || st.pool_low();
   bool off = std::find(s.status.features.begin(), s.status.features.end(), "no_hydration") != s.status.features.end();

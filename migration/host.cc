@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "dmutil/busy.h"
 #include "dmutil/kmsg.h"
 #include "spdlog/spdlog.h"
 
@@ -63,6 +64,7 @@ class SystemHost final : public Host {
     ASSIGN_OR_RETURN(volumes::PoolUsage p, lvm_->Pool());
     return p.free_bytes();
   }
+  absl::StatusOr<uint64_t> BusyMillis(const std::string& path) override { return dm::IoTicks(path); }
   absl::StatusOr<dm::PoolSpace> PoolSpace() override {
     const std::string pool = lvm_->PoolDmName();
     ASSIGN_OR_RETURN(bool active, dm_->Exists(pool));
@@ -153,12 +155,7 @@ class SystemHost final : public Host {
   absl::StatusOr<std::string> WaitDevice(const std::string& iqn, absl::Duration timeout) override {
     return initiator_.WaitDevice(iqn, timeout);
   }
-  absl::StatusOr<std::string> SessionState(const std::string& iqn) override {
-    ASSIGN_OR_RETURN(std::vector<iscsi::SessionInfo> all, initiator_.Sessions());
-    for (const auto& s : all)
-      if (s.iqn == iqn) return s.state;
-    return std::string();
-  }
+  absl::StatusOr<std::string> SessionState(const std::string& iqn) override { return initiator_.SessionState(iqn); }
 
   absl::StatusOr<iscsi::Disk> SourceDisk(const std::string& iqn) override { return initiator_.FindDisk(iqn); }
   absl::StatusOr<bool> ReviveDisk(const std::string& iqn) override { return initiator_.Revive(iqn); }

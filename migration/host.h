@@ -45,6 +45,9 @@ class Host {
   // The same from the kernel's count (an ioctl: cheap enough for every poll),
   // with whether the pool already ran out.
   virtual absl::StatusOr<dm::PoolSpace> PoolSpace() = 0;
+  // Milliseconds the block device at `path` has had I/O in flight since it was
+  // made (the kernel's io_ticks; read from sysfs, cheap); NotFound when absent.
+  virtual absl::StatusOr<uint64_t> BusyMillis(const std::string& path) = 0;
   // The blocks the pool maps for thin device `thin_id` (LvRow::thin_id), from
   // a metadata snapshot: every write completed before the call is in it.
   virtual absl::StatusOr<volumes::ThinMap> Mappings(uint64_t thin_id) = 0;

@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/status.h"
 #include "common/test_util.h"
 #include "gtest/gtest.h"
@@ -28,6 +30,7 @@ class FakeDm final : public dm::DeviceMapper {
   std::optional<uint64_t> committed_at_swap;  // when a linear table replaced the clone
   bool hydrating = false;
   std::atomic<bool> hold = false;  // kcopyd makes no progress (the test flips it while steps run)
+  std::atomic<uint32_t> threshold = 256, batch = 32;  // as the clone's table sets them
   absl::Status Create(const std::string& n, const std::vector<dm::Target>& t, bool) override {
     if (live.count(n)) return live[n] == t ? absl::OkStatus() : absl::AlreadyExistsError(n);
     live[n] = t;
@@ -59,12 +62,15 @@ class FakeDm final : public dm::DeviceMapper {
     if (!noflush) committed = hydrated;  // dm-clone commits its metadata first
     return std::vector<dm::Target>{{0, 8192, "clone",
                                     absl::StrCat("8 6/2048 128 ", hydrated, "/", total, " 0 ",
-                                                 hydrating ? "0" : "1 no_hydration",
-                                                 " 4 hydration_threshold 256 hydration_batch_size 32 rw")}};
+                                                 hydrating ? "0" : "1 no_hydration", " 4 hydration_threshold ",
+                                                 threshold.load(), " hydration_batch_size ", batch.load(), " rw")}};
   }
   absl::StatusOr<std::string> Message(const std::string&, const std::string& m) override {
     if (m == "enable_hydration") hydrating = true;
     if (m == "disable_hydration") hydrating = false;
+    uint32_t n = 0;
+    if (absl::SimpleAtoi(absl::StripPrefix(m, "hydration_threshold "), &n)) threshold = n;
+    if (absl::SimpleAtoi(absl::StripPrefix(m, "hydration_batch_size "), &n)) batch = n;
     return std::string();
   }
 };
@@ -101,6 +107,12 @@ class FakeHost final : public Host {
   std::vector<std::string> hooks;  // consecutive repeats (a replayed step) collapsed
   int exports_created = 0, logins = 0;
   std::atomic<uint64_t> pool_free = 10ull << 30;
+  std::atomic<bool> consumer_busy = false;  // the clone always has I/O in flight
+  std::atomic<uint64_t> busy_ms = 0;
+  absl::StatusOr<uint64_t> BusyMillis(const std::string&) override {
+    if (consumer_busy) busy_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+    return busy_ms.load();
+  }
   std::string fail_hook;  // this hook fails every time
   std::atomic<int> refuse_logins = 0;  // the next logins are refused (the source's target is not there yet)
   std::string disk_state = "running";  // of the source's disk
@@ -531,6 +543,22 @@ TEST_P(MachinesTest, ALowPoolPausesHydrationAndNamesTheDestination) {
       << reason;
   EXPECT_EQ(w2->store->Get(id)->state(), "HYDRATING");
   w2->host.pool_free = 1u << 30;
+  EXPECT_EQ(w2->Wait(id), "DONE");
+}
+
+// dm-clone starts copies only while the clone has no I/O in flight: while the
+// consumer keeps it busy, hydration starts more regions at a time; once it
+// lets up, the configured depth again.
+TEST_P(MachinesTest, ABusyConsumerDeepensHydrationUntilItLetsUp) {
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
+  FakeDm& dm = w2->host.dmf;
+  w2->host.busy_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  w2->host.consumer_busy = true;
+  ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record&) { return dm.threshold == 1024 && dm.batch == 128; }));
+  w2->host.consumer_busy = false;
+  ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record&) { return dm.threshold == 256 && dm.batch == 32; }));
+  dm.hold = false;
   EXPECT_EQ(w2->Wait(id), "DONE");
 }
 

@@ -94,6 +94,20 @@ bool UpdatePoolLow(MigrationState& st, const Sample& s, uint64_t reserve_bytes) 
   return true;
 }
 
+bool UpdateDepth(MigrationState& st, const Sample& s) {
+  const int64_t elapsed = s.now_ms - st.busy_unix_ms();
+  // No earlier sample, or the clone was made again (its counter restarts).
+  const bool comparable = st.busy_unix_ms() != 0 && elapsed > 0 && s.busy_ms >= st.busy_ms();
+  const double busy = comparable ? static_cast<double>(s.busy_ms - st.busy_ms()) / static_cast<double>(elapsed) : 0;
+  st.set_busy_ms(s.busy_ms);
+  st.set_busy_unix_ms(s.now_ms);
+  if (!comparable) return false;
+  const bool deep = st.hydration_deep() ? busy >= 0.2 : busy >= 0.5;
+  if (deep == st.hydration_deep()) return false;
+  st.set_hydration_deep(deep);
+  return true;
+}
+
 Throttle DecideThrottle(MigrationState& st, const Sample& s, uint64_t max_bytes_per_second) {
   if (max_bytes_per_second == 0) return Throttle::kRun;
   const uint64_t region_bytes = s.status.region_sectors * 512;

@@ -19,12 +19,25 @@ struct Sample {
   std::string kernel_error;   // the first kernel error about the clone or the source disk, if looked up
   uint64_t pool_free_bytes = 0;  // this worker's thin pool
   bool pool_full = false;        // it ran out: writes to it fail
+  uint64_t busy_ms = 0;          // the clone's io_ticks: ms its consumer had I/O in flight
 };
 
 // Whether hydration must pause (or may resume) for the thin pool here: below
 // `reserve_bytes` free, or full, it pauses; it resumes at twice the reserve.
 // Sets st.pool_low; true when it changed.
 bool UpdatePoolLow(MigrationState& st, const Sample& s, uint64_t reserve_bytes);
+
+// dm-clone starts copies only while its device has no I/O in flight, and once
+// a second besides; a consumer that always has some holds hydration back
+// (measured in tests/vm/bench_hydration.sh: half the rate, where the same
+// reads beside the clone cost little). While the consumer kept the clone busy
+// at least half of the time since the last sample, hydration runs deep (more
+// regions per start; kDeepFactor times the configured threshold and batch),
+// until the busy share falls below a fifth. Idle, the configured depth: a deep
+// one slowed an idle copy of scattered regions. Sets st.hydration_deep; true
+// when it changed.
+inline constexpr uint32_t kDeepFactor = 4;
+bool UpdateDepth(MigrationState& st, const Sample& s);
 
 // Whether a sample would be reported stalled: then the kernel's log is worth
 // reading for the reason (it is not read every poll).

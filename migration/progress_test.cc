@@ -105,5 +105,29 @@ TEST(Throttle, PausesOverTheLimitAndRunsInTheNextWindow) {
   EXPECT_EQ(DecideThrottle(st, At(5000, 40), limit), Throttle::kRun);    // a new window
 }
 
+// Busy half the time or more: deep; back below a fifth: configured again; in
+// between it stays as it was. A counter that went back (the clone made again
+// after a reboot) starts a new baseline, deciding nothing.
+TEST(Depth, DeepWhileTheConsumerKeepsTheCloneBusy) {
+  MigrationState st;
+  Sample s;
+  auto at = [&](int64_t now_ms, uint64_t busy_ms) {
+    s.now_ms = now_ms;
+    s.busy_ms = busy_ms;
+    return UpdateDepth(st, s);
+  };
+  EXPECT_FALSE(at(10'000, 5'000));  // the first sample: a baseline only
+  EXPECT_FALSE(at(11'000, 5'400));  // 40%
+  EXPECT_FALSE(st.hydration_deep());
+  EXPECT_TRUE(at(12'000, 5'900));   // 50%
+  EXPECT_TRUE(st.hydration_deep());
+  EXPECT_FALSE(at(13'000, 6'200));  // 30%: stays deep
+  EXPECT_FALSE(at(14'000, 100));    // counter restarted
+  EXPECT_TRUE(st.hydration_deep());
+  EXPECT_TRUE(at(15'000, 250));     // 15%
+  EXPECT_FALSE(st.hydration_deep());
+  EXPECT_FALSE(at(15'000, 900));    // no time passed: nothing decided
+}
+
 }  // namespace
 }  // namespace volmigrate::migration
