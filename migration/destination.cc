@@ -324,11 +324,15 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
     else spdlog::info("{} thin pool here has {} bytes free again: hydration resumes", LogTag(vol, c.id),
                       pool.free_bytes);
   }
-  ASSIGN_OR_RETURN(s.busy_ms, env->host->BusyMillis(LiveDevice(vol)));
-  if (UpdateDepth(st, s))
-    spdlog::info("{} the consumer {} the clone busy: hydration {} regions at a time", LogTag(vol, c.id),
-                 st.hydration_deep() ? "keeps" : "no longer keeps",
-                 st.hydration_deep() ? "starts more" : "back to the configured");
+  // Under a rate cap (kept by pausing and resuming) a deep start would copy
+  // far past it before the next pause: the configured depth only.
+  if (env->opts.hydration_max_bytes_per_second == 0) {
+    ASSIGN_OR_RETURN(s.busy_ms, env->host->BusyMillis(LiveDevice(vol)));
+    if (UpdateDepth(st, s))
+      spdlog::info("{} the consumer {} the clone busy: hydration {} regions at a time", LogTag(vol, c.id),
+                   st.hydration_deep() ? "keeps" : "no longer keeps",
+                   st.hydration_deep() ? "starts more" : "back to the configured");
+  }
   RETURN_IF_ERROR(ApplyDepth(env, vol, s.status, st.hydration_deep()));
   Throttle t = DecideThrottle(st, s, env->opts.hydration_max_bytes_per_second);
   const bool pause = t == Throttle::kPause || st.pool_low();

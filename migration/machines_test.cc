@@ -153,7 +153,9 @@ class FakeHost final : public Host {
     return absl::OkStatus();
   }
   absl::StatusOr<uint64_t> PoolFreeBytes() override { return pool_free; }
+  std::atomic<int> pool_reads = 0;  // one per hydration poll
   absl::StatusOr<dm::PoolSpace> PoolSpace() override {
+    ++pool_reads;
     uint64_t free = pool_free;
     return dm::PoolSpace{.free_bytes = free, .total_bytes = 20ull << 30, .out_of_data_space = free == 0};
   }
@@ -558,6 +560,27 @@ TEST_P(MachinesTest, ABusyConsumerDeepensHydrationUntilItLetsUp) {
   ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record&) { return dm.threshold == 1024 && dm.batch == 128; }));
   w2->host.consumer_busy = false;
   ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record&) { return dm.threshold == 256 && dm.batch == 32; }));
+  dm.hold = false;
+  EXPECT_EQ(w2->Wait(id), "DONE");
+}
+
+// A rate cap is kept by pausing hydration between polls: a deep start would
+// copy far past it (seen in vm_migration: held to 1 MiB/s, 48 MiB copied in a
+// few seconds). Under a cap the configured depth stays, busy or not.
+TEST_P(MachinesTest, UnderARateCapHydrationNeverDeepens) {
+  w2->env.opts.hydration_max_bytes_per_second = 1 << 20;
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
+  FakeDm& dm = w2->host.dmf;
+  w2->host.busy_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  w2->host.consumer_busy = true;
+  // Three polls busy (a poll leaves the record as it was: count them here).
+  const int seen = w2->host.pool_reads;
+  for (int i = 0; i < 200 && w2->host.pool_reads < seen + 3; ++i) absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_GE(w2->host.pool_reads, seen + 3);
+  EXPECT_EQ(dm.threshold, 256u);
+  EXPECT_EQ(dm.batch, 32u);
+  w2->host.consumer_busy = false;
   dm.hold = false;
   EXPECT_EQ(w2->Wait(id), "DONE");
 }

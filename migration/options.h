@@ -20,7 +20,7 @@ struct Options {
   int hook_timeout_seconds = 120;
   uint32_t region_kib = 64;            // dm-clone region; 64 KiB+ keeps hydration fast
   uint32_t hydration_threshold = 256;  // regions in flight (kernel default 1 crawls)
-  uint32_t hydration_batch = 32;       // regions per kcopyd job; both x kDeepFactor while the consumer is busy
+  uint32_t hydration_batch = 32;       // regions per kcopyd job; both x kDeepFactor while the consumer is busy, uncapped
   uint64_t hydration_max_bytes_per_second = 0;  // 0: unlimited
   int stall_seconds = 30;              // no hydration progress this long: reported as stalled
   // I/O to the source (hydration, and the consumer's reads of what is not yet

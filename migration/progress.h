@@ -34,8 +34,8 @@ bool UpdatePoolLow(MigrationState& st, const Sample& s, uint64_t reserve_bytes);
 // at least half of the time since the last sample, hydration runs deep (more
 // regions per start; kDeepFactor times the configured threshold and batch),
 // until the busy share falls below a fifth. Idle, the configured depth: a deep
-// one slowed an idle copy of scattered regions. Sets st.hydration_deep; true
-// when it changed.
+// one slowed an idle copy of scattered regions; and never under a rate cap
+// (the caller's part). Sets st.hydration_deep; true when it changed.
 inline constexpr uint32_t kDeepFactor = 4;
 bool UpdateDepth(MigrationState& st, const Sample& s);
 
