@@ -51,7 +51,9 @@ absl::Status Runner::Start() {
   }
   int resumed = 0;
   for (const Record& r : all) {
-    if (r.terminal()) continue;
+    // A machine submitted before Start is queued already: queued twice, two
+    // workers would run its step at once.
+    if (r.terminal() || active_.contains(r.id())) continue;
     Schedule(r.id(), absl::ZeroDuration());
     ++resumed;
   }

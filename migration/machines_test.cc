@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -121,7 +122,9 @@ class FakeHost final : public Host {
   // 0-2 MiB of a volume with a 4 MiB header (regions 0-31 of the fake clone).
   volumes::ThinMap mapped{.block_sectors = 128, .runs = {{0, 100, 8}, {64, 0, 32}}};
   std::vector<std::string> events;  // maps taken, discards, hooks: in order, repeats collapsed
+  std::mutex events_mu;  // two machines' steps may run at once
   void Event(const std::string& e) {
+    std::lock_guard lock(events_mu);
     if (events.empty() || events.back() != e) events.push_back(e);
   }
   std::set<uint64_t> marked;        // regions a discard marked hydrated
