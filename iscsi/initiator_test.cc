@@ -13,6 +13,15 @@ namespace {
 
 constexpr char kIqn[] = "iqn.2026-11.io.volmigrate:g1.mig-1";
 
+// A fake sysfs tree holding the session `session` to kIqn, with `below` (a
+// path under the session's directory, e.g. its disk's LUN) made too; its root.
+std::string FakeSysfs(const std::string& session, const std::string& below = "") {
+  const std::string root = NewTempDir(), dir = root + "/class/iscsi_session/" + session;
+  std::filesystem::create_directories(dir + below);
+  std::ofstream(dir + "/targetname") << kIqn << "\n";
+  return root;
+}
+
 TEST(SessionsP3, ParsesCapturedSession) {
   auto s = ParseSessionsP3(TestData("iscsiadm-session-P3.txt"));
   ASSERT_TRUE(s.ok()) << s.status();
@@ -120,10 +129,7 @@ TEST(Initiator, LogoutWithoutSessionStillDropsTheRecord) {
 
 TEST(Initiator, WaitsForTheDiskBySysfs) {
   namespace fs = std::filesystem;
-  std::string root = testing::TempDir() + "sysfsXXXXXX";
-  ASSERT_NE(mkdtemp(root.data()), nullptr);
-  fs::create_directories(root + "/class/iscsi_session/session1/device/target0:0:0/0:0:0:1/block/sda");
-  std::ofstream(root + "/class/iscsi_session/session1/targetname") << kIqn << "\n";
+  const std::string root = FakeSysfs("session1", "/device/target0:0:0/0:0:0:1/block/sda");
   FakeExecutor ex;
   Initiator ini(&ex, root);
   // sysfs knows the disk but /dev does not yet: keep waiting, then give up.
@@ -138,11 +144,7 @@ TEST(Initiator, WaitsForTheDiskBySysfs) {
 
 // Read from sysfs each second of a hydration: no iscsiadm process.
 TEST(Initiator, SessionStateFromSysfs) {
-  namespace fs = std::filesystem;
-  std::string root = testing::TempDir() + "sysfsXXXXXX";
-  ASSERT_NE(mkdtemp(root.data()), nullptr);
-  fs::create_directories(root + "/class/iscsi_session/session3");
-  std::ofstream(root + "/class/iscsi_session/session3/targetname") << kIqn << "\n";
+  const std::string root = FakeSysfs("session3");
   FakeExecutor ex;
   Initiator ini(&ex, root);
   EXPECT_EQ(*ini.SessionState(kIqn), "");  // the session is there, its state not yet
@@ -152,18 +154,13 @@ TEST(Initiator, SessionStateFromSysfs) {
   }
   EXPECT_EQ(*ini.SessionState("iqn.other"), "");
   EXPECT_EQ(ex.Count("iscsiadm"), 0);
-  fs::remove_all(root);
 }
 
 // The kernel keeps a disk its error handler set offline so until told; once
 // the session is back, Revive tells it. Other states are the kernel's to leave.
 TEST(Initiator, RevivesAnOfflineDiskOnly) {
-  namespace fs = std::filesystem;
-  std::string root = testing::TempDir() + "sysfsXXXXXX";
-  ASSERT_NE(mkdtemp(root.data()), nullptr);
+  const std::string root = FakeSysfs("session1", "/device/target0:0:0/0:0:0:1/block/sdb");
   const std::string lun = root + "/class/iscsi_session/session1/device/target0:0:0/0:0:0:1";
-  fs::create_directories(lun + "/block/sdb");
-  std::ofstream(root + "/class/iscsi_session/session1/targetname") << kIqn << "\n";
   FakeExecutor ex;
   Initiator ini(&ex, root);
   EXPECT_EQ(ini.FindDisk("iqn.other").status().code(), absl::StatusCode::kNotFound);
