@@ -325,15 +325,17 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
                       pool.free_bytes);
   }
   // Under a rate cap (kept by pausing and resuming) a deep start would copy
-  // far past it before the next pause: the configured depth only.
-  if (env->opts.hydration_max_bytes_per_second == 0) {
+  // far past it before the next pause: the configured depth only, even for a
+  // record that went deep before a restart with a cap.
+  const bool capped = env->opts.hydration_max_bytes_per_second != 0;
+  if (!capped) {
     ASSIGN_OR_RETURN(s.busy_ms, env->host->BusyMillis(LiveDevice(vol)));
     if (UpdateDepth(st, s))
       spdlog::info("{} the consumer {} the clone busy: hydration {} regions at a time", LogTag(vol, c.id),
                    st.hydration_deep() ? "keeps" : "no longer keeps",
                    st.hydration_deep() ? "starts more" : "back to the configured");
   }
-  RETURN_IF_ERROR(ApplyDepth(env, vol, s.status, st.hydration_deep()));
+  RETURN_IF_ERROR(ApplyDepth(env, vol, s.status, st.hydration_deep() && !capped));
   Throttle t = DecideThrottle(st, s, env->opts.hydration_max_bytes_per_second);
   const bool pause = t == Throttle::kPause || st.pool_low();
   bool off = std::find(s.status.features.begin(), s.status.features.end(), "no_hydration") != s.status.features.end();
