@@ -329,11 +329,19 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
   // record that went deep before a restart with a cap.
   const bool capped = env->opts.hydration_max_bytes_per_second != 0;
   if (!capped) {
-    ASSIGN_OR_RETURN(s.busy_ms, env->host->BusyMillis(LiveDevice(vol)));
-    if (UpdateDepth(st, s))
-      spdlog::info("{} the consumer {} the clone busy: hydration {} regions at a time", LogTag(vol, c.id),
-                   st.hydration_deep() ? "keeps" : "no longer keeps",
-                   st.hydration_deep() ? "starts more" : "back to the configured");
+    // The depth only speeds the copy up: a failed read of the clone's I/O
+    // counters keeps the last decision rather than holding the migration.
+    auto busy = env->host->BusyMillis(LiveDevice(vol));
+    if (!busy.ok()) {
+      spdlog::warn("{} reading the clone's I/O time: {}; hydration depth unchanged", LogTag(vol, c.id),
+                   busy.status().ToString());
+    } else {
+      s.busy_ms = *busy;
+      if (UpdateDepth(st, s))
+        spdlog::info("{} the consumer {} the clone busy: hydration {} regions at a time", LogTag(vol, c.id),
+                     st.hydration_deep() ? "keeps" : "no longer keeps",
+                     st.hydration_deep() ? "starts more" : "back to the configured");
+    }
   }
   RETURN_IF_ERROR(ApplyDepth(env, vol, s.status, st.hydration_deep() && !capped));
   Throttle t = DecideThrottle(st, s, env->opts.hydration_max_bytes_per_second);

@@ -110,7 +110,9 @@ class FakeHost final : public Host {
   std::atomic<uint64_t> pool_free = 10ull << 30;
   std::atomic<bool> consumer_busy = false;  // the clone always has I/O in flight
   std::atomic<uint64_t> busy_ms = 0;
+  std::atomic<bool> busy_unreadable = false;
   absl::StatusOr<uint64_t> BusyMillis(const std::string&) override {
+    if (busy_unreadable) return absl::UnavailableError("no stat file");
     if (consumer_busy) busy_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
     return busy_ms.load();
   }
@@ -565,6 +567,17 @@ TEST_P(MachinesTest, ABusyConsumerDeepensHydrationUntilItLetsUp) {
   ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record&) { return dm.threshold == 256 && dm.batch == 32; }));
   dm.hold = false;
   EXPECT_EQ(w2->Wait(id), "DONE");
+}
+
+// The depth only speeds the copy up: a clone whose I/O counters cannot be
+// read still hydrates and cuts over, at the configured depth.
+TEST_P(MachinesTest, UnreadableIoCountersLeaveTheDepthAlone) {
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
+  w2->host.busy_unreadable = true;
+  w2->host.dmf.hold = false;
+  EXPECT_EQ(w2->Wait(id), "DONE");
+  EXPECT_EQ(w2->host.dmf.threshold, 256u);
 }
 
 // A rate cap is kept by pausing hydration between polls: a deep start would
