@@ -6,7 +6,7 @@
 #                                  rates (tests/vm/bench_migration.sh, ~10 min)
 #   scripts/bench.sh hydration     dm-clone hydration alone, one kernel or
 #                                  consumer setting at a time, against a plain
-#                                  copy (tests/vm/bench_hydration.sh, ~20 min)
+#                                  copy (tests/vm/bench_hydration.sh, ~25 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-migration}

@@ -12,7 +12,8 @@
 #    stop and start hooks), bytes sent on the source's link and the
 #    destination pool's growth per byte the source pool held for the volume,
 #    hydration rate against both reference rates, and the error of the ETA
-#    shown when a tenth of the copy was done.
+#    shown when a tenth of the copy was done; where the destination's CPU
+#    went while hydrating (user, system, idle, workerd's own).
 # Sizes: BENCH_SIZES (MiB, default "256 1024 4096").
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
@@ -67,6 +68,8 @@ vm_run w1 60 "tgtadm --lld iscsi --op delete --mode target --tid 9 --force; lvre
 # migrate VOLUME SIZE_MIB: one live migration, sampled every half second.
 migrate() {
   local v=$1 s=$2
+  # The destination's CPU, sampled through the migration (guest/cpu-sampler).
+  vm_run w2 60 "rm -f /shared/cpu-$v; setsid $VM_HERE/guest/cpu-sampler /shared/cpu-$v \$(pgrep -x workerd) < /dev/null > /dev/null 2>&1 &" || exit 1
   vm_run w1 3600 "$JSONF $BYTES $SECS $N0
     held=\$(bytes $v) tx0=\$(cat /sys/class/net/eth0/statistics/tx_bytes)
     id=\$($CTL --json migrate $v --to w2 --detach | jf id)
@@ -78,10 +81,17 @@ migrate() {
     $CTL2 --json status \$id > /tmp/m
     h0=\$(grep -o '\"at_unix_ms\":\"[0-9]*\",\"from\":\"[A-Z_]*\",\"to\":\"HYDRATING\"' /tmp/m | cut -d'\"' -f4)
     h1=\$(grep -o '\"at_unix_ms\":\"[0-9]*\",\"from\":\"[A-Z_]*\",\"to\":\"CUT_OVER\"' /tmp/m | cut -d'\"' -f4)
-    echo \"live $v $s \$(n0 blackout_seconds /tmp/m) \$(n0 total_bytes /tmp/m) \$(n0 discarded_bytes /tmp/m) \$((h1 - h0)) \$held \$((tx1 - tx0)) \$(secs /shared/workerd.log $v consumer-stop)\"
+    echo \"live $v $s \$(n0 blackout_seconds /tmp/m) \$(n0 total_bytes /tmp/m) \$(n0 discarded_bytes /tmp/m) \$((h1 - h0)) \$held \$((tx1 - tx0)) \$(secs /shared/workerd.log $v consumer-stop) \$h0 \$h1\"
   " | grep '^live ' | tee -a "$out" || exit 1
   vm_run w2 60 "$BYTES $SECS
+    pkill -f guest/cpu-sampler || true
     echo \"dst $v \$(bytes $v) \$(secs /shared/workerd.log $v consumer-start)\"" | grep '^dst ' | tee -a "$out" || exit 1
+  # Its CPU while HYDRATING: the samples just before and just after.
+  awk -v v="$v" -v h0="$(awk -v v="$v" '$1 == "live" && $2 == v { print $11 }' "$out")" \
+      -v h1="$(awk -v v="$v" '$1 == "live" && $2 == v { print $12 }' "$out")" '
+    $1 <= h0 { a = $0 } $1 >= h1 && !b { b = $0 }
+    END { if (a && b) { split(a, x, " "); split(b, y, " "); print "cpu", v, y[2] - x[2], y[3] - x[3], y[4] - x[4], y[5] - x[5] } }' \
+    "$VM_RUN/w2/shared/cpu-$v" | tee -a "$out"
   # ETA at a tenth of the copy against the time the rest took.
   awk -v v="$v" '
     function num(f,  s) {
@@ -116,6 +126,7 @@ awk '
   $1 == "live" { v = $2; order[n++] = v; size[v] = $3; b[v] = $4; total[v] = $5; disc[v] = $6; hyd[v] = $7 / 1000; held[v] = $8; tx[v] = $9; stop[v] = $10 }
   $1 == "dst" { got[$2] = $3; start[$2] = $4 }
   $1 == "eta" { eta[$2] = $3; took[$2] = $4 }
+  $1 == "cpu" { t = $3 + $4 + $5; cu[$2] = $3 / t; cs[$2] = $4 / t; ci[$2] = $5 / t; cw[$2] = $6 / t }
   END {
     printf "%-9s %9s %10s %9s %9s %10s %10s %8s %8s %12s\n", "volume", "blackout", "workerd", "held MiB", "sent/held", "grown/held", "hyd. MB/s", "/raw rd", "/ceiling", "ETA@10% err"
     for (i = 0; i < n; i++) {
@@ -124,6 +135,8 @@ awk '
       printf "%-9s %8.2fs %9.2fs %9.1f %9.3f %10.3f %10.2f %8.2f %8.2f %12s\n", v, b[v], b[v] - stop[v] - start[v],
              held[v] / 1048576, tx[v] / held[v], got[v] / held[v], rate / 1e6, rate / raw, rate / ceil, err
     }
+    printf "\nthe destination'"'"'s CPU while hydrating (share of its ticks; workerd is part of user and system)\n%-9s %8s %8s %8s %8s\n", "volume", "user", "system", "idle", "workerd"
+    for (i = 0; i < n; i++) { v = order[i]; printf "%-9s %8.2f %8.2f %8.2f %8.2f\n", v, cu[v], cs[v], ci[v], cw[v] }
     printf "raw sequential read of the source over the link: %.2f MB/s; copy ceiling (LUKS2 view to LUKS2 device over the same link): %.2f MB/s\n", raw / 1e6, ceil / 1e6
     print "held = bytes the source pool held for the volume (its LUKS2 header included); sent = bytes the source sent on its link during the migration;"
     print "grown = bytes the destination pool holds for the volume after it; workerd = blackout less the consumer hooks (stop on the source, start on the destination)"
