@@ -76,7 +76,8 @@ while :; do
     [ -e "$f" ] || continue
     n=${f%.sh}
     mv "$f" "$n.run"
-    ( bash "$n.run" > "$n.out" 2>&1; echo $? > "$n.rc.tmp"; mv "$n.rc.tmp" "$n.rc" ) &
+    # Not the FIFO: LVM warns on stderr about every inherited descriptor.
+    ( exec 3>&-; bash "$n.run" > "$n.out" 2>&1; echo $? > "$n.rc.tmp"; mv "$n.rc.tmp" "$n.rc" ) &
   done
   read -r -t 0.1 -u 3 _ || true
 done
