@@ -39,12 +39,13 @@ ceiling() {
 }
 ceiling
 
-# run NAME VOL BSTYPE THRESHOLD BATCH SUBJOB_KB CONSUMER CRYPT
+# run NAME VOL BSTYPE THRESHOLD BATCH SUBJOB_KB CONSUMER CRYPT [QUEUE_DEPTH]
 run() {
   local name=$1; shift
   case " base base-again ${BENCH_RUNS:-$name} " in *" $name "*) ;; *) return 0 ;; esac
   vm_run w1 60 "$drop" || exit 1
   vm_run w2 900 "$G hydrate $*" > "$VM_RUN/run.out" || { cat "$VM_RUN/run.out"; exit 1; }
+  sed -n "s/^queue_depth /$name: the source disk's queue_depth /p" "$VM_RUN/run.out"
   sed -n "s/^hydrated /run $name $1 /p" "$VM_RUN/run.out" | tee -a "$out"
 }
 # Each setting against the same volume's base run; base again last, to show
@@ -65,6 +66,7 @@ for vol in $(for _ in $(seq "${BENCH_PASSES:-1}"); do echo dense scat; done); do
   run noqueue     $vol rdwr 256  32  512  none        noqueue
   run noread      $vol rdwr 256  32  512  none        noread
   run nowrite     $vol rdwr 256  32  512  none        nowrite
+  run qd64        $vol rdwr 256  32  512  none        default 64
   run base-again  $vol rdwr 256  32  512  none        default
   ceiling
 done
