@@ -225,6 +225,21 @@ vm_collect() {
   echo "$keep"
 }
 
+# Every blocked task in a kernel log (stdin: console or dmesg.log), one line
+# each: the task, its workqueue item if any, and its call chain innermost
+# first ("?" frames, the unreliable ones, left out). Under loglevel 5 the
+# console lacks the hung-task report's "task:" line; the INFO line names it.
+vm_blocked_tasks() {
+  tr -d '\r' | sed -E 's/^\[ *[0-9.]+\] //; s/^[a-z]+ *:[a-z]+ *: [0-9T:,.+-]+ //' | awk '
+    function flush() { if (task != "") print "blocked: " task (wq != "" ? " [" wq "]" : "") ": " calls; task = wq = calls = "" }
+    /^INFO: task .* blocked for more than/ { flush(); task = $3; next }
+    /^task:.* state:D/ { if (task == "" || calls != "") { flush(); task = $1; sub(/^task:/, "", task) } next }
+    task != "" && /^Workqueue:/ { wq = substr($0, 12); next }
+    task != "" && /^ [a-z_][a-zA-Z0-9_.]*\+0x/ { f = $1; sub(/\+.*/, "", f); calls = calls (calls == "" ? "" : " < ") f; next }
+    task != "" && /^ <\/TASK>/ { flush() }
+    END { flush() }'
+}
+
 vm_dump() {
   local name keep first
   keep=$(vm_collect)
@@ -236,10 +251,16 @@ vm_dump() {
     done
     echo "===== $name: console (last 40 lines) ====="; tail -n 40 "$VM_RUN/$name/console.log" 2>/dev/null
   done
+  # The first error with what follows it (a hung task's backtrace), and the
+  # processes stuck in D state: CI keeps only this output, not the folder.
   for name in "${vm_names[@]}"; do
     first=$(cat "$VM_RUN/$name"/console*.log "$VM_RUN/$name"/shared/dmesg*.log 2>/dev/null | tr -d '\r' |
-      grep -E -m1 "$VM_KERNEL_ERRORS")
+      grep -E -m1 -A12 "$VM_KERNEL_ERRORS")
     echo "first kernel error on $name: ${first:-none}"
+    grep -E '^ *[0-9]+ D' "$keep/$name/state.txt" 2>/dev/null | sed "s/^/$name D state: /"
+    for f in "$VM_RUN/$name"/console*.log "$VM_RUN/$name"/shared/dmesg*.log; do
+      [ -e "$f" ] && vm_blocked_tasks < "$f"
+    done | awk -v n="$name" '!seen[$0]++ { print n, $0 }' | head -40
   done
   echo "every console, dmesg, workerd log and each guest's dm/iSCSI/LVM state: $keep"
 }

@@ -75,14 +75,16 @@ workers_start() {
     for i in \$(seq 100); do tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1 && break; sleep 0.1; done
     pgrep -x iscsid >/dev/null || iscsid
     rm -f /shared/stop-workerd
-    before=\$(grep -c listening /shared/workerd.log 2>/dev/null || true)
+    # A log workerd has not made yet counts no start.
+    started() { cat /shared/workerd.log 2>/dev/null | grep -c listening || true; }
+    before=\$(started)
     setsid bash -c 'while [ ! -e /shared/stop-workerd ]; do
         ${WORKERS_ENV:-} $VM_BUILD/workerd/workerd -c /shared/workerd.toml >> /shared/workerd.log 2>&1; echo \"workerd exited \$?\" >> /shared/workerd.log
         sleep 0.3
       done' < /dev/null > /dev/null 2>&1 &
     # This start's line, not one an earlier start left in the log.
-    for i in \$(seq 200); do [ \"\$(grep -c listening /shared/workerd.log)\" -gt \"\${before:-0}\" ] && break; sleep 0.1; done
-    [ \"\$(grep -c listening /shared/workerd.log)\" -gt \"\${before:-0}\" ]"
+    for i in \$(seq 200); do [ \"\$(started)\" -gt \"\$before\" ] && break; sleep 0.1; done
+    [ \"\$(started)\" -gt \"\$before\" ]"
 }
 
 # workers_power_cycle NAME INDEX: pulls the guest's power (no shutdown, no
