@@ -36,13 +36,13 @@ vm_check w1 60 "bad input: ship a missing volume (exit 3), snapshots of an unshi
 vm_check w2 60 "bad input on w2: restore with nothing shipped (exit 4), nothing made" "
   rc=0; $CTL2 restore vol1 --as r1 --key-from w1 2>/tmp/e || rc=\$?; cat /tmp/e; [ \$rc = 4 ]
   grep -q 'no shipped point' /tmp/e
-  ! lvs vg0/r1 2>/dev/null"
+  fails lvs vg0/r1 2>/dev/null"
 
 vm_check w1 600 "ship 1: the whole volume's allocated blocks, sealed, ciphertext only" "
   $CTL ship vol1
   $J
   $CTL --json volume show vol1 | grep -q '\"state\":\"VOLUME_STATE_SEALED\"'
-  ! pgrep -f ' writer /mnt/vol1\$'
+  fails pgrep -f ' writer /mnt/vol1\$'
   $CTL --json snapshots vol1 > /tmp/s1; cat /tmp/s1
   jv checkpoint_object < /tmp/s1 > /shared/cp1
   lvs --noheadings --units b --nosuffix -o lv_size,data_percent vg0/vol1_p1
@@ -52,8 +52,8 @@ vm_check w1 600 "ship 1: the whole volume's allocated blocks, sealed, ciphertext
   echo \"shipped \$shipped bytes for \$alloc allocated of a 260 MiB device\"
   [ \$shipped -lt 120000000 ]
   # The filesystem's names are in plaintext on the device, never in the store.
-  ! grep -rqa 'src-1' /objects/vol1
-  ! grep -qa 'src-1' /dev/vg0/vol1_p1"
+  fails grep -rqa 'src-1' /objects/vol1
+  fails grep -qa 'src-1' /dev/vg0/vol1_p1"
 vm_log "$(grep '^shipped' <<< "$VM_OUT")"
 
 vm_check w1 120 "unseal, change: 8 MiB of new files while the writer runs" "
@@ -97,7 +97,7 @@ vm_check w1 900 "ship 2 through 14 workerd crashes: only the changes go" "
   echo \"point 2 shipped \$shipped2 bytes (point 1: \$shipped1)\"
   [ \$shipped2 -lt \$shipped1 ]
   lvs --noheadings -o lv_name vg0 | grep -q 'vol1_p2'
-  ! lvs vg0/vol1_p1 2>/dev/null
+  fails lvs vg0/vol1_p1 2>/dev/null
   sha256sum < /dev/vg0/vol1_p2 | cut -d' ' -f1 > /shared/h2"
 vm_log "$(grep -E '^(crashes|point 2)' <<< "$VM_OUT")"
 cp "$VM_RUN/w1/shared/"{cp1,cp2,h1,h2} "$VM_RUN/w2/shared/"
@@ -105,7 +105,7 @@ cp "$VM_RUN/w1/shared/"{cp1,cp2,h1,h2} "$VM_RUN/w2/shared/"
 vm_check w2 60 "bad input on w2: a data object as the point (exit 4), over an existing volume (exit 4)" "
   rc=0; $CTL2 restore vol1 --as r1 --object 1 --key-from w1 2>/tmp/e || rc=\$?; cat /tmp/e; [ \$rc = 4 ]
   grep -q 'not a checkpoint' /tmp/e
-  ! lvs vg0/r1 2>/dev/null"
+  fails lvs vg0/r1 2>/dev/null"
 
 for p in 1 2; do
   vm_check w2 600 "restore point $p on w2 (key from w1): the source's snapshot byte for byte, fsck clean, files verify" "

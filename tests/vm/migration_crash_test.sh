@@ -31,7 +31,7 @@ vm_check w1 900 "vol-1 migrates while both workerds are killed around every stat
 vm_check w1 30 "w1: killed before and after every state; no export, volume retired" "
   ls /shared/crash | tee /dev/stderr | wc -l | grep -qx 16
   [ \$(grep -c 'workerd exited 137' /shared/workerd.log) -ge 16 ]
-  ! tgtadm --lld iscsi --op show --mode target | grep -q ^Target
+  tgtadm --lld iscsi --op show --mode target | fails grep -q ^Target
   [ \$(lvs --noheadings -o lv_tags vg0 | grep -c volmigrate_retired) = 1 ]"
 # Two markers per state the destination runs: ACCEPTED STAGED ATTACHING CLONED
 # BOOTING BOOTED HYDRATING CUT_OVER NOTIFYING (the source's eight: QUEUED

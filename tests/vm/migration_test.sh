@@ -53,7 +53,7 @@ vm_check w1 120 "bad input refused with a clear error, nothing changed" "
   $CTL migrate '../x' --to w2 2>/tmp/e; rc=\$?; cat /tmp/e; [ \$rc = 4 ] && grep -q 'INVALID_ARGUMENT' /tmp/e || exit 1
   set -e
   [ \"\$($CTL --json migrations -a)\" = '{\"migrations\":[]}' ]
-  ! tgtadm --lld iscsi --op show --mode target | grep -q ^Target
+  tgtadm --lld iscsi --op show --mode target | fails grep -q ^Target
   $CTL --json volume show vol-1 | jf state | grep -qx VOLUME_STATE_IN_USE
   [ \"\$($CTL2 --json volumes)\" = '{\"volumes\":[]}' ]"
 
@@ -80,22 +80,22 @@ vm_check w1 120 "mid-hydration, the link is cut for 25 s (longer than the NOP ti
   $CTL2 --timeout 30 status $MIG1 || true"
 vm_check w2 20 "during the cut the consumer's I/O waited: the writer is alive with no error" "
   kill -0 \$(cat /run/consumer-vol-1.pid)
-  ! grep -i error /run/consumer-vol-1.log
-  ! dmesg | grep -iE 'I/O error|Buffer I/O|EXT4-fs error'"
+  fails grep -i error /run/consumer-vol-1.log
+  dmesg | fails grep -iE 'I/O error|Buffer I/O|EXT4-fs error'"
 vm_check w1 600 "vol-1 completes: DONE on both sides" "
   for i in \$(seq 1200); do [ -e /shared/watch-1.rc ] && break; sleep 0.5; done
   cat /shared/watch-1.log; [ \"\$(cat /shared/watch-1.rc)\" = 0 ]
   $CTL status $MIG1; $CTL2 status $MIG1 | grep -q 'state  *DONE\|DONE'"
 vm_check w1 30 "w1: no export left, the source copy retired (kept, out of the volume list)" "
-  ! tgtadm --lld iscsi --op show --mode target | grep -q ^Target
+  tgtadm --lld iscsi --op show --mode target | fails grep -q ^Target
   lvs --noheadings -o lv_name,lv_tags vg0 | tee /dev/stderr | grep -q '$MIG1-retired *volmigrate_retired'
-  ! lvs vg0/vol-1 2>/dev/null
-  ! $CTL volumes | grep -q vol-1"
+  fails lvs vg0/vol-1 2>/dev/null
+  $CTL volumes | fails grep -q vol-1"
 vm_check w2 30 "w2: linear map under the live device, no session, no clone, header offset 4 MiB" "
   dmsetup table vol-1 | tee /dev/stderr | grep -q ' linear '
   [ -z \"\$(iscsiadm -m session 2>/dev/null)\" ]
-  ! dmsetup ls | grep -E -- '-src|clone'
-  ! lvs --noheadings -o lv_name vg0 | grep -q meta
+  dmsetup ls | fails grep -E -- '-src|clone'
+  lvs --noheadings -o lv_name vg0 | fails grep -q meta
   cryptsetup luksDump /dev/vg0/vol-1 | grep -A3 '^Data segments' | grep -q 'offset: 4194304'
   $JSONF
   $CTL2 --json volume show vol-1 | jf state | grep -qx VOLUME_STATE_IN_USE"
@@ -113,10 +113,10 @@ vm_check w1 120 "abort before boot (held in FENCING) rolls back" "
   set +e; $CTL watch \$id; rc=\$?; set -e
   [ \$rc = 8 ] && $CTL --json status \$id | jf state | grep -qx ABORTED"
 vm_check w1 120 "after the abort: no export, vol-2 open with its consumer, data intact; nothing on w2" "
-  ! tgtadm --lld iscsi --op show --mode target | grep -q ^Target
+  tgtadm --lld iscsi --op show --mode target | fails grep -q ^Target
   mountpoint -q /mnt/vol-2 && kill -0 \$(cat /run/consumer-vol-2.pid)
   $(workers_verify_cmd vol-2)
-  ! $CTL2 volumes | grep -q vol-2"
+  $CTL2 volumes | fails grep -q vol-2"
 
 vm_log "migration test $((SECONDS - t0))s in all"
 vm_finish

@@ -24,9 +24,9 @@ vm_check g2 90 "g2: thin pool" "$pool_setup"
 
 vm_check g1 60 "lv-create, idempotent, conflict refused, listed, grown" "
   $P lv-create vol-1 $((256 * MiB)) && $P lv-create vol-1 $((256 * MiB))
-  ! $P lv-create vol-1 $((512 * MiB)) 2>/tmp/e && grep -q ALREADY_EXISTS /tmp/e
+  fails $P lv-create vol-1 $((512 * MiB)) 2>/tmp/e; grep -q ALREADY_EXISTS /tmp/e
   $P lv-create scratch $((64 * MiB)) && $P lv-resize scratch $((128 * MiB))
-  ! $P lv-resize scratch $((64 * MiB)) 2>/tmp/e && grep -q FAILED_PRECONDITION /tmp/e
+  fails $P lv-resize scratch $((64 * MiB)) 2>/tmp/e; grep -q FAILED_PRECONDITION /tmp/e
   $P lv-list | tee /dev/stderr | grep -q '\"name\":\"vol-1\",\"size_bytes\":268435456'
   $P lv-delete scratch && $P lv-delete scratch"
 
@@ -35,13 +35,13 @@ vm_check g1 120 "LUKS2 with a 4 MiB offset: header, open, data, wrong key, non-L
   $P luks-format /dev/vg0/vol-1 /shared/src.key --offset $((4 * MiB))
   $P luks-format /dev/vg0/vol-1 /shared/src.key --offset $((4 * MiB))   # idempotent
   $P luks-header /dev/vg0/vol-1 | tee /shared/src-header.json | grep -q '\"data_offset\":4194304'
-  ! $P luks-open /dev/vg0/vol-1 vol-1 /tmp/wrong.key 2>/tmp/e && grep -q PERMISSION_DENIED /tmp/e
+  fails $P luks-open /dev/vg0/vol-1 vol-1 /tmp/wrong.key 2>/tmp/e; grep -q PERMISSION_DENIED /tmp/e
   $P luks-open /dev/vg0/vol-1 vol-1 /shared/src.key && $P luks-open /dev/vg0/vol-1 vol-1 /shared/src.key
   dd if=/dev/urandom of=/dev/mapper/vol-1 bs=1M count=16 oflag=direct status=none
   head -c 16M /dev/mapper/vol-1 | sha256sum | cut -d' ' -f1 > /shared/plain.sum
   $P luks-close vol-1 && $P luks-close vol-1
   $P lv-create plain $((64 * MiB))
-  ! $P luks-header /dev/vg0/plain 2>/tmp/e && grep -q FAILED_PRECONDITION /tmp/e"
+  fails $P luks-header /dev/vg0/plain 2>/tmp/e; grep -q FAILED_PRECONDITION /tmp/e"
 
 vm_check g1 60 "export over tgt: read-only LUN, CHAP, ACL; idempotent" "
   tgtd
@@ -53,14 +53,14 @@ vm_check g1 60 "export over tgt: read-only LUN, CHAP, ACL; idempotent" "
 
 vm_check g2 60 "login with a wrong CHAP secret refused" "
   iscsid
-  ! $P login 169.254.0.1:3260 $IQN mig-1 wrong-secret-1 2>/tmp/e; cat /tmp/e; grep -q PERMISSION_DENIED /tmp/e
+  fails $P login 169.254.0.1:3260 $IQN mig-1 wrong-secret-1 2>/tmp/e; cat /tmp/e; grep -q PERMISSION_DENIED /tmp/e
   $P logout 169.254.0.1:3260 $IQN"
 
 vm_check g2 60 "login from an initiator that was not admitted refused" "
   pkill iscsid; for i in \$(seq 50); do pgrep iscsid >/dev/null || break; sleep 0.1; done
   echo InitiatorName=iqn.2026-11.io.volmigrate:intruder > /etc/iscsi/initiatorname.iscsi
   iscsid
-  ! $P login 169.254.0.1:3260 $IQN mig-1 $SECRET --timeout 5 2>/tmp/e; cat /tmp/e
+  fails $P login 169.254.0.1:3260 $IQN mig-1 $SECRET --timeout 5 2>/tmp/e; cat /tmp/e
   grep -q PERMISSION_DENIED /tmp/e
   $P logout 169.254.0.1:3260 $IQN
   pkill iscsid; for i in \$(seq 50); do pgrep iscsid >/dev/null || break; sleep 0.1; done
@@ -92,7 +92,7 @@ vm_check g2 60 "a source disk set offline fails reads until revived" "
   [ \"\$($P disk-revive $IQN)\" = 'not offline' ]
   echo offline > /sys/block/\$d/device/state
   $P disk $IQN | grep -q '\"state\":\"offline\"'
-  ! dd if=/dev/\$d of=/dev/null bs=4096 count=1 iflag=direct status=none
+  fails dd if=/dev/\$d of=/dev/null bs=4096 count=1 iflag=direct status=none
   [ \"\$($P disk-revive $IQN)\" = revived ]
   $P disk $IQN | grep -q '\"state\":\"running\"'
   dd if=/dev/\$d of=/dev/null bs=4096 count=1 iflag=direct status=none"
@@ -100,9 +100,9 @@ vm_check g2 60 "a source disk set offline fails reads until revived" "
 vm_check g2 60 "a clone over a bigger source is refused, naming both sizes" "
   $P lv-create other $((256 * MiB)) && $P luks-format /dev/vg0/other /shared/dst.key   # cryptsetup's default offset
   $P luks-open /dev/vg0/other other-dst /shared/dst.key
-  ! $P clone-create bad /dev/vg0/mig-1-meta /dev/mapper/other-dst /dev/mapper/mig-1-src 2>/tmp/e; cat /tmp/e
+  fails $P clone-create bad /dev/vg0/mig-1-meta /dev/mapper/other-dst /dev/mapper/mig-1-src 2>/tmp/e; cat /tmp/e
   grep -q 'FAILED_PRECONDITION: source plaintext is 264241152 bytes but destination plaintext is 251658240 bytes' /tmp/e
-  ! dmsetup info bad >/dev/null 2>&1
+  fails dmsetup info bad >/dev/null 2>&1
   $P luks-close other-dst"
 
 vm_check g2 600 "hydration tracked to completion, swapped to linear under the same node" "

@@ -54,7 +54,7 @@ vm_check g2 60 "g2 login with a wrong CHAP secret is refused" "
   iscsiadm -m node -T $IQN -p 169.254.0.1 -o update -n node.session.auth.authmethod -v CHAP
   iscsiadm -m node -T $IQN -p 169.254.0.1 -o update -n node.session.auth.username -v smoke
   iscsiadm -m node -T $IQN -p 169.254.0.1 -o update -n node.session.auth.password -v wrong-secret-0
-  ! iscsiadm -m node -T $IQN -p 169.254.0.1 --login"
+  fails iscsiadm -m node -T $IQN -p 169.254.0.1 --login"
 
 vm_check g2 90 "g2 logs in with CHAP and reads the same checksums" "
   iscsiadm -m node -T $IQN -p 169.254.0.1 -o update -n node.session.auth.password -v $SECRET
@@ -74,10 +74,10 @@ vm_check g2 90 "g2 logs in with CHAP and reads the same checksums" "
   [ \"\$(head -c 16M /dev/mapper/src | sha256sum | cut -d' ' -f1)\" = \"$(cat "$VM_RUN/g1/shared/plain.sum")\" ] || { echo 'plaintext differs'; exit 1; }
   cryptsetup close src
   iscsiadm -m node -T $IQN -p 169.254.0.1 --logout
-  ! iscsiadm -m session 2>/dev/null | grep -q ."
+  iscsiadm -m session 2>/dev/null | fails grep -q ."
 
 vm_check g1 30 "g1 sees no initiator left after the logout" "
-  ! tgtadm --lld iscsi --op show --mode target | grep -q 'Initiator: iqn'"
+  tgtadm --lld iscsi --op show --mode target | fails grep -q 'Initiator: iqn'"
 
 # Each guest runs workerd; they reach each other over the private link with mutual TLS.
 pki=$VM_RUN/pki
@@ -104,10 +104,10 @@ vm_check g2 120 "migratectl from g2 creates, lists and deletes an encrypted volu
   $C volume create vol-2 --size 64M
   $C volumes --json | tee /dev/stderr | grep -q '\"id\":\"vol-2\",\"worker\":\"g1\",\"size_bytes\":\"67108864\"'
   $C volume create vol-2 --size 64M        # idempotent
-  ! $C volume create vol-2 --size 128M     # a conflict, refused
+  fails $C volume create vol-2 --size 128M     # a conflict, refused
   $C volumes
   $C volume delete vol-2
-  ! $C volume show vol-2"
+  fails $C volume show vol-2"
 
 vm_log "boot g1 ${b1}s, g2 ${b2}s; smoke test $((SECONDS - t0))s in all"
 vm_finish

@@ -133,7 +133,7 @@ workers_verify_cmd() {
     echo \"verified: \$(grep -c ' src-' MANIFEST) source files, \$(grep -c ' w-' MANIFEST) written by consumers\"
     [ \$(grep -c ' w-' MANIFEST) -gt 0 ]
     cd / && for i in \$(seq 50); do umount /mnt/$vol 2>/dev/null && break; sleep 0.2; done
-    ! mountpoint -q /mnt/$vol"
+    fails mountpoint -q /mnt/$vol"
 }
 
 # Prepended to guest commands that read migratectl --json: jf NAME prints the

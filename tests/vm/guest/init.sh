@@ -16,7 +16,8 @@ mount -t tmpfs tmpfs /run
 mkdir -p /dev/pts /dev/shm /run/lock /shared
 mount -t devpts devpts /dev/pts
 mount -t configfs configfs /sys/kernel/config 2>/dev/null
-for arg in $(cat /proc/cmdline); do
+read -ra cmdline < /proc/cmdline
+for arg in "${cmdline[@]}"; do
   case "$arg" in
     vm.name=*) name=${arg#vm.name=} ;;
     vm.ip=*) ip=${arg#vm.ip=} ;;
@@ -40,7 +41,7 @@ echo "$name" > /etc/hostname
 # The local disk, by its serial as udev would name it: /dev/disk/by-id/virtio-NAME.
 modprobe virtio_blk
 mkdir -p /dev/disk/by-id
-for i in $(seq 100); do
+for _ in $(seq 100); do
   for b in /sys/block/vd*; do
     [ -e "$b/serial" ] && [ -b "/dev/${b##*/}" ] && ln -sf "/dev/${b##*/}" "/dev/disk/by-id/virtio-$(cat "$b/serial")"
   done
@@ -59,13 +60,19 @@ cat > /etc/lvm-vm/lvm.conf <<LVM
 devices { obtain_device_list_from_udev = 0 external_device_info_source = "none" }
 activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }
 LVM
-printf 'export LVM_SYSTEM_DIR=/etc/lvm-vm\nexport VM_DISK=/dev/disk/by-id/virtio-%s\n' "$name" > /etc/profile.d/vm.sh
+# Every command from the host sources this. It runs under set -e, which
+# ignores a "! CMD" anywhere but last: negative checks say "fails CMD".
+cat > /etc/profile.d/vm.sh <<EOF
+export LVM_SYSTEM_DIR=/etc/lvm-vm
+export VM_DISK=/dev/disk/by-id/virtio-$name
+fails() { if "\$@"; then echo "expected to fail: \$*" >&2; return 1; fi; }
+EOF
 export LVM_SYSTEM_DIR=/etc/lvm-vm
 mkdir -p /etc/iscsi /var/lib/iscsi /run/lock/lvm
 echo "InitiatorName=$iqn" > /etc/iscsi/initiatorname.iscsi
 
 mkdir -p /shared/cmd
-echo "$(cut -d' ' -f1 /proc/uptime)" > /shared/ready.tmp && mv /shared/ready.tmp /shared/ready
+cut -d' ' -f1 /proc/uptime > /shared/ready.tmp && mv /shared/ready.tmp /shared/ready
 echo "init: ready at $(cat /shared/ready)s"
 # The wait between looks is a read that times out on a FIFO nobody writes: a
 # `sleep` process ten times a second took a share of the guest's one CPU
