@@ -51,7 +51,7 @@ config w2 w1 127.0.0.1:1 > "$T/w2.toml"
 "$WORKERD" -c "$T/w2.toml" > "$T/w2.log" 2>&1 & pids+=($!)
 p2=$(bound_port "$T/w2.log") || { cat "$T/w2.log"; echo "FAIL: w2 did not start"; exit 1; }
 config w1 w2 "127.0.0.1:$p2" > "$T/w1.toml"
-"$WORKERD" -c "$T/w1.toml" > "$T/w1.log" 2>&1 & w1pid=$!; pids+=($w1pid)
+"$WORKERD" -c "$T/w1.toml" > "$T/w1.log" 2>&1 & w1pid=$!; pids+=("$w1pid")
 p1=$(bound_port "$T/w1.log") || { cat "$T/w1.log"; echo "FAIL: w1 did not start"; exit 1; }
 
 export VOLMIGRATE_CA=$T/pki/ca.crt VOLMIGRATE_CERT=$T/pki/operator.crt VOLMIGRATE_KEY=$T/pki/operator.key

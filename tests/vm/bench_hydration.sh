@@ -51,23 +51,23 @@ run() {
 # Each setting against the same volume's base run; base again last, to show
 # the drift within the run.
 for vol in $(for _ in $(seq "${BENCH_PASSES:-1}"); do echo dense scat; done); do
-  run base        $vol rdwr 256  32  512  none        default
-  run light       $vol rdwr 256  32  512  light       default
-  run iscsiadm    $vol rdwr 256  32  512  iscsiadm    default
-  run ticks       $vol rdwr 256  32  512  ticks       default
-  run busy        $vol rdwr 256  32  512  busy        default
-  run busy-beside $vol rdwr 256  32  512  busy-beside default
-  run busy-deep   $vol rdwr 1024 128 512  busy        default
-  run deep        $vol rdwr 1024 128 512  none        default
-  run subjob1024  $vol rdwr 256  32  1024 none        default
-  run aio         $vol aio  256  32  512  none        default
-  run thr128      $vol rdwr 128  32  512  none        default
-  run thr64       $vol rdwr 64   32  512  none        default
-  run noqueue     $vol rdwr 256  32  512  none        noqueue
-  run noread      $vol rdwr 256  32  512  none        noread
-  run nowrite     $vol rdwr 256  32  512  none        nowrite
-  run qd64        $vol rdwr 256  32  512  none        default 64
-  run base-again  $vol rdwr 256  32  512  none        default
+  run base        "$vol" rdwr 256  32  512  none        default
+  run light       "$vol" rdwr 256  32  512  light       default
+  run iscsiadm    "$vol" rdwr 256  32  512  iscsiadm    default
+  run ticks       "$vol" rdwr 256  32  512  ticks       default
+  run busy        "$vol" rdwr 256  32  512  busy        default
+  run busy-beside "$vol" rdwr 256  32  512  busy-beside default
+  run busy-deep   "$vol" rdwr 1024 128 512  busy        default
+  run deep        "$vol" rdwr 1024 128 512  none        default
+  run subjob1024  "$vol" rdwr 256  32  1024 none        default
+  run aio         "$vol" aio  256  32  512  none        default
+  run thr128      "$vol" rdwr 128  32  512  none        default
+  run thr64       "$vol" rdwr 64   32  512  none        default
+  run noqueue     "$vol" rdwr 256  32  512  none        noqueue
+  run noread      "$vol" rdwr 256  32  512  none        noread
+  run nowrite     "$vol" rdwr 256  32  512  none        nowrite
+  run qd64        "$vol" rdwr 256  32  512  none        default 64
+  run base-again  "$vol" rdwr 256  32  512  none        default
   ceiling
 done
 
