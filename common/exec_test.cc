@@ -1,9 +1,13 @@
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
 #include "common/exec.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "absl/time/clock.h"
@@ -49,6 +53,39 @@ TEST(Exec, ChildrenGetOnlyStdinStdoutAndStderr) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->out.find("/dev/null"), std::string::npos) << r->out;
   EXPECT_NE(r->out.find("2 pipe:"), std::string::npos) << r->out;
+}
+
+std::set<int> OpenFds() {
+  std::set<int> fds;
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return {-1};  // no descriptor left to list them with
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') fds.insert(atoi(e->d_name));
+  const int own = dirfd(d);
+  closedir(d);
+  fds.erase(own);
+  return fds;
+}
+
+TEST(Exec, AFailedPipeLeaksNoDescriptor) {
+  // A descriptor limit that leaves exactly three free numbers: the first pipe
+  // gets two, the second cannot get its pair.
+  const std::set<int> before = OpenFds();
+  rlim_t limit = 0;
+  for (int free_below = 0; free_below < 3; ++limit)
+    if (!before.contains(static_cast<int>(limit))) ++free_below;
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = limit;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  SystemExecutor ex;
+  auto r = ex.Run({.argv = {"true"}});
+  const std::set<int> after = OpenFds();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("pipe"), std::string::npos) << r.status();
+  EXPECT_EQ(after, before);
 }
 
 TEST(Exec, MissingProgramIsNotFound) {
