@@ -17,8 +17,8 @@ absl::Status Annotate(const absl::Status& s, absl::string_view context);
 
 }  // namespace volmigrate
 
-#define VM_CONCAT_INNER(a, b) a##b
-#define VM_CONCAT(a, b) VM_CONCAT_INNER(a, b)
+#define VOLMIGRATE_CONCAT_INNER(a, b) a##b
+#define VOLMIGRATE_CONCAT(a, b) VOLMIGRATE_CONCAT_INNER(a, b)
 
 #define RETURN_IF_ERROR(expr)                      \
   do {                                             \
@@ -33,4 +33,4 @@ absl::Status Annotate(const absl::Status& s, absl::string_view context);
   lhs = std::move(*tmp)
 
 // ASSIGN_OR_RETURN(auto x, MaybeX());
-#define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(VM_CONCAT(_statusor_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(VOLMIGRATE_CONCAT(_statusor_, __LINE__), lhs, expr)

@@ -1,4 +1,4 @@
-// Helpers for unit tests only (library vm_testing).
+// Helpers for unit tests only (library volmigrate_testing).
 #pragma once
 
 #include <string>
