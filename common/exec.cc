@@ -95,9 +95,8 @@ absl::StatusOr<Child> Spawn(const Command& cmd) {
   if (pid < 0) return ErrnoError(errno, "fork");
   if (pid == 0) ExecChild(in, out, err, exec_err, argv.data(), envp.data());
   setpgid(pid, pid);  // as the child does: whichever runs first
-  in.r = Fd();
-  out.w = Fd();
-  err.w = Fd();
+  // Ours closed, so the read below ends at the exec (the other child ends
+  // close when this returns, before any output is read).
   exec_err.w = Fd();
   int child_errno = 0;
   if (read(exec_err.r.get(), &child_errno, sizeof child_errno) == sizeof child_errno) {
