@@ -5,6 +5,9 @@
 # secret and from an initiator not admitted; the destination formatted with the
 # source's layout; a dm-clone over the imported decrypted source, hydrated and
 # swapped to linear; a clone over a bigger source refused naming both sizes.
+# Then workerd in both guests: they reach each other over mutual TLS
+# (--check), and migratectl from one creates, lists and deletes an encrypted
+# volume on the other (idempotent, a conflict refused).
 source "$(dirname "$0")/lib.sh"
 t0=$SECONDS
 vm_setup
@@ -17,10 +20,12 @@ SECRET=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')  # 12 characters, a
 MiB=1048576
 pool_setup='
   modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod
+  for m in dm_mod dm_crypt dm_thin_pool dm_clone iscsi_tcp; do grep -q "^$m " /proc/modules || { echo "missing $m"; exit 1; }; done
+  dmsetup targets | grep -q "^clone"
   [ -b $VM_DISK ]
   pvcreate -q $VM_DISK && vgcreate -q vg0 $VM_DISK && lvcreate -q -L 1G -T vg0/pool'
-vm_check g1 90 "g1: thin pool" "$pool_setup"
-vm_check g2 90 "g2: thin pool" "$pool_setup"
+vm_check g1 90 "g1: modules (dm-clone built out of tree among them), thin pool" "$pool_setup"
+vm_check g2 90 "g2: modules, thin pool" "$pool_setup"
 
 vm_check g1 60 "lv-create, idempotent, conflict refused, listed, grown" "
   $P lv-create vol-1 $((256 * MiB)) && $P lv-create vol-1 $((256 * MiB))
@@ -116,9 +121,41 @@ vm_check g2 600 "hydration tracked to completion, swapped to linear under the sa
   [ \"\$($P sessions)\" = '[]' ]
   [ \"\$(head -c 16M /dev/mapper/vol-1 | sha256sum | cut -d' ' -f1)\" = \"$(cat "$VM_RUN/g1/shared/plain.sum")\" ]"
 
-vm_check g1 30 "unexport, idempotent" "
+vm_check g1 30 "no initiator left after the logout; unexport, idempotent" "
+  tgtadm --lld iscsi --op show --mode target | fails grep -q 'Initiator: iqn'
   $P unexport $IQN mig-1 && $P unexport $IQN mig-1
-  [ \"\$($P exports)\" = '[]' ]"
+  [ \"\$($P exports)\" = '[]' ]
+  $P lv-delete plain   # tagged as a volume, with no LUKS header: not one workerd would make"
+
+# Each guest runs workerd; they reach each other over the private link with mutual TLS.
+pki=$VM_RUN/pki
+"$VM_REPO/deploy/tls/make-certs.sh" ca "$pki" && "$VM_REPO/deploy/tls/make-certs.sh" issue "$pki" g1 &&
+  "$VM_REPO/deploy/tls/make-certs.sh" issue "$pki" g2 && "$VM_REPO/deploy/tls/make-certs.sh" issue "$pki" operator ||
+  vm_fail "make-certs"
+for i in 1 2; do
+  g=g$i o=g$((3 - i))
+  cp -r "$pki" "$VM_RUN/$g/shared/tls"
+  printf 'worker = "%s"\nlisten = "169.254.0.%s:7443"\ndata_dir = "/var/lib/volmigrate"\n[tls]\nca = "/shared/tls/ca.crt"\ncert = "/shared/tls/%s.crt"\nkey = "/shared/tls/%s.key"\n[[peers]]\nname = "%s"\naddress = "169.254.0.%s:7443"\n' \
+    "$g" "$i" "$g" "$g" "$o" "$((3 - i))" > "$VM_RUN/$g/shared/workerd.toml"
+  # Only g1 serves volumes from its pool: g2 serves without storage.
+  [ $g = g1 ] && printf '[storage]\nvolume_group = "vg0"\nthin_pool = "pool"\npbkdf = "pbkdf2"\npbkdf_iterations = 1000\n' \
+    >> "$VM_RUN/$g/shared/workerd.toml"
+  vm_check $g 30 "$g starts workerd" "
+    setsid $VM_BUILD/workerd/workerd -c /shared/workerd.toml > /shared/workerd.log 2>&1 < /dev/null &
+    for i in \$(seq 100); do grep -q listening /shared/workerd.log && exit 0; sleep 0.1; done; exit 1"
+done
+vm_check g1 30 "workerd g1 reaches its peer g2 over mutual TLS (--check)" \
+  "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check"
+
+C="$VM_BUILD/migratectl/migratectl --server 169.254.0.1:7443 --server-name g1 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
+vm_check g2 120 "migratectl from g2 creates, lists and deletes an encrypted volume on g1" "
+  $C volume create vol-2 --size 64M
+  $C volumes --json | tee /dev/stderr | grep -q '\"id\":\"vol-2\",\"worker\":\"g1\",\"size_bytes\":\"67108864\"'
+  $C volume create vol-2 --size 64M        # idempotent
+  fails $C volume create vol-2 --size 128M     # a conflict, refused
+  $C volumes
+  $C volume delete vol-2
+  fails $C volume show vol-2"
 
 vm_log "plumbing test $((SECONDS - t0))s in all"
 vm_finish
