@@ -53,8 +53,9 @@ absl::StatusOr<std::vector<SessionInfo>> ParseSessionsP3(const std::string& text
   return out;
 }
 
-absl::Status Initiator::Node(const LoginSpec& s, const std::string& name, const std::string& value) {
-  Command c{.argv = {"iscsiadm", "-m", "node", "-T", s.iqn, "-p", s.portal, "-o", "update", "-n", name, "-v", value}};
+absl::Status Initiator::Update(const LoginSpec& s, const std::vector<std::pair<std::string, std::string>>& settings) {
+  Command c{.argv = {"iscsiadm", "-m", "node", "-T", s.iqn, "-p", s.portal, "-o", "update"}};
+  for (const auto& [name, value] : settings) c.argv.insert(c.argv.end(), {"-n", name, "-v", value});
   return RunChecked(*ex_, c, absl::StatusCode::kUnavailable).status();
 }
 
@@ -101,11 +102,12 @@ absl::Status Initiator::Prepare(const LoginSpec& s) {
   RETURN_IF_ERROR(RunChecked(*ex_, {.argv = {"iscsiadm", "-m", "node", "-o", "new", "-T", s.iqn, "-p", s.portal}},
                              absl::StatusCode::kUnavailable)
                       .status());
-  RETURN_IF_ERROR(Node(s, "node.session.auth.authmethod", "CHAP"));
-  RETURN_IF_ERROR(Node(s, "node.session.auth.username", s.chap_user));
-  RETURN_IF_ERROR(WriteSecret(s));
-  RETURN_IF_ERROR(Node(s, "node.session.timeo.replacement_timeout", absl::StrCat(s.replacement_timeout_seconds)));
-  return Node(s, "node.startup", "manual");
+  RETURN_IF_ERROR(Update(s, {{"node.session.auth.authmethod", "CHAP"},
+                             {"node.session.auth.username", s.chap_user},
+                             {"node.session.timeo.replacement_timeout", absl::StrCat(s.replacement_timeout_seconds)},
+                             {"node.startup", "manual"}}));
+  // Last: the record as iscsiadm wrote it, with the secret added.
+  return WriteSecret(s);
 }
 
 absl::Status Initiator::Login(const LoginSpec& s) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -76,7 +77,9 @@ class Initiator {
   absl::StatusOr<bool> Revive(const std::string& iqn);
 
  private:
-  absl::Status Node(const LoginSpec& s, const std::string& name, const std::string& value);
+  // Sets each (name, value) of the node record with one iscsiadm: it takes
+  // -n/-v pairs in turn, and each process costs a second under emulation.
+  absl::Status Update(const LoginSpec& s, const std::vector<std::pair<std::string, std::string>>& settings);
   // The CHAP secret into the node record's file itself: `iscsiadm -o update`
   // would take it on its command line, which any local user can read.
   absl::Status WriteSecret(const LoginSpec& s);

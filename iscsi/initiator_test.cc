@@ -60,8 +60,12 @@ TEST(Initiator, LoginWithoutANodeRecordWritesItThenLogsIn) {
   Initiator ini(&ex, "/sys", {"/nonexistent", nodes.dir});
   ASSERT_TRUE(ini.Login(Spec()).ok());
   EXPECT_EQ(ex.Count(std::string("iscsiadm -m node -o new -T ") + kIqn + " -p 169.254.0.1:3260"), 1);
+  // Every setting in one update.
+  EXPECT_EQ(ex.Count(std::string("iscsiadm -m node -T ") + kIqn + " -p 169.254.0.1:3260 -o update"), 1);
   EXPECT_EQ(ex.Count(std::string("iscsiadm -m node -T ") + kIqn +
-                     " -p 169.254.0.1:3260 -o update -n node.session.timeo.replacement_timeout -v 120"),
+                     " -p 169.254.0.1:3260 -o update -n node.session.auth.authmethod -v CHAP"
+                     " -n node.session.auth.username -v mig-1 -n node.session.timeo.replacement_timeout -v 120"
+                     " -n node.startup -v manual"),
             1);
   EXPECT_EQ(logins, 2);
   // The secret is in the record, once, and on no command line.

@@ -76,6 +76,12 @@ cp "$VM_RUN/g1/shared/src.key" "$VM_RUN/g2/shared/src.key"
 vm_check g2 120 "login with CHAP, destination formatted with the source's layout, clone created" "
   dev=\$($P login 169.254.0.1:3260 $IQN mig-1 $SECRET)
   echo \"source disk \$dev\"
+  # Every setting of the node record, made by one iscsiadm update.
+  iscsiadm -m node -T $IQN -p 169.254.0.1:3260 > /tmp/rec
+  for kv in 'node.session.auth.authmethod = CHAP' 'node.session.auth.username = mig-1' \\
+      'node.session.timeo.replacement_timeout = 120' 'node.startup = manual'; do
+    grep -qx \"\$kv\" /tmp/rec || { echo \"node record lacks \$kv\"; exit 1; }
+  done
   [ \"\$(cat /sys/block/\${dev#/dev/}/ro)\" = 1 ]
   offset=\$($P luks-header \$dev | sed 's/.*\"data_offset\":\\([0-9]*\\).*/\\1/')
   [ \"\$offset\" = 4194304 ]
