@@ -95,6 +95,15 @@ absl::StatusOr<VgInfo> Lvm::Vg() {
   return ParseVgsJson(r.out);
 }
 
+// Read once: a volume group's extent size is set when it is made (changing it
+// under a running workerd needs a restart), and each vgs costs a process.
+absl::StatusOr<uint64_t> Lvm::ExtentBytes() {
+  if (uint64_t e = extent_bytes_.load()) return e;
+  ASSIGN_OR_RETURN(VgInfo vg, Vg());
+  extent_bytes_.store(vg.extent_bytes);
+  return vg.extent_bytes;
+}
+
 absl::StatusOr<std::vector<LvRow>> Lvm::List(const std::string& tag) {
   ASSIGN_OR_RETURN(std::vector<LvRow> all, Lvs());
   std::vector<LvRow> out;
@@ -133,8 +142,8 @@ absl::StatusOr<PoolUsage> Lvm::Pool() {
 }
 
 absl::Status Lvm::Create(const std::string& name, uint64_t size_bytes, const std::string& tag) {
-  ASSIGN_OR_RETURN(VgInfo vg, Vg());
-  uint64_t want = RoundUp(size_bytes, vg.extent_bytes);
+  ASSIGN_OR_RETURN(uint64_t extent, ExtentBytes());
+  uint64_t want = RoundUp(size_bytes, extent);
   // One report answers both questions: does the LV exist, and how full is the pool.
   ASSIGN_OR_RETURN(std::vector<LvRow> all, Lvs());
   if (auto have = Find(all, o_.volume_group, name); have.ok()) {
@@ -164,8 +173,8 @@ absl::Status Lvm::Delete(const std::string& name) {
 
 absl::Status Lvm::Resize(const std::string& name, uint64_t size_bytes) {
   ASSIGN_OR_RETURN(LvRow have, Get(name));
-  ASSIGN_OR_RETURN(VgInfo vg, Vg());
-  uint64_t want = RoundUp(size_bytes, vg.extent_bytes);
+  ASSIGN_OR_RETURN(uint64_t extent, ExtentBytes());
+  uint64_t want = RoundUp(size_bytes, extent);
   if (want == have.size_bytes) return absl::OkStatus();
   if (want < have.size_bytes)
     return absl::FailedPreconditionError(absl::StrCat("volume ", name, " is ", have.size_bytes,

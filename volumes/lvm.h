@@ -2,6 +2,7 @@
 // command-line tools and their JSON reports (the supported interface).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -112,9 +113,11 @@ class Lvm {
  private:
   absl::StatusOr<std::vector<LvRow>> Lvs();
   absl::StatusOr<VgInfo> Vg();
+  absl::StatusOr<uint64_t> ExtentBytes();
   Executor* ex_;
   LvmOptions o_;
   dm::DeviceMapper* dm_;
+  std::atomic<uint64_t> extent_bytes_ = 0;  // 0 until read
 };
 
 }  // namespace volmigrate::volumes

@@ -65,6 +65,13 @@ TEST_F(LvmTest, CreateRoundsToExtentsAndTags) {
   EXPECT_EQ(ex_.calls.back(), "lvcreate -q -y -V 104857600b -T vg0/pool -n vol-2 --addtag volmigrate_volume");
 }
 
+TEST_F(LvmTest, TheExtentSizeIsReadOnce) {
+  ASSERT_TRUE(lvm_.Create("vol-2", 100 << 20).ok());
+  ASSERT_TRUE(lvm_.Create("vol-3", 100 << 20).ok());
+  ASSERT_TRUE(lvm_.Resize("vol-1", 512 << 20).ok());
+  EXPECT_EQ(ex_.Count("vgs "), 1);
+}
+
 TEST_F(LvmTest, CreateIsIdempotentAndRefusesConflicts) {
   EXPECT_TRUE(lvm_.Create("vol-1", 256 << 20).ok());
   EXPECT_TRUE(lvm_.Create("vol-1", (256 << 20) - (1 << 20)).ok());  // rounds up to the same extents
