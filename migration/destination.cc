@@ -489,8 +489,8 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
   st.set_plaintext_bytes(req.size_bytes());
   st.set_offer_unix_ms(env->now_ms());
 
-  ASSIGN_OR_RETURN(uint64_t free, env->host->PoolFreeBytes());
-  RETURN_IF_ERROR(CheckRoom(env, st, req.allocated_bytes(), free));
+  ASSIGN_OR_RETURN(dm::PoolSpace pool, env->host->PoolSpace());
+  RETURN_IF_ERROR(CheckRoom(env, st, req.allocated_bytes(), pool.free_bytes));
   RETURN_IF_ERROR(env->host->keys().Put(internal::SourceKeyName(id), req.volume_key()));
   if (absl::Status s = runner->Submit(kInKind, id, st.SerializeAsString(), {vol}); !s.ok()) {
     // No machine would ever delete it. (A power cut between the two still

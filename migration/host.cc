@@ -60,10 +60,6 @@ class SystemHost final : public Host {
   absl::Status RetireLv(const std::string& name, const std::string& new_name) override {
     return lvm_->Retire(name, new_name);
   }
-  absl::StatusOr<uint64_t> PoolFreeBytes() override {
-    ASSIGN_OR_RETURN(volumes::PoolUsage p, lvm_->Pool());
-    return p.free_bytes();
-  }
   absl::StatusOr<uint64_t> BusyMillis(const std::string& path) override { return dm::IoTicks(path); }
   absl::StatusOr<dm::PoolSpace> PoolSpace() override {
     const std::string pool = lvm_->PoolDmName();

@@ -41,9 +41,9 @@ class Host {
   virtual absl::Status DeleteLv(const std::string& name) = 0;
   // Renames the LV and swaps its tag: it leaves the list of volumes.
   virtual absl::Status RetireLv(const std::string& name, const std::string& new_name) = 0;
-  virtual absl::StatusOr<uint64_t> PoolFreeBytes() = 0;
-  // The same from the kernel's count (an ioctl: cheap enough for every poll),
-  // with whether the pool already ran out.
+  // The thin pool's free and total bytes from the kernel's count (an ioctl:
+  // cheap enough for every poll, where lvs costs a process and seconds under
+  // load), with whether it already ran out; from lvs while it is not active.
   virtual absl::StatusOr<dm::PoolSpace> PoolSpace() = 0;
   // Milliseconds the block device at `path` has had I/O in flight since it was
   // made (the kernel's io_ticks; read from sysfs, cheap); NotFound when absent.

@@ -157,7 +157,6 @@ class FakeHost final : public Host {
     lvs[to].tags = {volumes::kRetiredTag};
     return absl::OkStatus();
   }
-  absl::StatusOr<uint64_t> PoolFreeBytes() override { return pool_free; }
   std::atomic<int> pool_reads = 0;  // one per hydration poll
   absl::StatusOr<dm::PoolSpace> PoolSpace() override {
     ++pool_reads;

@@ -107,9 +107,9 @@ grpc::Status OperatorService::Health(grpc::ServerContext* ctx, const v1::HealthR
   }
   if (env_) {
     out->set_initiator_iqn(env_->initiator_iqn);
-    auto free = env_->host->PoolFreeBytes();
-    if (!free.ok()) return ToGrpc(free.status());
-    out->set_pool_free_bytes(*free);
+    auto pool = env_->host->PoolSpace();
+    if (!pool.ok()) return ToGrpc(pool.status());
+    out->set_pool_free_bytes(pool->free_bytes);
   }
   return grpc::Status::OK;
 }
