@@ -91,7 +91,6 @@ absl::StatusOr<std::unique_ptr<objstore::ObjectStore>> OpenObjects(const Objstor
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
   std::unique_ptr<Daemon> d(new Daemon(std::move(cfg)));
   const Config& c = d->cfg_;
-
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (c.plaintext) {
     spdlog::warn("plaintext mode: no TLS and no peer authentication (local development only)");
@@ -99,78 +98,96 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
   } else {
     ASSIGN_OR_RETURN(creds, rpc::ServerCredentials(c.tls));
   }
-
-  RETURN_IF_ERROR(MakeDirs(c.data_dir, 0700));
-  ASSIGN_OR_RETURN(d->store_, fsm::Store::Open(c.data_dir + "/state"));
-  fsm::RunnerOptions ro{.max_concurrent = c.max_concurrent};
-  if (!c.crash_dir.empty()) ro.step_hook = CrashOncePerState(c.crash_dir);
-  if (!c.halt_before.empty()) ro.step_hook = HaltBefore(c.halt_before);
-  d->runner_ = std::make_unique<fsm::Runner>(d->store_.get(), ro);
-
+  RETURN_IF_ERROR(d->OpenState());
   if (c.storage.configured) {
-    luks::Pbkdf pbkdf{c.storage.pbkdf, c.storage.pbkdf_iterations};
-    d->exec_ = std::make_unique<SystemExecutor>();
-    d->lvm_dm_ = dm::NewLibDm();
-    d->lvm_ = std::make_unique<volumes::Lvm>(
-        d->exec_.get(), volumes::LvmOptions{.volume_group = c.storage.volume_group, .thin_pool = c.storage.thin_pool},
-        d->lvm_dm_.get());
-    ASSIGN_OR_RETURN(d->keys_, luks::FileKeyStore::Open(c.storage.key_dir));
-    d->volumes_ = std::make_unique<VolumeManager>(c.worker, d->lvm_.get(), d->keys_.get(), pbkdf);
-
-    ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> client, PeerCredentials(c));
-    std::map<std::string, std::string> addresses;
-    for (const PeerConfig& p : c.peers) addresses[p.name] = p.address;
-    d->host_ = migration::NewSystemHost(d->exec_.get(), d->lvm_.get(), d->keys_.get(), dm::NewLibDm(),
-                                        {.pbkdf = pbkdf, .hook_timeout = absl::Seconds(c.migration.hook_timeout_seconds)});
-    d->peers_ = migration::NewGrpcPeers(std::move(addresses), client, absl::Seconds(10));
-    d->env_ = std::make_unique<migration::Env>();
-    migration::Env& e = *d->env_;
-    e.worker = c.worker;
-    e.portal = Portal(c);
-    ASSIGN_OR_RETURN(e.initiator_iqn, InitiatorName(c));
-    e.opts = c.migration;
-    e.host = d->host_.get();
-    e.peers = d->peers_.get();
-    e.store = d->store_.get();
-    e.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
-    RETURN_IF_ERROR(d->runner_->Register(migration::SourceMachine(&e)));
-    RETURN_IF_ERROR(d->runner_->Register(migration::DestinationMachine(&e)));
-
-    ASSIGN_OR_RETURN(d->objects_, OpenObjects(c.objstore));
-    d->seal_host_ = sealing::NewSystemHost(d->host_.get(), d->lvm_.get());
-    d->seal_ = std::make_unique<sealing::Env>();
-    sealing::Env& se = *d->seal_;
-    se.worker = c.worker;
-    se.opts = {.object_bytes = c.objstore.object_mib << 20, .parallel = c.objstore.parallel,
-               .attempts = c.objstore.attempts, .consumer_start = c.migration.consumer_start,
-               .consumer_stop = c.migration.consumer_stop};
-    se.host = d->seal_host_.get();
-    se.objects = d->objects_.get();
-    se.store = d->store_.get();
-    se.fetch_key = [peers = d->peers_.get()](const std::string& peer, const std::string& volume) {
-      return peers->FetchVolumeKey(peer, volume);
-    };
-    se.now_ms = e.now_ms;
-    RETURN_IF_ERROR(d->runner_->Register(sealing::SealMachine(&se)));
-    RETURN_IF_ERROR(d->runner_->Register(sealing::RestoreMachine(&se)));
-    spdlog::info("sealed volumes ship to {}", se.objects->Describe());
+    RETURN_IF_ERROR(d->OpenStorage());
+    RETURN_IF_ERROR(d->StartMigrations());
+    RETURN_IF_ERROR(d->StartSealing());
   }
   RETURN_IF_ERROR(d->runner_->Start());
-  d->operator_ = std::make_unique<OperatorService>(c, d->runner_.get(), d->volumes_.get(), d->env_.get(), d->seal_.get());
-  d->peer_ = std::make_unique<PeerService>(c, d->runner_.get(), d->env_.get(), d->seal_.get());
+  RETURN_IF_ERROR(d->Serve(creds));
+  return d;
+}
+
+absl::Status Daemon::OpenState() {
+  RETURN_IF_ERROR(MakeDirs(cfg_.data_dir, 0700));
+  ASSIGN_OR_RETURN(store_, fsm::Store::Open(cfg_.data_dir + "/state"));
+  fsm::RunnerOptions ro{.max_concurrent = cfg_.max_concurrent};
+  if (!cfg_.crash_dir.empty()) ro.step_hook = CrashOncePerState(cfg_.crash_dir);
+  if (!cfg_.halt_before.empty()) ro.step_hook = HaltBefore(cfg_.halt_before);
+  runner_ = std::make_unique<fsm::Runner>(store_.get(), ro);
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::OpenStorage() {
+  const StorageConfig& st = cfg_.storage;
+  exec_ = std::make_unique<SystemExecutor>();
+  lvm_dm_ = dm::NewLibDm();
+  lvm_ = std::make_unique<volumes::Lvm>(
+      exec_.get(), volumes::LvmOptions{.volume_group = st.volume_group, .thin_pool = st.thin_pool}, lvm_dm_.get());
+  ASSIGN_OR_RETURN(keys_, luks::FileKeyStore::Open(st.key_dir));
+  volumes_ = std::make_unique<VolumeManager>(cfg_.worker, lvm_.get(), keys_.get(), Pbkdf());
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::StartMigrations() {
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> client, PeerCredentials(cfg_));
+  std::map<std::string, std::string> addresses;
+  for (const PeerConfig& p : cfg_.peers) addresses[p.name] = p.address;
+  host_ = migration::NewSystemHost(exec_.get(), lvm_.get(), keys_.get(), dm::NewLibDm(),
+                                   {.pbkdf = Pbkdf(), .hook_timeout = absl::Seconds(cfg_.migration.hook_timeout_seconds)});
+  peers_ = migration::NewGrpcPeers(std::move(addresses), client, absl::Seconds(10));
+  env_ = std::make_unique<migration::Env>();
+  migration::Env& e = *env_;
+  e.worker = cfg_.worker;
+  e.portal = Portal(cfg_);
+  ASSIGN_OR_RETURN(e.initiator_iqn, InitiatorName(cfg_));
+  e.opts = cfg_.migration;
+  e.host = host_.get();
+  e.peers = peers_.get();
+  e.store = store_.get();
+  e.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+  RETURN_IF_ERROR(runner_->Register(migration::SourceMachine(&e)));
+  return runner_->Register(migration::DestinationMachine(&e));
+}
+
+absl::Status Daemon::StartSealing() {
+  ASSIGN_OR_RETURN(objects_, OpenObjects(cfg_.objstore));
+  seal_host_ = sealing::NewSystemHost(host_.get(), lvm_.get());
+  seal_ = std::make_unique<sealing::Env>();
+  sealing::Env& se = *seal_;
+  se.worker = cfg_.worker;
+  se.opts = {.object_bytes = cfg_.objstore.object_mib << 20, .parallel = cfg_.objstore.parallel,
+             .attempts = cfg_.objstore.attempts, .consumer_start = cfg_.migration.consumer_start,
+             .consumer_stop = cfg_.migration.consumer_stop};
+  se.host = seal_host_.get();
+  se.objects = objects_.get();
+  se.store = store_.get();
+  se.fetch_key = [peers = peers_.get()](const std::string& peer, const std::string& volume) {
+    return peers->FetchVolumeKey(peer, volume);
+  };
+  se.now_ms = env_->now_ms;
+  RETURN_IF_ERROR(runner_->Register(sealing::SealMachine(&se)));
+  RETURN_IF_ERROR(runner_->Register(sealing::RestoreMachine(&se)));
+  spdlog::info("sealed volumes ship to {}", se.objects->Describe());
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::Serve(std::shared_ptr<grpc::ServerCredentials> creds) {
+  operator_ = std::make_unique<OperatorService>(cfg_, runner_.get(), volumes_.get(), env_.get(), seal_.get());
+  peer_ = std::make_unique<PeerService>(cfg_, runner_.get(), env_.get(), seal_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(c.listen, creds, &d->port_);
-  builder.RegisterService(d->operator_.get());
-  builder.RegisterService(d->peer_.get());
-  d->server_ = builder.BuildAndStart();
-  if (!d->server_ || d->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", c.listen, " (address in use or not local)"));
-  }
-  spdlog::info("workerd {} listening on {} (port {}), {} peer(s), state in {}", c.worker, c.listen, d->port_,
-               c.peers.size(), c.data_dir);
-  return d;
+  builder.AddListeningPort(cfg_.listen, std::move(creds), &port_);
+  builder.RegisterService(operator_.get());
+  builder.RegisterService(peer_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || port_ == 0)
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", cfg_.listen, " (address in use or not local)"));
+  spdlog::info("workerd {} listening on {} (port {}), {} peer(s), state in {}", cfg_.worker, cfg_.listen, port_,
+               cfg_.peers.size(), cfg_.data_dir);
+  return absl::OkStatus();
 }
 
 Daemon::~Daemon() { Shutdown(absl::Seconds(5)); }

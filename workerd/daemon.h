@@ -2,6 +2,7 @@
 // stopped as a unit. main() and the tests both use it.
 #pragma once
 
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
 #include <memory>
@@ -37,6 +38,16 @@ class Daemon {
 
  private:
   explicit Daemon(Config cfg) : cfg_(std::move(cfg)) {}
+
+  // Start's parts, in this order: the state store and runner; volumes, keys
+  // and the device-mapper handle (only with [storage]); the migration and
+  // sealing machines, registered before the runner resumes any; the server.
+  absl::Status OpenState();
+  absl::Status OpenStorage();
+  absl::Status StartMigrations();
+  absl::Status StartSealing();
+  absl::Status Serve(std::shared_ptr<grpc::ServerCredentials> creds);
+  luks::Pbkdf Pbkdf() const { return {cfg_.storage.pbkdf, cfg_.storage.pbkdf_iterations}; }
 
   Config cfg_;
   std::unique_ptr<Executor> exec_;
