@@ -6,14 +6,22 @@
 
 namespace volmigrate {
 
-std::string TestData(const std::string& name) {
-  auto text = ReadFile(std::string(VOLMIGRATE_TESTDATA) + "/" + name);
+namespace {
+
+std::string ReadOrAbort(const std::string& path) {
+  auto text = ReadFile(path);
   if (!text.ok()) {
-    std::fprintf(stderr, "missing test data %s\n", name.c_str());
+    std::fprintf(stderr, "missing %s\n", path.c_str());
     std::abort();
   }
   return *text;
 }
+
+}  // namespace
+
+std::string TestData(const std::string& name) { return ReadOrAbort(std::string(VOLMIGRATE_TESTDATA) + "/" + name); }
+
+std::string SourceFile(const std::string& path) { return ReadOrAbort(std::string(VOLMIGRATE_SOURCE) + "/" + path); }
 
 std::string NewTempDir() {
   const char* tmp = std::getenv("TMPDIR");

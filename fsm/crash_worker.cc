@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   def.terminal_states = {"DONE", "FAILED"};
   for (int k = 0; k < steps; ++k) {
     def.steps[StateName(k)] = [dir, steps, k](const fsm::StepContext& c) { return Step(dir, steps, k, c); };
+    def.edges[StateName(k)] = {k + 1 < steps ? StateName(k + 1) : "DONE"};
   }
   fsm::Runner runner(store->get(), {.max_concurrent = 4,
                                     .backoff_initial = absl::Milliseconds(1),

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "fsm/decision.h"
 #include "spdlog/spdlog.h"
 
 namespace volmigrate::fsm {
@@ -20,6 +21,29 @@ bool IsRetryable(const absl::Status& s) {
   }
 }
 
+namespace {
+
+// Every state with a step has its edges; every edge and cancel ends in a state
+// of the machine.
+absl::Status CheckEdges(const MachineDef& def) {
+  auto known = [&](const std::string& s) { return def.steps.contains(s) || def.terminal_states.contains(s); };
+  for (const auto& [state, step] : def.steps)
+    if (!def.edges.contains(state))
+      return absl::InvalidArgumentError(absl::StrCat(def.kind, ": state ", state, " has no edges"));
+  for (const auto& [from, tos] : def.edges) {
+    if (!def.steps.contains(from))
+      return absl::InvalidArgumentError(absl::StrCat(def.kind, ": edges from ", from, ", which has no step"));
+    for (const std::string& to : tos)
+      if (!known(to)) return absl::InvalidArgumentError(absl::StrCat(def.kind, ": edge ", from, " -> unknown ", to));
+  }
+  for (const auto& [from, to] : def.cancel_to)
+    if (!def.steps.contains(from) || !known(to))
+      return absl::InvalidArgumentError(absl::StrCat(def.kind, ": cancel ", from, " -> ", to, " leaves the machine"));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 Runner::Runner(Store* store, RunnerOptions options) : store_(store), opts_(options) {
   opts_.max_concurrent = std::max(1, opts_.max_concurrent);
 }
@@ -32,6 +56,7 @@ absl::Status Runner::Register(MachineDef def) {
     return absl::InvalidArgumentError(absl::StrCat(def.kind, ": failed state ", def.failed_state, " is not terminal"));
   if (!def.steps.contains(def.initial_state) && !def.terminal_states.contains(def.initial_state))
     return absl::InvalidArgumentError(absl::StrCat(def.kind, ": initial state ", def.initial_state, " has no step"));
+  RETURN_IF_ERROR(CheckEdges(def));
   std::lock_guard lock(mu_);
   if (started_) return absl::FailedPreconditionError("Register after Start");
   std::string kind = def.kind;
@@ -192,103 +217,51 @@ void Runner::Worker() {
   }
 }
 
-// Runs one step of machine `id` and reschedules it. Called without mu_ held.
+// Runs one step of machine `id`: decide, persist, schedule. Called without mu_ held.
 void Runner::RunOne(const std::string& id) {
-  auto reschedule = [&](absl::Duration d) {
-    std::lock_guard lock(mu_);
-    Schedule(id, d);
-  };
-  auto finish = [&] {
-    std::lock_guard lock(mu_);
-    active_.erase(id);
-    Bump();
-  };
   absl::StatusOr<Record> got = store_->Get(id);
   if (!got.ok()) {
     spdlog::error("fsm: machine {}: {}", id, got.status().ToString());
-    reschedule(opts_.backoff_max);
-    return;
+    return Reschedule(id, opts_.backoff_max);
   }
-  Record r = std::move(*got);
-  if (r.terminal()) return finish();
+  const Record& r = *got;
+  if (r.terminal()) return Finish(id);
   const MachineDef* def;
   {
     std::lock_guard lock(mu_);
     def = &defs_.at(r.kind());
   }
-  const std::string from = r.state();
-  Record next = r;
-  std::string error;
-  bool clears_cancel = false;
-  absl::Duration then = absl::ZeroDuration();  // before running the next step
-
-  auto cancel = def->cancel_to.find(from);
-  if (r.cancel_requested() && cancel != def->cancel_to.end()) {
-    next.set_state(cancel->second);
-    next.set_cancel_requested(false);
-    next.set_attempts(0);
-    next.set_last_error("");
-    clears_cancel = true;
-    spdlog::info("fsm: {} {} -> {} (cancelled)", id, from, next.state());
-  } else if (r.cancel_requested()) {
-    // Requested in a cancellable state, but a step moved on first.
-    next.set_cancel_requested(false);
-    clears_cancel = true;
-    error = absl::StrCat("cancel refused: ", from, " only goes forward");
-    spdlog::warn("fsm: {} {}", id, error);
-  } else {
-    auto step = def->steps.find(from);
-    if (opts_.step_hook) opts_.step_hook(r.kind(), from, false);
-    absl::StatusOr<Next> res = step == def->steps.end()
-                                   ? absl::InternalError(absl::StrCat("no step for state ", from))
-                                   : step->second(StepContext{id, from, r.data(), r.attempts()});
-    if (opts_.step_hook) opts_.step_hook(r.kind(), from, true);
-    if (res.ok() && res->state == from && res->data == r.data()) {
-      // Polling: nothing to record.
-      return reschedule(std::max(res->wait, absl::Milliseconds(1)));
-    }
-    if (res.ok() && !def->steps.contains(res->state) && !def->terminal_states.contains(res->state)) {
-      res = absl::InternalError(absl::StrCat("step ", from, " returned unknown state ", res->state));
-    }
-    if (res.ok()) {
-      if (res->state == from) then = res->wait;  // polling that recorded new data
-      next.set_state(res->state);
-      next.set_data(res->data);
-      next.set_attempts(0);
-      next.set_last_error("");
-      if (res->state != from) spdlog::info("fsm: {} {} -> {}", id, from, next.state());
-    } else if (IsRetryable(res.status())) {
-      error = res.status().ToString();
-      next.set_attempts(r.attempts() + 1);
-      next.set_last_error(error);
-    } else {
-      error = res.status().ToString();
-      next.set_state(def->failed_state);
-      next.set_last_error(error);
-      spdlog::error("fsm: {} {} -> {}: {}", id, from, def->failed_state, error);
-    }
-  }
-  next.set_terminal(def->terminal_states.contains(next.state()));
-
-  if (absl::Status s = store_->Commit(next, from, error, clears_cancel); !s.ok()) {
+  Decision d = r.cancel_requested() ? DecideCancel(*def, r) : DecideStep(*def, r, Step(*def, r), opts_);
+  if (!d.commit) return Reschedule(id, d.then);
+  if (absl::Status s = store_->Commit(d.next, r.state(), d.error, d.clears_cancel); !s.ok()) {
     // The store itself failing is not the step's fault: try again later, state unchanged.
-    spdlog::error("fsm: {}: committing {} -> {}: {}", id, from, next.state(), s.ToString());
-    return reschedule(opts_.backoff_max);
+    spdlog::error("fsm: {}: committing {} -> {}: {}", id, r.state(), d.next.state(), s.ToString());
+    return Reschedule(id, opts_.backoff_max);
   }
-  if (next.terminal()) return finish();
-  {
-    std::lock_guard lock(mu_);
-    Bump();
-  }
-  if (!error.empty() && !clears_cancel) {
-    absl::Duration d = opts_.backoff_initial;
-    for (uint32_t i = 1; i < next.attempts() && d < opts_.backoff_max; ++i) d *= 2;
-    d = std::min(d, opts_.backoff_max);
-    spdlog::warn("fsm: {} {} failed (attempt {}), retrying in {}: {}", id, from, next.attempts(),
-                 absl::FormatDuration(d), error);
-    return reschedule(d);
-  }
-  reschedule(then);
+  if (d.next.terminal()) return Finish(id);
+  std::lock_guard lock(mu_);
+  Bump();
+  Schedule(id, d.then);
+}
+
+absl::StatusOr<Next> Runner::Step(const MachineDef& def, const Record& r) {
+  auto step = def.steps.find(r.state());
+  if (step == def.steps.end()) return absl::InternalError(absl::StrCat("no step for state ", r.state()));
+  if (opts_.step_hook) opts_.step_hook(r.kind(), r.state(), false);
+  absl::StatusOr<Next> res = step->second(StepContext{r.id(), r.state(), r.data(), r.attempts()});
+  if (opts_.step_hook) opts_.step_hook(r.kind(), r.state(), true);
+  return res;
+}
+
+void Runner::Reschedule(const std::string& id, absl::Duration delay) {
+  std::lock_guard lock(mu_);
+  Schedule(id, delay);
+}
+
+void Runner::Finish(const std::string& id) {
+  std::lock_guard lock(mu_);
+  active_.erase(id);
+  Bump();
 }
 
 }  // namespace volmigrate::fsm

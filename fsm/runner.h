@@ -13,6 +13,7 @@
 //   Unavailable/Aborted/DeadlineExceeded/ResourceExhausted
 //                                       record the error; retry S with capped backoff
 //   any other error                     commit the definition's failed state
+//   Next{S'} with S' not in edges[S]    the same: a step took an edge its table lacks
 //
 // Cancellation is durable: Cancel() records the request, and the machine moves
 // to the state its definition names for its current state (a rollback state,
@@ -58,6 +59,10 @@ struct MachineDef {
   std::set<std::string> terminal_states;      // must include failed_state
   std::string failed_state = "FAILED";
   std::map<std::string, std::string> cancel_to;  // state -> where a cancel leads
+  // state -> where its step may go, besides staying and failed_state. Every
+  // state with a step has an entry; a step going anywhere else fails the
+  // machine. Each machine's header draws this table and cancel_to.
+  std::map<std::string, std::set<std::string>> edges;
 };
 
 struct RunnerOptions {
@@ -111,6 +116,9 @@ class Runner {
  private:
   void Worker();
   void RunOne(const std::string& id);
+  absl::StatusOr<Next> Step(const MachineDef& def, const Record& r);  // with the step hook around it
+  void Reschedule(const std::string& id, absl::Duration delay);       // REQUIRES: mu_ not held
+  void Finish(const std::string& id);                                 // REQUIRES: mu_ not held
   void Schedule(const std::string& id, absl::Duration delay);  // REQUIRES: mu_ held
   void Bump();
 

@@ -34,6 +34,7 @@ MachineDef Chain(std::atomic<int>* calls) {
   d.kind = "chain";
   d.initial_state = "A";
   d.terminal_states = {"DONE", "FAILED", "ROLLED_BACK"};
+  d.edges = {{"A", {"B"}}, {"B", {"DONE"}}};
   d.steps["A"] = [calls](const StepContext& c) -> absl::StatusOr<Next> {
     ++*calls;
     return Next{"B", c.data + "a"};
@@ -68,6 +69,7 @@ TEST(Runner, RetriesRetryableErrorsAndRecordsThem) {
   d.kind = "flaky";
   d.initial_state = "A";
   d.terminal_states = {"DONE", "FAILED"};
+  d.edges = {{"A", {"DONE"}}};
   d.steps["A"] = [](const StepContext& c) -> absl::StatusOr<Next> {
     if (c.attempt < 3) return absl::UnavailableError("peer not reachable");
     return Next{"DONE", ""};
@@ -90,6 +92,7 @@ TEST(Runner, TerminalErrorFailsTheMachine) {
   d.kind = "bad";
   d.initial_state = "A";
   d.terminal_states = {"DONE", "FAILED"};
+  d.edges = {{"A", {"DONE"}}};
   d.steps["A"] = [](const StepContext&) -> absl::StatusOr<Next> {
     return absl::InvalidArgumentError("volume too small");
   };
@@ -102,6 +105,23 @@ TEST(Runner, TerminalErrorFailsTheMachine) {
   EXPECT_EQ(rec.last_error(), "INVALID_ARGUMENT: volume too small");
 }
 
+TEST(Runner, RefusesADefinitionWhoseEdgesLeaveTheMachine) {
+  auto store = Store::Open(NewTempDir());
+  ASSERT_TRUE(store.ok());
+  Runner r(store->get(), kFast);
+  std::atomic<int> calls = 0;
+  MachineDef no_edges = Chain(&calls);
+  no_edges.edges.erase("B");
+  EXPECT_EQ(r.Register(no_edges).code(), absl::StatusCode::kInvalidArgument);
+  MachineDef nowhere = Chain(&calls);
+  nowhere.edges["B"].insert("NOWHERE");
+  EXPECT_EQ(r.Register(nowhere).code(), absl::StatusCode::kInvalidArgument);
+  MachineDef cancel = Chain(&calls);
+  cancel.cancel_to = {{"A", "NOWHERE"}};
+  EXPECT_EQ(r.Register(cancel).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(r.Register(Chain(&calls)).ok());
+}
+
 TEST(Runner, UnknownNextStateFailsTheMachine) {
   auto store = Store::Open(NewTempDir());
   ASSERT_TRUE(store.ok());
@@ -109,6 +129,7 @@ TEST(Runner, UnknownNextStateFailsTheMachine) {
   d.kind = "k";
   d.initial_state = "A";
   d.terminal_states = {"DONE", "FAILED"};
+  d.edges = {{"A", {"DONE"}}};
   d.steps["A"] = [](const StepContext&) -> absl::StatusOr<Next> { return Next{"NOWHERE", ""}; };
   Runner r(store->get(), kFast);
   ASSERT_TRUE(r.Register(d).ok());
@@ -126,6 +147,7 @@ TEST(Runner, CancelGoesToTheRollbackStateOnlyWhereAllowed) {
   d.initial_state = "EXPORTED";
   d.terminal_states = {"DONE", "FAILED", "ABORTED"};
   d.cancel_to = {{"EXPORTED", "ROLLBACK"}};
+  d.edges = {{"EXPORTED", {"BOOTED"}}, {"BOOTED", {}}, {"ROLLBACK", {"ABORTED"}}};
   d.steps["EXPORTED"] = [&](const StepContext&) -> absl::StatusOr<Next> {
     if (!release) return Next{"EXPORTED", "", absl::Milliseconds(2)};  // waiting on something
     return Next{"BOOTED", ""};
@@ -161,6 +183,7 @@ TEST(Runner, PollingDoesNotGrowHistory) {
   d.kind = "poll";
   d.initial_state = "WAIT";
   d.terminal_states = {"DONE", "FAILED"};
+  d.edges = {{"WAIT", {"DONE"}}};
   d.steps["WAIT"] = [&](const StepContext&) -> absl::StatusOr<Next> {
     if (++polls < 20) return Next{"WAIT", "", absl::Milliseconds(1)};
     return Next{"DONE", ""};
@@ -181,6 +204,7 @@ TEST(Runner, RespectsTheConcurrencyLimit) {
   d.kind = "busy";
   d.initial_state = "WORK";
   d.terminal_states = {"DONE", "FAILED"};
+  d.edges = {{"WORK", {"DONE"}}};
   d.steps["WORK"] = [&](const StepContext&) -> absl::StatusOr<Next> {
     int n = ++now;
     int p = peak;

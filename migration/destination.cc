@@ -449,6 +449,18 @@ fsm::MachineDef DestinationMachine(Env* env) {
              {"ROLLBACK", bind(Rollback)}};
   d.terminal_states = {"DONE", "ABORTED", "FAILED"};
   d.cancel_to = {{"ACCEPTED", "ROLLBACK"}, {"STAGED", "ROLLBACK"}, {"ATTACHING", "ROLLBACK"}, {"CLONED", "ROLLBACK"}};
+  // Drawn in machines.h. From BOOTING on, the consumer may run (committed in
+  // CLONED's transition), so Guard retries instead of rolling back.
+  d.edges = {{"ACCEPTED", {"STAGED", "ROLLBACK"}},
+             {"STAGED", {"ATTACHING", "ROLLBACK"}},
+             {"ATTACHING", {"CLONED", "ROLLBACK"}},
+             {"CLONED", {"BOOTING", "ROLLBACK"}},
+             {"BOOTING", {"BOOTED"}},
+             {"BOOTED", {"HYDRATING"}},
+             {"HYDRATING", {"CUT_OVER"}},
+             {"CUT_OVER", {"NOTIFYING", "HYDRATING"}},
+             {"NOTIFYING", {"DONE"}},
+             {"ROLLBACK", {"ABORTED"}}};
   return d;
 }
 

@@ -5,13 +5,41 @@
 // every region the map leaves out copied, boots the consumer, trims, hydrates
 // and cuts over. Both keep v1.Migration (in MigrationState) as their data.
 //
-//   source:      QUEUED -> PREPARING -> EXPORTING -> OFFERING -> STAGING -> FENCING -> WAITING
-//                -> RETIRING -> DONE
-//   destination: ACCEPTED -> STAGED -> ATTACHING -> CLONED -> BOOTING -> BOOTED -> HYDRATING
-//                -> CUT_OVER -> NOTIFYING -> DONE
-//   Either side, on abort or a refusal before the destination boots: ROLLBACK -> ABORTED | FAILED.
-//   The destination refuses cancel from BOOTING on (committed before its
-//   consumer starts); a source that saw it never reopens its copy.
+// Every edge of both machines (their MachineDef's edges and cancel_to; a
+// test holds the two equal). Besides these, every state may stay (a poll)
+// and go to FAILED on an error that is not retried.
+//
+// @verbatim migration-out
+//   state        its step goes to                a cancel goes to
+//   QUEUED     -> PREPARING                      | ABORTED
+//   PREPARING  -> EXPORTING                      | ABORTED
+//   EXPORTING  -> OFFERING ROLLBACK              | ROLLBACK
+//   OFFERING   -> STAGING ROLLBACK               | ROLLBACK   (refused)
+//   STAGING    -> FENCING OFFERING ROLLBACK      | ROLLBACK   (OFFERING: the destination lost the offer)
+//   FENCING    -> WAITING ROLLBACK               | ROLLBACK
+//   WAITING    -> RETIRING ROLLBACK              | ROLLBACK   (ROLLBACK: the destination ended before boot)
+//   RETIRING   -> DONE
+//   ROLLBACK   -> ABORTED WAITING                             (WAITING: the destination may have booted)
+// @endverbatim
+//
+// @verbatim migration-in
+//   state        its step goes to                a cancel goes to
+//   ACCEPTED   -> STAGED ROLLBACK                | ROLLBACK
+//   STAGED     -> ATTACHING ROLLBACK             | ROLLBACK   (ROLLBACK: the source ended)
+//   ATTACHING  -> CLONED ROLLBACK                | ROLLBACK
+//   CLONED     -> BOOTING ROLLBACK               | ROLLBACK
+//   BOOTING    -> BOOTED                                      (from here the consumer may run: forward only)
+//   BOOTED     -> HYDRATING
+//   HYDRATING  -> CUT_OVER
+//   CUT_OVER   -> NOTIFYING HYDRATING                         (HYDRATING: rebooted; the clone's metadata lacks regions)
+//   NOTIFYING  -> DONE
+//   ROLLBACK   -> ABORTED
+// @endverbatim
+//
+// ROLLBACK ends in FAILED instead of ABORTED when a refusal or an error, not
+// an operator, caused it. Where a step before the boot would fail (source:
+// EXPORTING to WAITING; destination: ACCEPTED to CLONED), it goes to ROLLBACK
+// instead (internal::Guard).
 //
 // Everything that does not need the source's data happens before the fence
 // (export, offer, the destination's volume, header and clone metadata), so the

@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "common/status.h"
 #include "common/test_util.h"
+#include "fsm/diagram.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::migration {
@@ -422,6 +423,11 @@ class MachinesTest : public ::testing::TestWithParam<bool> {
   LoopPeers peers;
   std::unique_ptr<Worker> w1, w2;
 };
+
+TEST(MachineDiagrams, TheHeaderDrawsEveryEdgeOfBothTables) {
+  Env env;
+  EXPECT_EQ(fsm::CheckDrawings(SourceFile("migration/machines.h"), {SourceMachine(&env), DestinationMachine(&env)}), "");
+}
 
 TEST_P(MachinesTest, MigratesEndToEndLeavingNothingBehind) {
   Start();

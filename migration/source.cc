@@ -310,6 +310,17 @@ fsm::MachineDef SourceMachine(Env* env) {
   d.cancel_to = {{"QUEUED", "ABORTED"},    {"PREPARING", "ABORTED"}, {"EXPORTING", "ROLLBACK"},
                  {"OFFERING", "ROLLBACK"}, {"STAGING", "ROLLBACK"},  {"FENCING", "ROLLBACK"},
                  {"WAITING", "ROLLBACK"}};
+  // Drawn in machines.h. A guarded step that fails before the destination
+  // boots goes to ROLLBACK (Guard): the states that can, have the edge.
+  d.edges = {{"QUEUED", {"PREPARING"}},
+             {"PREPARING", {"EXPORTING"}},
+             {"EXPORTING", {"OFFERING", "ROLLBACK"}},
+             {"OFFERING", {"STAGING", "ROLLBACK"}},
+             {"STAGING", {"FENCING", "OFFERING", "ROLLBACK"}},
+             {"FENCING", {"WAITING", "ROLLBACK"}},
+             {"WAITING", {"RETIRING", "ROLLBACK"}},
+             {"RETIRING", {"DONE"}},
+             {"ROLLBACK", {"ABORTED", "WAITING"}}};
   return d;
 }
 

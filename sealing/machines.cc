@@ -328,12 +328,15 @@ fsm::MachineDef SealMachine(Env* env) {
   d.steps = {{"FENCING", Bind(env, Fencing)},           {"SNAPSHOTTING", Bind(env, Snapshotting)},
              {"MAPPING", Bind(env, Mapping)},           {"UPLOADING", Bind(env, Uploading)},
              {"CHECKPOINTING", Bind(env, Checkpointing)}, {"CLEANING", Bind(env, Cleaning)}};
+  d.edges = {{"FENCING", {"SNAPSHOTTING"}}, {"SNAPSHOTTING", {"MAPPING", "DONE"}}, {"MAPPING", {"UPLOADING"}},
+             {"UPLOADING", {"CHECKPOINTING"}}, {"CHECKPOINTING", {"CLEANING"}}, {"CLEANING", {"DONE"}}};
   return d;
 }
 
 fsm::MachineDef RestoreMachine(Env* env) {
   fsm::MachineDef d = Def(kRestoreKind, "PLANNING");
   d.steps = {{"PLANNING", Bind(env, Planning)}, {"WRITING", Bind(env, Writing)}, {"VERIFYING", Bind(env, Verifying)}};
+  d.edges = {{"PLANNING", {"WRITING"}}, {"WRITING", {"VERIFYING"}}, {"VERIFYING", {"DONE"}}};
   return d;
 }
 

@@ -2,10 +2,26 @@
 // storage, and that restore a volume from a log; plus the synchronous calls
 // around them (start, unseal, list the log). Both keep TransferState as data.
 //
-//   seal:    FENCING -> SNAPSHOTTING -> DONE                      (seal only)
-//   ship:    FENCING -> SNAPSHOTTING -> MAPPING -> UPLOADING -> CHECKPOINTING
-//            -> CLEANING -> DONE
-//   restore: PLANNING -> WRITING -> VERIFYING -> DONE
+// Every edge of both machines (their MachineDef's edges; a test holds the
+// two equal). Besides these, every state may stay (a poll, or a batch of
+// uploads or writes done) and go to FAILED; neither machine can be cancelled.
+//
+// @verbatim seal
+//   state           its step goes to
+//   FENCING       -> SNAPSHOTTING
+//   SNAPSHOTTING  -> MAPPING DONE         (DONE: a seal only; MAPPING: a ship)
+//   MAPPING       -> UPLOADING
+//   UPLOADING     -> CHECKPOINTING
+//   CHECKPOINTING -> CLEANING
+//   CLEANING      -> DONE
+// @endverbatim
+//
+// @verbatim restore
+//   state           its step goes to
+//   PLANNING      -> WRITING
+//   WRITING       -> VERIFYING
+//   VERIFYING     -> DONE
+// @endverbatim
 //
 // A ship is resumable anywhere: its plan (which extents go in which object) is
 // a pure function of two frozen snapshots' thin mappings, so after a restart it

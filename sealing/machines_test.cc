@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/test_util.h"
+#include "fsm/diagram.h"
 #include "fsm/store.h"
 #include "lsvd/thin.h"
 
@@ -170,6 +171,11 @@ class SealingTest : public ::testing::Test {
   std::unique_ptr<fsm::Runner> runner_;
   std::vector<std::string> fetched;
 };
+
+TEST(SealingDiagrams, TheHeaderDrawsEveryEdgeOfBothTables) {
+  Env env;
+  EXPECT_EQ(fsm::CheckDrawings(SourceFile("sealing/machines.h"), {SealMachine(&env), RestoreMachine(&env)}), "");
+}
 
 TEST_F(SealingTest, ShipChangeShipAgainRestoreBothPoints) {
   for (uint64_t b : {1, 2, 3, 7, 8, 20}) host_->Write("vol", b, std::string(kBlockBytes, static_cast<char>('a' + b)));

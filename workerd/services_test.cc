@@ -33,6 +33,7 @@ class ServicesTest : public ::testing::Test {
     def.initial_state = "FENCED";
     def.terminal_states = {"DONE", "FAILED", "ABORTED"};
     def.cancel_to = {{"FENCED", "ABORTED"}};
+    def.edges = {{"FENCED", {"DONE"}}};
     def.steps["FENCED"] = [this](const fsm::StepContext& c) -> absl::StatusOr<fsm::Next> {
       if (!release_) return fsm::Next{"FENCED", c.data, absl::Milliseconds(5)};
       return fsm::Next{"DONE", c.data};
