@@ -30,6 +30,37 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+// A line of a target's "LUN information:"; `lun` is the LUN it describes.
+absl::Status ParseLunLine(const std::string& t, TargetInfo& cur, Lun*& lun) {
+  if (absl::StartsWith(t, "LUN: ")) {
+    Lun l;
+    if (!absl::SimpleAtoi(t.substr(5), &l.lun)) return absl::InvalidArgumentError("tgtadm show: LUN number");
+    cur.luns.push_back(l);
+    lun = &cur.luns.back();
+  } else if (lun && absl::StartsWith(t, "Type: ")) {
+    lun->type = t.substr(6);
+  } else if (lun && absl::StartsWith(t, "Readonly: ")) {
+    lun->readonly = t.substr(10) == "Yes";
+  } else if (lun && absl::StartsWith(t, "Backing store path: ")) {
+    lun->backing_path = t.substr(20);
+    if (lun->backing_path == "None") lun->backing_path.clear();
+  }
+  return absl::OkStatus();
+}
+
+// A line of a target's "I_T nexus information:"; `nexus` is the one it describes.
+void ParseNexusLine(const std::string& t, TargetInfo& cur, Nexus*& nexus) {
+  if (absl::StartsWith(t, "I_T nexus: ")) {
+    cur.nexuses.push_back({});
+    nexus = &cur.nexuses.back();
+  } else if (nexus && absl::StartsWith(t, "Initiator: ")) {
+    std::string who = t.substr(11);
+    nexus->initiator = who.substr(0, who.find(' '));
+  } else if (nexus && absl::StartsWith(t, "IP Address: ")) {
+    nexus->address = t.substr(12);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<TargetInfo>> ParseTgtadmShow(const std::string& text) {
@@ -62,29 +93,9 @@ absl::StatusOr<std::vector<TargetInfo>> ParseTgtadmShow(const std::string& text)
       continue;
     }
     if (section == "LUN information:") {
-      if (absl::StartsWith(t, "LUN: ")) {
-        Lun l;
-        if (!absl::SimpleAtoi(t.substr(5), &l.lun)) return absl::InvalidArgumentError("tgtadm show: LUN number");
-        cur.luns.push_back(l);
-        lun = &cur.luns.back();
-      } else if (lun && absl::StartsWith(t, "Type: ")) {
-        lun->type = t.substr(6);
-      } else if (lun && absl::StartsWith(t, "Readonly: ")) {
-        lun->readonly = t.substr(10) == "Yes";
-      } else if (lun && absl::StartsWith(t, "Backing store path: ")) {
-        lun->backing_path = t.substr(20);
-        if (lun->backing_path == "None") lun->backing_path.clear();
-      }
+      RETURN_IF_ERROR(ParseLunLine(t, cur, lun));
     } else if (section == "I_T nexus information:") {
-      if (absl::StartsWith(t, "I_T nexus: ")) {
-        cur.nexuses.push_back({});
-        nexus = &cur.nexuses.back();
-      } else if (nexus && absl::StartsWith(t, "Initiator: ")) {
-        std::string who = t.substr(11);
-        nexus->initiator = who.substr(0, who.find(' '));
-      } else if (nexus && absl::StartsWith(t, "IP Address: ")) {
-        nexus->address = t.substr(12);
-      }
+      ParseNexusLine(t, cur, nexus);
     } else if (section == "Account information:") {
       std::string acct = t;
       if (absl::EndsWith(acct, " (outgoing)")) continue;  // mutual CHAP: not ours

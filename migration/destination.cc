@@ -287,9 +287,48 @@ absl::Status ApplyDepth(Env* env, const std::string& vol, const dm::CloneStatus&
   return absl::OkStatus();
 }
 
+// The pool's free space into the sample; pauses hydration below the reserve.
+absl::Status SamplePool(Env* env, const std::string& tag, MigrationState& st, Sample& s) {
+  ASSIGN_OR_RETURN(dm::PoolSpace pool, env->host->PoolSpace());
+  s.pool_free_bytes = pool.free_bytes;
+  s.pool_full = pool.out_of_data_space;
+  if (!UpdatePoolLow(st, s, env->opts.pool_reserve_mib << 20)) return absl::OkStatus();
+  if (st.pool_low())
+    spdlog::warn("{} thin pool here has {} bytes free{}: hydration paused", tag, pool.free_bytes,
+                 pool.out_of_data_space ? " (out of data space)" : "");
+  else
+    spdlog::info("{} thin pool here has {} bytes free again: hydration resumes", tag, pool.free_bytes);
+  return absl::OkStatus();
+}
+
+// Whether the consumer keeps the clone busy, which decides the hydration depth.
+// The depth only speeds the copy up: a failed read of the clone's I/O counters
+// keeps the last decision rather than holding the migration.
+void SampleDepth(Env* env, const std::string& vol, const std::string& tag, MigrationState& st, Sample& s) {
+  auto busy = env->host->BusyMillis(LiveDevice(vol));
+  if (!busy.ok()) {
+    spdlog::warn("{} reading the clone's I/O time: {}; hydration depth unchanged", tag, busy.status().ToString());
+    return;
+  }
+  s.busy_ms = *busy;
+  if (UpdateDepth(st, s))
+    spdlog::info("{} the consumer {} the clone busy: hydration {} regions at a time", tag,
+                 st.hydration_deep() ? "keeps" : "no longer keeps",
+                 st.hydration_deep() ? "starts more" : "back to the configured");
+}
+
+// Turns the clone's background copy off or on to match `pause`.
+absl::Status SwitchHydration(Env* env, const std::string& vol, const dm::CloneStatus& now, bool pause) {
+  bool off = std::find(now.features.begin(), now.features.end(), "no_hydration") != now.features.end();
+  if (pause && !off) return env->host->dm().Message(vol, dm::DisableHydrationMessage()).status();
+  if (!pause && off) return env->host->dm().Message(vol, dm::EnableHydrationMessage()).status();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
+  const std::string tag = LogTag(vol, c.id);
   RETURN_IF_ERROR(EnsureBooted(env, c.id, st));
   Sample s;
   ASSIGN_OR_RETURN(s.status, Status(env, vol));
@@ -313,45 +352,17 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
   if (LooksStalled(st, s, env->opts.stall_seconds)) {
     auto err = env->host->HydrationError(vol, st.target_iqn(), st.kernel_log_from());
     if (err.ok()) s.kernel_error = *err;
-    else spdlog::warn("{} reading the kernel log: {}", LogTag(vol, c.id), err.status().ToString());
+    else spdlog::warn("{} reading the kernel log: {}", tag, err.status().ToString());
   }
-  ASSIGN_OR_RETURN(dm::PoolSpace pool, env->host->PoolSpace());
-  s.pool_free_bytes = pool.free_bytes;
-  s.pool_full = pool.out_of_data_space;
-  if (UpdatePoolLow(st, s, env->opts.pool_reserve_mib << 20)) {
-    if (st.pool_low()) spdlog::warn("{} thin pool here has {} bytes free{}: hydration paused", LogTag(vol, c.id),
-                                    pool.free_bytes, pool.out_of_data_space ? " (out of data space)" : "");
-    else spdlog::info("{} thin pool here has {} bytes free again: hydration resumes", LogTag(vol, c.id),
-                      pool.free_bytes);
-  }
+  RETURN_IF_ERROR(SamplePool(env, tag, st, s));
   // Under a rate cap (kept by pausing and resuming) a deep start would copy
   // far past it before the next pause: the configured depth only, even for a
   // record that went deep before a restart with a cap.
   const bool capped = env->opts.hydration_max_bytes_per_second != 0;
-  if (!capped) {
-    // The depth only speeds the copy up: a failed read of the clone's I/O
-    // counters keeps the last decision rather than holding the migration.
-    auto busy = env->host->BusyMillis(LiveDevice(vol));
-    if (!busy.ok()) {
-      spdlog::warn("{} reading the clone's I/O time: {}; hydration depth unchanged", LogTag(vol, c.id),
-                   busy.status().ToString());
-    } else {
-      s.busy_ms = *busy;
-      if (UpdateDepth(st, s))
-        spdlog::info("{} the consumer {} the clone busy: hydration {} regions at a time", LogTag(vol, c.id),
-                     st.hydration_deep() ? "keeps" : "no longer keeps",
-                     st.hydration_deep() ? "starts more" : "back to the configured");
-    }
-  }
+  if (!capped) SampleDepth(env, vol, tag, st, s);
   RETURN_IF_ERROR(ApplyDepth(env, vol, s.status, st.hydration_deep() && !capped));
   Throttle t = DecideThrottle(st, s, env->opts.hydration_max_bytes_per_second);
-  const bool pause = t == Throttle::kPause || st.pool_low();
-  bool off = std::find(s.status.features.begin(), s.status.features.end(), "no_hydration") != s.status.features.end();
-  if (pause && !off) {
-    ASSIGN_OR_RETURN(std::string ignored, env->host->dm().Message(vol, dm::DisableHydrationMessage()));
-  } else if (!pause && off) {
-    ASSIGN_OR_RETURN(std::string ignored, env->host->dm().Message(vol, dm::EnableHydrationMessage()));
-  }
+  RETURN_IF_ERROR(SwitchHydration(env, vol, s.status, t == Throttle::kPause || st.pool_low()));
   st.set_hydration_paused(t == Throttle::kPause);
   UpdateProgress(st, s, env->opts.stall_seconds);
   return Stay(c, st, kPoll);

@@ -36,24 +36,12 @@ absl::StatusOr<v1::Drain> Unfinished(Env* env) {
   return d;
 }
 
-}  // namespace
-
-absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
-                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent) {
-  ASSIGN_OR_RETURN(v1::Drain running, Unfinished(env));
-  if (!running.id().empty()) {
-    spdlog::info("drain {} is still running: resuming the watch, not starting another", running.id());
-    return running;
-  }
-  if (destinations.empty()) destinations = all_peers;
-  if (destinations.empty())
-    return absl::FailedPreconditionError(absl::StrCat("worker ", env->worker, " has no peers to drain to"));
-
+// The volumes a drain moves: all but those already migrating. Anything else
+// holding one (a seal, a restore, a delete) is the operator's to finish first.
+absl::StatusOr<std::vector<volumes::LvRow>> ToMove(Env* env) {
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListVolumes());
   std::vector<volumes::LvRow> todo;
   for (const auto& lv : vols) {
-    // A volume already migrating is on its way; anything else holding one
-    // (a seal, a restore, a delete) is the operator's to finish first.
     ASSIGN_OR_RETURN(std::string holder, env->store->HolderOf(lv.name));
     if (!holder.empty()) {
       auto r = env->store->Get(holder);
@@ -63,19 +51,21 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
     }
     todo.push_back(lv);
   }
-  v1::Drain d;
-  d.set_id("d-" + internal::RandomHex(5));
-  d.set_worker(env->worker);
-  if (todo.empty()) {
-    d.set_state("DONE");
-    return d;
-  }
-  // Free space per destination as they report it (and as this drain leaves
-  // it); unreachable ones are skipped.
-  struct Room {
-    uint64_t left, reported;
-    std::string worker;
-  };
+  // Biggest volumes first, so each goes where the most room is left.
+  std::sort(todo.begin(), todo.end(), [](const volumes::LvRow& a, const volumes::LvRow& b) {
+    return std::make_pair(a.allocated_bytes(), a.name) > std::make_pair(b.allocated_bytes(), b.name);
+  });
+  return todo;
+}
+
+// Free space per destination as it reports it (and as this drain leaves it).
+struct Room {
+  uint64_t left, reported;
+  std::string worker;
+};
+
+// The destinations that answer; Unavailable naming each if none does.
+absl::StatusOr<std::vector<Room>> AskRoom(Env* env, const std::vector<std::string>& destinations) {
   std::vector<Room> room;
   std::vector<std::string> unreachable;
   for (const std::string& w : destinations) {
@@ -88,11 +78,31 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
   }
   if (room.empty())
     return absl::UnavailableError(absl::StrCat("no destination answers: ", absl::StrJoin(unreachable, "; ")));
+  return room;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
+                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent) {
+  ASSIGN_OR_RETURN(v1::Drain running, Unfinished(env));
+  if (!running.id().empty()) {
+    spdlog::info("drain {} is still running: resuming the watch, not starting another", running.id());
+    return running;
+  }
+  if (destinations.empty()) destinations = all_peers;
+  if (destinations.empty())
+    return absl::FailedPreconditionError(absl::StrCat("worker ", env->worker, " has no peers to drain to"));
+  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> todo, ToMove(env));
+  v1::Drain d;
+  d.set_id("d-" + internal::RandomHex(5));
+  d.set_worker(env->worker);
+  if (todo.empty()) {
+    d.set_state("DONE");
+    return d;
+  }
+  ASSIGN_OR_RETURN(std::vector<Room> room, AskRoom(env, destinations));
   RETURN_IF_ERROR(internal::CheckPortal(env));
-  // Biggest volumes first, each to the destination with the most room left.
-  std::sort(todo.begin(), todo.end(), [](const volumes::LvRow& a, const volumes::LvRow& b) {
-    return std::make_pair(a.allocated_bytes(), a.name) > std::make_pair(b.allocated_bytes(), b.name);
-  });
   if (max_concurrent == 0) max_concurrent = 2;
   d.set_state("RUNNING");
   for (const volumes::LvRow& lv : todo) {

@@ -8,19 +8,10 @@ namespace {
 
 constexpr int64_t kRateWindowMs = 4000;
 
-}  // namespace
-
-void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
-  v1::MigrationProgress& p = *st.mutable_view()->mutable_progress();
+// Bytes hydrated and the smoothed rate, from the regions done since the last
+// sample that showed progress.
+void UpdateRate(MigrationState& st, const Sample& s, v1::MigrationProgress& p) {
   const uint64_t region_bytes = s.status.region_sectors * 512;
-  const std::string kernel = s.kernel_error.empty() ? "" : absl::StrCat("; the kernel logged: ", s.kernel_error);
-  if (s.status.failed || s.status.error) {
-    p.set_stalled(true);
-    p.set_stall_reason(absl::StrCat(s.status.failed ? "dm-clone metadata is in fail mode"
-                                                    : "dm-clone reports an error status",
-                                    kernel.empty() ? " (see the kernel log)" : kernel));
-    return;
-  }
   p.set_total_bytes(s.status.total_regions * region_bytes);
   p.set_hydrated_bytes(s.status.hydrated * region_bytes);
   if (st.last_progress_unix_ms() == 0 || s.status.hydrated < st.last_hydrated()) {
@@ -36,48 +27,61 @@ void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
   }
   uint64_t left = p.total_bytes() - p.hydrated_bytes();
   p.set_eta_seconds(p.rate_bytes_per_second() > 0 ? static_cast<double>(left) / p.rate_bytes_per_second() : 0);
+}
 
-  if (st.pool_low() && left > 0) {
+// Why no region has been copied for a while, naming the side that fails.
+std::string StallReason(const MigrationState& st, const Sample& s, int64_t idle_ms, const std::string& kernel) {
+  std::string idle = absl::StrCat("no hydration progress for ", idle_ms / 1000, " s: ");
+  const bool offline = absl::EndsWith(s.disk_state, "offline");  // "offline" or "transport-offline"
+  const std::string disk =
+      offline ? absl::StrCat("; the source's disk ", s.disk, " is ", s.disk_state, ": the kernel fails I/O to it") : "";
+  if (s.pool_full)
+    return absl::StrCat(idle, "the destination's thin pool on ", st.view().destination_worker(),
+                        " is full: writes to it fail", kernel);
+  if (s.session_state.empty()) return absl::StrCat(idle, "no iSCSI session to the source", kernel);
+  if (s.session_state != "LOGGED_IN")
+    return absl::StrCat(idle, "iSCSI session to the source is ", s.session_state, " (link or source down?); ",
+                        offline ? "I/O fails until it logs in again" : "I/O waits for it to recover", disk, kernel);
+  if (offline) return absl::StrCat(idle, "the iSCSI session is logged in", disk, kernel);
+  if (!kernel.empty()) return absl::StrCat(idle, "hydration is failing and dm-clone retries it forever", kernel);
+  return idle + "the source is reachable and the kernel logged no error about the clone or the "
+                "source disk; the consumer's I/O may keep background hydration paused";
+}
+
+void Stall(v1::MigrationProgress& p, std::string reason) {
+  p.set_stalled(true);
+  p.set_rate_bytes_per_second(0);
+  p.set_eta_seconds(0);
+  p.set_stall_reason(std::move(reason));
+}
+
+}  // namespace
+
+void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
+  v1::MigrationProgress& p = *st.mutable_view()->mutable_progress();
+  const std::string kernel = s.kernel_error.empty() ? "" : absl::StrCat("; the kernel logged: ", s.kernel_error);
+  if (s.status.failed || s.status.error) {
     p.set_stalled(true);
-    p.set_rate_bytes_per_second(0);
-    p.set_eta_seconds(0);
-    p.set_stall_reason(absl::StrCat("hydration paused: the destination's thin pool on ", st.view().destination_worker(),
-                                    s.pool_full ? " is full" : absl::StrCat(" has ", s.pool_free_bytes, " bytes free"),
-                                    " (migration.pool_reserve_mib keeps some free); ", left,
-                                    " bytes are still to copy: free space there and it resumes"));
+    p.set_stall_reason(absl::StrCat(s.status.failed ? "dm-clone metadata is in fail mode"
+                                                    : "dm-clone reports an error status",
+                                    kernel.empty() ? " (see the kernel log)" : kernel));
     return;
   }
-  int64_t idle_ms = s.now_ms - st.last_progress_unix_ms();
+  UpdateRate(st, s, p);
+  const uint64_t left = p.total_bytes() - p.hydrated_bytes();
+  if (st.pool_low() && left > 0) {
+    return Stall(p, absl::StrCat("hydration paused: the destination's thin pool on ", st.view().destination_worker(),
+                                 s.pool_full ? " is full" : absl::StrCat(" has ", s.pool_free_bytes, " bytes free"),
+                                 " (migration.pool_reserve_mib keeps some free); ", left,
+                                 " bytes are still to copy: free space there and it resumes"));
+  }
+  const int64_t idle_ms = s.now_ms - st.last_progress_unix_ms();
   if (left == 0 || st.hydration_paused() || idle_ms < int64_t{stall_seconds} * 1000) {
     p.set_stalled(false);
     p.clear_stall_reason();
     return;
   }
-  p.set_stalled(true);
-  p.set_rate_bytes_per_second(0);
-  p.set_eta_seconds(0);
-  std::string idle = absl::StrCat("no hydration progress for ", idle_ms / 1000, " s: ");
-  const bool offline = absl::EndsWith(s.disk_state, "offline");  // "offline" or "transport-offline"
-  const std::string disk =
-      offline ? absl::StrCat("; the source's disk ", s.disk, " is ", s.disk_state, ": the kernel fails I/O to it") : "";
-  if (s.pool_full) {
-    p.set_stall_reason(absl::StrCat(idle, "the destination's thin pool on ", st.view().destination_worker(),
-                                    " is full: writes to it fail", kernel));
-  } else if (s.session_state.empty()) {
-    p.set_stall_reason(absl::StrCat(idle, "no iSCSI session to the source", kernel));
-  } else if (s.session_state != "LOGGED_IN") {
-    p.set_stall_reason(absl::StrCat(idle, "iSCSI session to the source is ", s.session_state,
-                                    " (link or source down?); ",
-                                    offline ? "I/O fails until it logs in again" : "I/O waits for it to recover",
-                                    disk, kernel));
-  } else if (offline) {
-    p.set_stall_reason(absl::StrCat(idle, "the iSCSI session is logged in", disk, kernel));
-  } else if (!kernel.empty()) {
-    p.set_stall_reason(absl::StrCat(idle, "hydration is failing and dm-clone retries it forever", kernel));
-  } else {
-    p.set_stall_reason(idle + "the source is reachable and the kernel logged no error about the clone or the "
-                              "source disk; the consumer's I/O may keep background hydration paused");
-  }
+  Stall(p, StallReason(st, s, idle_ms, kernel));
 }
 
 bool LooksStalled(const MigrationState& st, const Sample& s, int stall_seconds) {
