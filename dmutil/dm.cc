@@ -1,7 +1,7 @@
 // The only file that includes <libdevmapper.h>.
 #include "dmutil/dm.h"
 
-#include "common/dm_lock.h"
+#include "dmutil/lock.h"
 
 #include <libdevmapper.h>
 #include <sys/stat.h>

@@ -1,6 +1,6 @@
 #include "luks/luks.h"
 
-#include "common/dm_lock.h"
+#include "dmutil/lock.h"
 
 #include <fcntl.h>
 #include <libcryptsetup.h>

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/grpc_status.h"
 #include "nlohmann/json.hpp"
+#include "rpc/status.h"
 
 namespace volmigrate::cli {
 namespace {

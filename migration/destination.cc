@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "luks/api.h"
 #include "migration/internal.h"
 #include "migration/machines.h"
 #include "migration/progress.h"
@@ -134,12 +135,7 @@ absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
   const std::string& vol = st.view().volume_id();
   RETURN_IF_ERROR(h.CreateLv(vol, st.device_bytes(), volumes::kVolumeTag));
   ASSIGN_OR_RETURN(std::string key, h.keys().GetOrCreate(vol));  // re-keyed on migration
-  luks::Layout l;
-  l.uuid = st.luks().uuid();
-  l.cipher = st.luks().cipher();
-  l.key_size_bits = st.luks().key_size_bits();
-  l.sector_size = st.luks().sector_size_bytes();
-  l.data_offset = st.luks().data_offset_bytes();  // the source's, whatever cryptsetup here defaults to
+  luks::Layout l = luks::FromApi(st.luks());  // the source's data offset, whatever cryptsetup here defaults to
   l.label = vol;
   RETURN_IF_ERROR(h.Format(h.LvPath(vol), l, key));
   RETURN_IF_ERROR(OpenDestination(h, vol));

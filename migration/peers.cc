@@ -3,9 +3,9 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "common/grpc_status.h"
 #include "common/status.h"
 #include "rpc/channel.h"
+#include "rpc/status.h"
 
 namespace volmigrate::migration {
 namespace {

@@ -2,6 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "luks/api.h"
 #include "migration/internal.h"
 #include "migration/machines.h"
 #include "spdlog/spdlog.h"
@@ -70,13 +71,7 @@ absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   st.set_target_iqn(absl::StrCat("iqn.2026-11.io.volmigrate:", env->worker, ".", c.id));
   st.set_chap_user(c.id);
   st.set_chap_secret(internal::RandomSecret(16));
-  v1::LuksLayout* l = st.mutable_luks();
-  l->set_uuid(hdr.layout.uuid);
-  l->set_cipher(hdr.layout.cipher);
-  l->set_key_size_bits(hdr.layout.key_size_bits);
-  l->set_sector_size_bytes(hdr.layout.sector_size);
-  l->set_data_offset_bytes(hdr.layout.data_offset);
-  l->set_label(hdr.layout.label);
+  *st.mutable_luks() = luks::ToApi(hdr.layout);
   st.set_device_bytes(hdr.device_bytes);
   st.set_plaintext_bytes(hdr.plaintext_bytes);
   st.set_thin_id(lv.thin_id);

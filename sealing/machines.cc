@@ -370,7 +370,7 @@ absl::StatusOr<v1::Transfer> TransferView(const fsm::Record& r, const Env& env) 
 
 absl::StatusOr<v1::Transfer> StartSeal(Env* env, fsm::Runner* runner, const std::string& volume, bool ship) {
   ASSIGN_OR_RETURN(bool exists, env->host->LvExists(volume));
-  if (!exists) return absl::NotFoundError(absl::StrCat("no volume '", volume, "' on worker ", env->worker));
+  if (!exists) return volumes::NoVolume(volume, env->worker);
   // The same request again (a retry whose answer was lost, say) follows the
   // one already running instead of being refused.
   ASSIGN_OR_RETURN(std::string holder, env->store->HolderOf(volume));
@@ -421,7 +421,7 @@ absl::Status Unseal(Env* env, const std::string& volume) {
   // Held to the end: nothing may start on the volume while it is reopened.
   ASSIGN_OR_RETURN(fsm::Lease lease, env->store->Hold(volume, "an unseal request"));
   ASSIGN_OR_RETURN(bool exists, env->host->LvExists(volume));
-  if (!exists) return absl::NotFoundError(absl::StrCat("no volume '", volume, "' on worker ", env->worker));
+  if (!exists) return volumes::NoVolume(volume, env->worker);
   ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(volume)));
   const uint64_t shipped = scan.points.empty() ? 0 : scan.points.back().point;
   ASSIGN_OR_RETURN(std::vector<std::string> snaps, env->host->Snapshots(volume));

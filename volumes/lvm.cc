@@ -269,4 +269,8 @@ absl::StatusOr<ThinMap> Lvm::Mappings(uint64_t thin_id) {
   return m;
 }
 
+absl::Status NoVolume(const std::string& volume, const std::string& worker) {
+  return absl::NotFoundError(absl::StrCat("no volume '", volume, "' on worker ", worker));
+}
+
 }  // namespace volmigrate::volumes

@@ -66,6 +66,10 @@ inline constexpr char kScratchTag[] = "volmigrate_scratch";  // e.g. a dm-clone 
 // ('_' never appears in volume ids).
 std::string SealedSnapshotName(const std::string& volume, uint64_t point);
 
+// NotFound "no volume 'x' on worker w": what every call says of a volume
+// that is not on this worker.
+absl::Status NoVolume(const std::string& volume, const std::string& worker);
+
 class Lvm {
  public:
   // With `dm`, messages to the pool go through libdevmapper (no process to

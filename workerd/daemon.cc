@@ -15,9 +15,9 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
 #include "common/files.h"
-#include "common/grpc_status.h"
 #include "common/status.h"
 #include "rpc/channel.h"
+#include "rpc/status.h"
 #include "rpc/tls.h"
 #include "spdlog/spdlog.h"
 

@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "rpc/status.h"
 #include "rpc/tls.h"
 #include "spdlog/spdlog.h"
 #include "workerd/validate.h"
@@ -131,7 +131,7 @@ grpc::Status OperatorService::ListVolumes(grpc::ServerContext* ctx, const v1::Li
 grpc::Status OperatorService::GetVolume(grpc::ServerContext* ctx, const v1::GetVolumeRequest* req, v1::Volume* out) {
   if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
-  if (!volumes_) return ToGrpc(absl::NotFoundError(absl::StrCat("no volume '", req->id(), "' on worker ", cfg_.worker)));
+  if (!volumes_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
   auto v = volumes_->Get(req->id());
   if (!v.ok()) return ToGrpc(v.status());
   ShowMigration(*v);
@@ -157,7 +157,7 @@ grpc::Status OperatorService::DeleteVolume(grpc::ServerContext* ctx, const v1::D
                                            v1::DeleteVolumeResponse*) {
   if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
-  if (!volumes_) return ToGrpc(absl::NotFoundError(absl::StrCat("no volume '", req->id(), "' on worker ", cfg_.worker)));
+  if (!volumes_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
   auto lease = runner_->store()->Hold(req->id(), "a delete request");
   if (!lease.ok()) return ToGrpc(lease.status());
   if (absl::Status s = volumes_->Delete(req->id()); !s.ok()) return ToGrpc(s);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "luks/api.h"
 #include "migration/host.h"
 
 namespace volmigrate::workerd {
@@ -20,13 +21,7 @@ absl::StatusOr<v1::Volume> VolumeManager::Describe(const volumes::LvRow& lv) {
   auto h = luks::ReadHeader(lvm_->DevicePath(lv.name));
   if (!h.ok()) return Annotate(h.status(), absl::StrCat("volume ", lv.name));
   v.set_size_bytes(h->plaintext_bytes);
-  v1::LuksLayout* l = v.mutable_luks();
-  l->set_uuid(h->layout.uuid);
-  l->set_cipher(h->layout.cipher);
-  l->set_key_size_bits(h->layout.key_size_bits);
-  l->set_sector_size_bytes(h->layout.sector_size);
-  l->set_data_offset_bytes(h->layout.data_offset);
-  l->set_label(h->layout.label);
+  *v.mutable_luks() = luks::ToApi(h->layout);
   // Open as created here (the LUKS2 mapping is the live device) or as migrated
   // here (a linear map over <volume>-crypt).
   auto open = luks::IsOpen(lv.name);
@@ -64,7 +59,7 @@ absl::StatusOr<v1::Volume> VolumeManager::Get(const std::string& id) {
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> lvs, lvm_->List());
   for (const auto& lv : lvs)
     if (lv.name == id) return Describe(lv);
-  return absl::NotFoundError(absl::StrCat("no volume '", id, "' on worker ", worker_));
+  return volumes::NoVolume(id, worker_);
 }
 
 absl::Status VolumeManager::Delete(const std::string& id) {
