@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A one-node Ceph cluster on loopback with radosgw in front, for tests and the
 # benchmark (sourced). No disks: the OSD keeps objects in memory (memstore).
 #   rgw_start DIR   sets S3_ENDPOINT, S3_ACCESS, S3_SECRET, S3_BUCKET; rgw_stop

@@ -50,7 +50,7 @@ cp "$VM_RUN/w1/shared/ref.key" "$VM_RUN/w2/shared/ref.key"
 vm_run w2 900 "
   iscsiadm -m node -o new -T iqn.2026-11.io.volmigrate:bench -p 169.254.0.1:3260 >/dev/null
   iscsiadm -m node -T iqn.2026-11.io.volmigrate:bench -p 169.254.0.1:3260 --login >/dev/null
-  for i in \$(seq 100); do d=\$(ls /sys/class/iscsi_session/*/device/target*/*/block 2>/dev/null | head -1); [ -n \"\$d\" ] && [ -b /dev/\$d ] && break; sleep 0.1; done
+  wait_until --every 0.1 10 'd=\$(ls /sys/class/iscsi_session/*/device/target*/*/block 2>/dev/null | head -1); [ -n \"\$d\" ] && [ -b /dev/\$d ]'
   sleep 1
   t0=\$(date +%s.%N); dd if=/dev/\$d of=/dev/null bs=4M count=64 iflag=direct status=none; t1=\$(date +%s.%N)
   echo \"raw \$(echo \"268435456 / (\$t1 - \$t0)\" | bc)\"
@@ -70,7 +70,7 @@ migrate() {
   local v=$1 s=$2
   # The destination's CPU, sampled through the migration (guest/cpu-sampler).
   vm_run w2 60 "rm -f /shared/cpu-$v; setsid $VM_HERE/guest/cpu-sampler /shared/cpu-$v \$(pgrep -x workerd) < /dev/null > /dev/null 2>&1 &" || exit 1
-  vm_run w1 3600 "$JSONF $BYTES $SECS $N0
+  vm_run w1 3600 "$BYTES $SECS $N0
     held=\$(bytes $v) tx0=\$(cat /sys/class/net/eth0/statistics/tx_bytes)
     id=\$($CTL --json migrate $v --to w2 --detach | jf id)
     # One watcher streaming changes (the source mirrors the destination's

@@ -18,12 +18,10 @@ vm_run w1 30 "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check" || exit
 step "w1: volume vol-1 (LUKS2, 4 MiB data offset), ext4, 32 MiB of files, its consumer writing"
 vm_run w1 300 "$(workers_volume_cmd vol-1 512 32) >/dev/null && $CTL volumes && $CTL health" || exit 1
 step "operator: migratectl drain w1 (detached, then watched)"
-vm_run w1 60 "$JSONF $CTL drain w1 --detach && $CTL migrations" || exit 1
+vm_run w1 60 "$CTL drain w1 --detach && $CTL migrations" || exit 1
 step "w2: the consumer is up on the clone while hydration runs"
-vm_run w2 600 "$JSONF
-  for i in \$(seq 1200); do
-    $CTL2 --json migrations > /tmp/m; [ \"\$(jf state < /tmp/m)\" = HYDRATING ] && break; sleep 0.5
-  done
+vm_run w2 600 "
+  wait_until 600 '$CTL2 --json migrations > /tmp/m; [ \"\$(jf state < /tmp/m)\" = HYDRATING ]'
   $CTL2 migrations
   echo \"blackout: \$(printf %.2f \$(jn blackout_seconds < /tmp/m)) s; consumer on w2: \$(mountpoint /mnt/vol-1), last write \$(tail -1 /mnt/vol-1/MANIFEST | cut -c67-)\"" || exit 1
 step "operator: migratectl drain w1 again: it follows the running drain to the end"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The VM test bed, sourced by the VM tests:
 #   vm_setup             assets (built once per build tree) and a run directory; traps teardown
 #   vm_boot NAME I       boots guest I (1, 2, ...) as NAME with a 2 GiB NVMe disk of its own
@@ -132,8 +133,9 @@ vm_wait_ready() {
 vm_run() {
   local name=$1 timeout=$2 cmd=$3 d=$VM_RUN/$1/shared/cmd
   # Unique without a counter: vm_run often runs in a $(...) subshell.
-  local n=$d/$(date +%s%N)
-  printf 'source /etc/profile.d/vm.sh\nset -e\n%s\n' "$cmd" > "$n.tmp" && mv "$n.tmp" "$n.sh"
+  local n
+  n=$d/$(date +%s%N)
+  printf 'source /etc/profile.d/vm.sh\nsource %s/guest/lib.sh\nset -e\n%s\n' "$VM_HERE" "$cmd" > "$n.tmp" && mv "$n.tmp" "$n.sh"
   local deadline=$((SECONDS + timeout))
   while [ ! -e "$n.rc" ]; do
     if [ $SECONDS -ge $deadline ]; then
@@ -157,6 +159,7 @@ vm_check() {
   wait $!; rc=$?
   out=$(cat "$tmp")
   if [ $rc = 0 ]; then vm_pass "$what"; else vm_fail "$what (exit $rc): $out"; fi
+  # shellcheck disable=SC2034  # the command's output, read by the tests
   VM_OUT=$out
   return $rc
 }
@@ -180,8 +183,8 @@ vm_explain() {
 
 vm_kernel_allow() {
   local name=$1 ere=$2 c d
-  c=$(cat "$VM_RUN/$name/console.log" 2>/dev/null | wc -l)
-  d=$(cat "$VM_RUN/$name/shared/dmesg.log" 2>/dev/null | wc -l)
+  c=$({ wc -l < "$VM_RUN/$name/console.log"; } 2>/dev/null || echo 0)
+  d=$({ wc -l < "$VM_RUN/$name/shared/dmesg.log"; } 2>/dev/null || echo 0)
   vm_allow[$name]+="$c:$d:$ere"$'\n'
 }
 
@@ -191,8 +194,9 @@ vm_kernel_errors() {
   local name=$1 f
   for f in "$VM_RUN/$name/console.log" "$VM_RUN/$name/shared/dmesg.log"; do
     [ -e "$f" ] || continue
+    # shellcheck disable=SC2094  # $f is only compared, not written
     tr -d '\r' < "$f" | awk -v allow="${vm_allow[$name]:-}" -v bad="$VM_KERNEL_ERRORS" -v benign="$VM_KERNEL_BENIGN_BEFORE" \
-      -v col=$([ "$f" = "$VM_RUN/$name/console.log" ] && echo 1 || echo 2) '
+      -v col="$([ "$f" = "$VM_RUN/$name/console.log" ] && echo 1 || echo 2)" '
       BEGIN { n = split(allow, a, "\n")
               for (i = 1; i <= n; i++) if (a[i] != "") { split(a[i], p, ":"); from[i] = p[col] + 0
                 ere[i] = substr(a[i], length(p[1]) + length(p[2]) + 3) } }

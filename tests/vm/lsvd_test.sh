@@ -80,10 +80,7 @@ vm_check w1 900 "ship 2 through 14 workerd crashes: only the changes go" "
     sleep 1
   done
   echo \"ship \$id\"
-  for i in \$(seq 600); do
-    $CTL --json transfer \$id > /tmp/t 2>/dev/null && break
-    sleep 1
-  done
+  wait_until 600 '$CTL --json transfer \$id > /tmp/t 2>/dev/null'
   tail -1 /tmp/t
   tail -1 /tmp/t | grep -q '\"state\":\"DONE\"'
   tail -1 /tmp/t | grep -q '\"incremental\":true'

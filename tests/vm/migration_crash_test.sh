@@ -15,10 +15,9 @@ vm_run w1 10 "mkdir -p /shared/crash" && vm_run w2 10 "mkdir -p /shared/crash"
 
 vm_check w1 300 "w1: vol-1 (16 MiB of files, consumer running)" "$(workers_volume_cmd vol-1 128 16)"
 vm_check w1 900 "vol-1 migrates while both workerds are killed around every state" "
-  $JSONF
   $CTL migrate vol-1 --to w2 --detach || echo 'the answer was lost to a kill: the migration is durable'
   id=
-  for i in \$(seq 100); do id=\$($CTL --json migrations -a 2>/dev/null | jf id) && [ -n \"\$id\" ] && break; sleep 0.5; done
+  wait_until 50 'id=\$($CTL --json migrations -a 2>/dev/null | jf id) && [ -n \"\$id\" ]'
   echo \"migration \$id\"
   for i in \$(seq 1600); do
     a=\$($CTL --json status \$id 2>/dev/null | jf state); b=\$($CTL2 --json status \$id 2>/dev/null | jf state)

@@ -34,12 +34,9 @@ workers_stop w2 && WORKERS_MIGRATION='hydration_max_bytes_per_second = 1048576' 
   workers_start w2 || { vm_fail "workerd on w2, hydration held to 1 MiB/s"; exit 1; }
 vm_check w1 300 "w1: vol-r (64 MiB of files, consumer running)" "$(workers_volume_cmd vol-r 256 64)" || exit 1
 vm_check w1 600 "vol-r migrates to w2 and hydrates (held to 1 MiB/s)" "
-  $JSONF
   $CTL --json migrate vol-r --to w2 --detach | jf id > /shared/mig-r
-  for i in \$(seq 1200); do
-    h=\$($CTL2 --json status \$(cat /shared/mig-r) | tee /tmp/m | jn hydrated_bytes)
-    [ \"\$(jf state < /tmp/m)\" = HYDRATING ] && [ \"\${h:-0}\" -gt \$((4 * 1048576)) ] && break; sleep 0.5
-  done
+  wait_until 600 'h=\$($CTL2 --json status \$(cat /shared/mig-r) | tee /tmp/m | jn hydrated_bytes)
+    [ \"\$(jf state < /tmp/m)\" = HYDRATING ] && [ \"\${h:-0}\" -gt \$((4 * 1048576)) ]'
   sleep 2   # past dm-clone's once-a-second metadata commit
   $CTL2 --json status \$(cat /shared/mig-r) | jn hydrated_bytes > /shared/hydrated-before
   echo \"hydrated before the power cut: \$(cat /shared/hydrated-before) bytes\""
@@ -52,7 +49,7 @@ workers_config w2 2
 WORKERS_ENV="VOLMIGRATE_HALT_BEFORE=migration-in.CUT_OVER" workers_power_cycle w2 2 ||
   { vm_fail "w2 and its workerd back"; exit 1; }
 vm_check w2 600 "w2 resumes: the clone is rebuilt from its metadata, not from zero; hydrated, CUT_OVER committed" "
-  for i in \$(seq 1200); do grep -q 'halt test: holding before migration-in CUT_OVER' /shared/workerd.log && break; sleep 0.5; done
+  wait_until 600 \"grep -q 'halt test: holding before migration-in CUT_OVER' /shared/workerd.log\"
   grep 'halt test' /shared/workerd.log
   grep 'already hydrated' /shared/workerd.log | tail -1 | tee /tmp/r
   after=\$(sed -n 's/.* \\([0-9]*\\) of [0-9]* bytes already hydrated.*/\\1/p' /tmp/r)
@@ -66,8 +63,7 @@ vm_check w2 600 "w2 resumes: the clone is rebuilt from its metadata, not from ze
 vm_log "powering w2 off in CUT_OVER and booting it again"
 workers_power_cycle w2 2 || { vm_fail "w2 and its workerd back"; exit 1; }
 vm_check w2 600 "w2 resumes in CUT_OVER: clone rebuilt from its metadata, every region hydrated; DONE" "
-  $JSONF
-  for i in \$(seq 1200); do [ \"\$($CTL2 --json status $MIGR | jf state)\" = DONE ] && break; sleep 0.5; done
+  wait_until 600 '[ \"\$($CTL2 --json status $MIGR | jf state)\" = DONE ]'
   $CTL2 status $MIGR
   grep 'restarted in CUT_OVER' /shared/workerd.log | tail -1 | tee /tmp/r
   sed -n 's/.* \\([0-9]*\\) of \\([0-9]*\\) regions hydrated.*/\\1 \\2/p' /tmp/r | awk '{ exit !(\$1 == \$2 && \$1 > 0) }'
@@ -84,13 +80,9 @@ workers_stop w1 && WORKERS_MIGRATION='hydration_max_bytes_per_second = 1048576' 
   workers_start w1 || { vm_fail "workerd on w1, hydration held to 1 MiB/s"; exit 1; }
 vm_check w2 300 "w2: vol-t (24 MiB of files, consumer running)" "$(workers_volume_cmd vol-t 128 24)" || exit 1
 vm_check w2 600 "vol-t migrates to w1 and hydrates (held to 1 MiB/s)" "
-  $JSONF
   $CTL2 --json migrate vol-t --to w1 --detach | jf id > /shared/mig-t
-  for i in \$(seq 1200); do
-    h=\$($CTL --json status \$(cat /shared/mig-t) | tee /tmp/m | jn hydrated_bytes)
-    [ \"\$(jf state < /tmp/m)\" = HYDRATING ] && [ \"\${h:-0}\" -gt \$((4 * 1048576)) ] && break; sleep 0.5
-  done
-  [ \"\$(jf state < /tmp/m)\" = HYDRATING ]" || exit 1
+  wait_until 600 'h=\$($CTL --json status \$(cat /shared/mig-t) | tee /tmp/m | jn hydrated_bytes)
+    [ \"\$(jf state < /tmp/m)\" = HYDRATING ] && [ \"\${h:-0}\" -gt \$((4 * 1048576)) ]' " || exit 1
 MIGT=$(cat "$VM_RUN/w2/shared/mig-t")
 vm_run w1 10 "dmesg | wc -l > /shared/dmesg-before"
 # The consumer's reads and writes of regions not yet copied wait for the
@@ -101,14 +93,12 @@ cut=$SECONDS
 workers_power_cycle w2 2 || { vm_fail "w2 and its workerd back"; exit 1; }
 vm_log "w2 back with workerd $((SECONDS - cut)) s after the power cut"
 vm_check w2 60 "w2 made the export again from WAITING" "
-  for i in \$(seq 100); do tgtadm --lld iscsi --op show --mode target | grep -q $MIGT && break; sleep 0.5; done
-  tgtadm --lld iscsi --op show --mode target | grep -q $MIGT"
+  wait_until 50 'tgtadm --lld iscsi --op show --mode target | grep -q $MIGT'"
 vm_check w1 600 "w1's session came back by itself; vol-t hydrates to the end; both sides DONE" "
-  $JSONF
-  for i in \$(seq 1200); do [ \"\$($CTL --json status $MIGT | jf state)\" = DONE ] && break; sleep 0.5; done
+  wait_until 600 '[ \"\$($CTL --json status $MIGT | jf state)\" = DONE ]'
   $CTL status $MIGT
   [ \"\$($CTL --json status $MIGT | jf state)\" = DONE ]
-  for i in \$(seq 120); do [ \"\$($CTL2 --json status $MIGT | jf state)\" = DONE ] && break; sleep 0.5; done
+  wait_until 60 '[ \"\$($CTL2 --json status $MIGT | jf state)\" = DONE ]'
   [ \"\$($CTL2 --json status $MIGT | jf state)\" = DONE ]"
 vm_check w1 30 "w1's kernel logged no I/O error, offline disk or failed hydration, and the consumer no error" "
   dmesg | tail -n +\$((\$(cat /shared/dmesg-before) + 1)) > /tmp/since

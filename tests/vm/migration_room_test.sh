@@ -43,7 +43,6 @@ vm_run w2 20 "cat /sys/class/net/eth0/statistics/rx_bytes" > "$VM_RUN/rx0" || vm
 vm_run w1 20 "$BYTES bytes raw" > "$VM_RUN/src-bytes" || vm_fail "w1 raw allocation"
 vm_log "migrating raw ($(cat "$VM_RUN/src-bytes") bytes held by w1's pool) to w2 (pool 300 MiB)"
 vm_check w1 900 "raw migrates to w2: DONE on both sides" "
-  $JSONF
   id=\$($CTL --json migrate raw --to w2 --detach | jf id); echo \$id > /shared/mig
   $CTL watch \$id
   $CTL2 --json status \$id | tee /shared/dst.json | jf state | grep -qx DONE"
@@ -53,7 +52,6 @@ mkdir -p "$VM_RUN/w2/shared/from-w1" && cp "$VM_RUN/w1/shared/dst.json" "$VM_RUN
   "$VM_RUN/w1/shared/raw-raw.log" "$VM_RUN/w2/shared/from-w1/"
 
 vm_check w2 60 "w2: the map skipped what the source does not hold; the pool grew by what it holds; the link carried it" "
-  $JSONF
   $BYTES
   held=$(cat "$VM_RUN/src-bytes") got=\$(bytes raw) rx=$(( $(cat "$VM_RUN/rx1") - $(cat "$VM_RUN/rx0") ))
   skipped=\$(jn discarded_bytes < /shared/from-w1/dst.json)

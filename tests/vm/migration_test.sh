@@ -35,7 +35,7 @@ TOML
 WORKERS_POOL=1600M workers_start w1 || exit 1
 WORKERS_POOL=900M workers_start w2 || exit 1
 vm_run w2 30 "setsid $VM_BUILD/workerd/workerd -c /shared/w3.toml > /shared/w3.log 2>&1 < /dev/null &
-  for i in \$(seq 100); do grep -q listening /shared/w3.log && break; sleep 0.1; done" || exit 1
+  wait_until --every 0.1 10 grep -q listening /shared/w3.log" || exit 1
 
 vm_check w1 300 "w1: vol-1 (4 MiB LUKS2 offset, 48 MiB of files, consumer running); 'big' with 950 MiB allocated" "
   $(workers_volume_cmd vol-1 256 48)
@@ -44,7 +44,6 @@ vm_check w1 300 "w1: vol-1 (4 MiB LUKS2 offset, 48 MiB of files, consumer runnin
   $CTL volumes"
 
 vm_check w1 120 "bad input refused with a clear error, nothing changed" "
-  $JSONF
   set +e
   $CTL migrate vol-1 --to w9 2>/tmp/e; rc=\$?; cat /tmp/e; [ \$rc = 3 ] && grep -q \"unknown worker 'w9'\" /tmp/e || exit 1
   $CTL migrate nope --to w2 2>/tmp/e; rc=\$?; cat /tmp/e; [ \$rc = 3 ] && grep -q \"no volume 'nope'\" /tmp/e || exit 1
@@ -59,22 +58,22 @@ vm_check w1 120 "bad input refused with a clear error, nothing changed" "
 
 vm_run w1 20 "$CTL --json volume show vol-1" | tee "$VM_RUN/vol-1.json" >/dev/null
 vm_log "migrating vol-1 to w2: the link is cut for 25 s during hydration"
-vm_run w1 30 "$JSONF
+vm_run w1 30 "
   $CTL --json migrate vol-1 --to w2 --detach | jf id > /shared/mig-1
   cat /shared/mig-1
   setsid bash -c '$CTL watch \$(cat /shared/mig-1) > /shared/watch-1.log 2>&1; echo \$? > /shared/watch-1.rc' < /dev/null > /dev/null 2>&1 &" || vm_fail "migrate vol-1 started"
 MIG1=$(cat "$VM_RUN/w1/shared/mig-1")
 vm_check w1 300 "vol-1 reaches HYDRATING: consumer booted on w2 with a blackout recorded" "
-  $JSONF
-  for i in \$(seq 600); do st=\$($CTL --json status $MIG1 | jf state); case \$st in HYDRATING|WAITING) ;; *) sleep 0.5; continue ;; esac
-    [ \"\$($CTL2 --json status $MIG1 | jf state)\" = HYDRATING ] && break; sleep 0.5; done
+  wait_until 300 'case \$($CTL --json status $MIG1 | jf state) in
+      HYDRATING|WAITING) [ \"\$($CTL2 --json status $MIG1 | jf state)\" = HYDRATING ] ;;
+      *) false ;;
+    esac' 
   $CTL2 --json status $MIG1 | tee /tmp/m | jf state | grep -qx HYDRATING
   echo \"blackout \$(jn blackout_seconds < /tmp/m) s\""
 vm_check w1 30 "abort after boot is refused" "
   set +e; $CTL abort $MIG1 2>/tmp/e; rc=\$?; set -e; cat /tmp/e
   [ \$rc = 4 ] && grep -q 'only goes forward' /tmp/e"
 vm_check w1 120 "mid-hydration, the link is cut for 25 s (longer than the NOP timeout), then restored" "
-  $JSONF
   $CTL2 --json status $MIG1 | jf state | grep -qx HYDRATING
   ip link set eth0 down; sleep 25; ip link set eth0 up
   $CTL2 --timeout 30 status $MIG1 || true"
@@ -83,7 +82,7 @@ vm_check w2 20 "during the cut the consumer's I/O waited: the writer is alive wi
   fails grep -i error /run/consumer-vol-1.log
   dmesg | fails grep -iE 'I/O error|Buffer I/O|EXT4-fs error'"
 vm_check w1 600 "vol-1 completes: DONE on both sides" "
-  for i in \$(seq 1200); do [ -e /shared/watch-1.rc ] && break; sleep 0.5; done
+  wait_until 600 [ -e /shared/watch-1.rc ]
   cat /shared/watch-1.log; [ \"\$(cat /shared/watch-1.rc)\" = 0 ]
   $CTL status $MIG1; $CTL2 status $MIG1 | grep -q 'state  *DONE\|DONE'"
 vm_check w1 30 "w1: no export left, the source copy retired (kept, out of the volume list)" "
@@ -97,17 +96,15 @@ vm_check w2 30 "w2: linear map under the live device, no session, no clone, head
   dmsetup ls | fails grep -E -- '-src|clone'
   lvs --noheadings -o lv_name vg0 | fails grep -q meta
   cryptsetup luksDump /dev/vg0/vol-1 | grep -A3 '^Data segments' | grep -q 'offset: 4194304'
-  $JSONF
   $CTL2 --json volume show vol-1 | jf state | grep -qx VOLUME_STATE_IN_USE"
 vm_check w2 300 "every byte: fsck clean, source files and files written on w2 during hydration verify" \
   "$(workers_verify_cmd vol-1)"
 
 vm_check w1 300 "w1: vol-2 (8 MiB of files, consumer running)" "$(workers_volume_cmd vol-2 128 8)"
 vm_check w1 120 "abort before boot (held in FENCING) rolls back" "
-  $JSONF
   touch /shared/hold-stop
   id=\$($CTL --json migrate vol-2 --to w2 --detach | jf id)
-  for i in \$(seq 600); do [ \"\$($CTL --json status \$id | jf state)\" = FENCING ] && break; sleep 0.2; done
+  wait_until 120 '[ \"\$($CTL --json status \$id | jf state)\" = FENCING ]'
   $CTL abort \$id
   rm /shared/hold-stop
   set +e; $CTL watch \$id; rc=\$?; set -e

@@ -50,7 +50,7 @@ vm_check g1 120 "LUKS2 with a 4 MiB offset: header, open, data, wrong key, non-L
 
 vm_check g1 60 "export over tgt: read-only LUN, CHAP, ACL; idempotent" "
   tgtd
-  for i in \$(seq 100); do tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_until --every 0.1 10 'tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1'
   $P export $IQN /dev/vg0/vol-1 mig-1 $SECRET iqn.2026-11.io.volmigrate:g2
   $P export $IQN /dev/vg0/vol-1 mig-1 $SECRET iqn.2026-11.io.volmigrate:g2
   $P exports | tee /dev/stderr | grep -q '\"path\":\"/dev/vg0/vol-1\",\"readonly\":true'
@@ -62,13 +62,13 @@ vm_check g2 60 "login with a wrong CHAP secret refused" "
   $P logout 169.254.0.1:3260 $IQN"
 
 vm_check g2 60 "login from an initiator that was not admitted refused" "
-  pkill iscsid; for i in \$(seq 50); do pgrep iscsid >/dev/null || break; sleep 0.1; done
+  pkill iscsid; wait_until --every 0.1 5 '! pgrep iscsid >/dev/null'
   echo InitiatorName=iqn.2026-11.io.volmigrate:intruder > /etc/iscsi/initiatorname.iscsi
   iscsid
   fails $P login 169.254.0.1:3260 $IQN mig-1 $SECRET --timeout 5 2>/tmp/e; cat /tmp/e
   grep -q PERMISSION_DENIED /tmp/e
   $P logout 169.254.0.1:3260 $IQN
-  pkill iscsid; for i in \$(seq 50); do pgrep iscsid >/dev/null || break; sleep 0.1; done
+  pkill iscsid; wait_until --every 0.1 5 '! pgrep iscsid >/dev/null'
   echo InitiatorName=iqn.2026-11.io.volmigrate:g2 > /etc/iscsi/initiatorname.iscsi
   iscsid"
 
@@ -118,7 +118,7 @@ vm_check g2 60 "a clone over a bigger source is refused, naming both sizes" "
 
 vm_check g2 600 "hydration tracked to completion, swapped to linear under the same node" "
   $P dm-message vol-1 enable_hydration
-  for i in \$(seq 1200); do $P clone-status vol-1 > /tmp/st; grep -q '\"done\":true' /tmp/st && break; sleep 0.5; done
+  wait_until 600 '$P clone-status vol-1 > /tmp/st; grep -q done.:true /tmp/st'
   cat /tmp/st; grep -q '\"done\":true' /tmp/st
   $P swap-linear vol-1 /dev/mapper/vol-1-dst && $P swap-linear vol-1 /dev/mapper/vol-1-dst
   $P dm-table vol-1 | tee /dev/stderr | grep -q ' linear '
@@ -148,7 +148,7 @@ for i in 1 2; do
     >> "$VM_RUN/$g/shared/workerd.toml"
   vm_check $g 30 "$g starts workerd" "
     setsid $VM_BUILD/workerd/workerd -c /shared/workerd.toml > /shared/workerd.log 2>&1 < /dev/null &
-    for i in \$(seq 100); do grep -q listening /shared/workerd.log && exit 0; sleep 0.1; done; exit 1"
+    wait_until --every 0.1 10 grep -q listening /shared/workerd.log"
 done
 vm_check g1 30 "workerd g1 reaches its peer g2 over mutual TLS (--check)" \
   "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # workerd in the guests, sourced by the migration tests and the demo after lib.sh:
 #   workers_boot [DISK1 DISK2]   vm_setup, both guests booted and serving, workers_pki
 #   workers_pki                  a CA and certificates for w1, w2 and the operator
@@ -12,7 +13,9 @@
 #   $CTL, $CTL2                  migratectl as the operator, talking to w1, w2
 # The consumer hook is tests/vm/guest/consumer: a filesystem with a writer on it.
 WORKERS_POOL=${WORKERS_POOL:-1G}
+# shellcheck disable=SC2034  # used by the tests that source this
 CTL="$VM_BUILD/migratectl/migratectl --server 169.254.0.1:7443 --server-name w1 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
+# shellcheck disable=SC2034
 CTL2="$VM_BUILD/migratectl/migratectl --server 169.254.0.2:7443 --server-name w2 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
 
 workers_boot() {
@@ -72,7 +75,7 @@ workers_start() {
     vgchange -q -ay vg0 >/dev/null
     mkdir -p /var/lib/volmigrate && { mountpoint -q /var/lib/volmigrate || mount /dev/vg0/state /var/lib/volmigrate; }
     pgrep -x tgtd >/dev/null || tgtd
-    for i in \$(seq 100); do tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1 && break; sleep 0.1; done
+    wait_until --every 0.1 10 'tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1'
     pgrep -x iscsid >/dev/null || iscsid
     rm -f /shared/stop-workerd
     # A log workerd has not made yet counts no start.
@@ -83,8 +86,7 @@ workers_start() {
         sleep 0.3
       done' < /dev/null > /dev/null 2>&1 &
     # This start's line, not one an earlier start left in the log.
-    for i in \$(seq 200); do [ \"\$(started)\" -gt \"\$before\" ] && break; sleep 0.1; done
-    [ \"\$(started)\" -gt \"\$before\" ]"
+    wait_until --every 0.1 20 '[ \"\$(started)\" -gt \"\$before\" ]'"
 }
 
 # workers_power_cycle NAME INDEX: pulls the guest's power (no shutdown, no
@@ -98,7 +100,7 @@ workers_power_cycle() {
 }
 
 workers_stop() {
-  vm_run "$1" 30 "touch /shared/stop-workerd; pkill -x workerd; for i in \$(seq 100); do pgrep -x workerd >/dev/null || break; sleep 0.1; done"
+  vm_run "$1" 30 "touch /shared/stop-workerd; pkill -x workerd; wait_until --every 0.1 25 '! pgrep -x workerd >/dev/null'"
 }
 
 # A volume on w1 made the way an older cryptsetup would have: LUKS2 with a
@@ -132,12 +134,7 @@ workers_verify_cmd() {
     cd /mnt/$vol && sha256sum --quiet -c MANIFEST
     echo \"verified: \$(grep -c ' src-' MANIFEST) source files, \$(grep -c ' w-' MANIFEST) written by consumers\"
     [ \$(grep -c ' w-' MANIFEST) -gt 0 ]
-    cd / && for i in \$(seq 50); do umount /mnt/$vol 2>/dev/null && break; sleep 0.2; done
+    cd / && wait_until --every 0.1 10 'umount /mnt/$vol 2>/dev/null'
     fails mountpoint -q /mnt/$vol"
 }
 
-# Prepended to guest commands that read migratectl --json: jf NAME prints the
-# first string field NAME, jn NAME the first number (64-bit ones are strings).
-JSONF='jf() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d\" -f4; }
-jn() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2 | tr -d \"; }
-'
