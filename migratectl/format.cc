@@ -203,6 +203,17 @@ std::string SnapshotsTable(const v1::ListSnapshotsResponse& r) {
   return out;
 }
 
+std::string RetiredTable(const v1::ListRetiredResponse& r) {
+  if (r.copies_size() == 0) return "no retired copies\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::RetiredCopy& c : r.copies()) {
+    rows.push_back({c.name(), c.volume_id().empty() ? "?" : c.volume_id(), FormatBytes(c.bytes()),
+                    c.retired_unix() ? UnixTime(c.retired_unix()) : "?",
+                    c.expires_unix() ? UnixTime(c.expires_unix()) : "never"});
+  }
+  return RenderTable({"NAME", "VOLUME", "HELD", "RETIRED", "EXPIRES"}, rows);
+}
+
 std::string ToJson(const google::protobuf::Message& msg) {
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;

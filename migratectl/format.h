@@ -36,6 +36,8 @@ std::string TransferLine(const v1::Transfer& t, int width);
 // What a finished transfer did, for the operator.
 std::string TransferSummary(const v1::Transfer& t);
 std::string SnapshotsTable(const v1::ListSnapshotsResponse& r);
+// Retired source copies: name, volume, bytes held, when retired, when they expire.
+std::string RetiredTable(const v1::ListRetiredResponse& r);
 
 std::string ToJson(const google::protobuf::Message& msg);
 

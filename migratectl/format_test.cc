@@ -121,5 +121,22 @@ TEST(Format, ParseSize) {
   EXPECT_FALSE(ParseSize("G").ok());
 }
 
+TEST(Format, RetiredTableSaysWhenEachExpires) {
+  v1::ListRetiredResponse r;
+  EXPECT_EQ(RetiredTable(r), "no retired copies\n");
+  v1::RetiredCopy* c = r.add_copies();
+  c->set_name("m-1a2b-retired");
+  c->set_volume_id("vol-1");
+  c->set_bytes(3 << 20);
+  c->set_retired_unix(1796256000);
+  c->set_expires_unix(1796342400);
+  v1::RetiredCopy* old = r.add_copies();
+  old->set_name("m-gone-retired");
+  std::string t = RetiredTable(r);
+  for (const char* want : {"NAME", "EXPIRES", "vol-1", "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z", "never"})
+    EXPECT_NE(t.find(want), std::string::npos) << want << " in\n" << t;
+  EXPECT_NE(t.find(FormatBytes(3 << 20)), std::string::npos) << t;
+}
+
 }  // namespace
 }  // namespace volmigrate::cli

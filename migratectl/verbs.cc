@@ -84,6 +84,32 @@ void AddVolumeDelete(CLI::App& vol, Client& c, int* rc) {
   });
 }
 
+void AddVolumeAttach(CLI::App& vol, Client& c, int* rc) {
+  auto id = Own<std::string>();
+  auto* cmd = vol.add_subcommand("attach", "Open a volume and start its consumer (again: nothing changes)");
+  cmd->add_option("id", *id, "volume id")->required();
+  cmd->callback([id, &c, rc] {
+    v1::AttachVolumeRequest r;
+    r.set_id(*id);
+    *rc = c.Unary(&v1::Operator::Stub::AttachVolume, r, [](const v1::Volume& v) {
+      return absl::StrCat("attached volume ", v.id(), ": open, consumer started\n");
+    });
+  });
+}
+
+void AddVolumeDetach(CLI::App& vol, Client& c, int* rc) {
+  auto id = Own<std::string>();
+  auto* cmd = vol.add_subcommand("detach", "Stop a volume's consumer and close it (again: nothing changes)");
+  cmd->add_option("id", *id, "volume id")->required();
+  cmd->callback([id, &c, rc] {
+    v1::DetachVolumeRequest r;
+    r.set_id(*id);
+    *rc = c.Unary(&v1::Operator::Stub::DetachVolume, r, [](const v1::Volume& v) {
+      return absl::StrCat("detached volume ", v.id(), ": consumer stopped, closed\n");
+    });
+  });
+}
+
 void AddMigrate(CLI::App& app, Client& c, int* rc) {
   struct Args {
     std::string volume, to;
@@ -176,6 +202,24 @@ void AddAbort(CLI::App& app, Client& c, int* rc) {
     *rc = c.Unary(&v1::Operator::Stub::AbortMigration, r, [](const v1::Migration& m) {
       return absl::StrCat("abort of ", m.id(), " requested (state ", m.state(), ")\n");
     });
+  });
+}
+
+// `retired` lists; `retired purge NAME` deletes one before its expiry.
+void AddRetired(CLI::App& app, Client& c, int* rc) {
+  auto* cmd = app.add_subcommand("retired", "List source copies kept after migrating away, with when each expires");
+  auto name = Own<std::string>();
+  auto* purge = cmd->add_subcommand("purge", "Delete one retired copy now (its data and key)");
+  purge->add_option("name", *name, "the copy's name, as `retired` lists it")->required();
+  purge->callback([name, &c, rc] {
+    v1::PurgeRetiredRequest r;
+    r.set_name(*name);
+    *rc = c.Unary(&v1::Operator::Stub::PurgeRetired, r,
+                  [&](const v1::PurgeRetiredResponse&) { return absl::StrCat("purged ", *name, "\n"); });
+  });
+  cmd->callback([cmd, purge, &c, rc] {
+    if (cmd->got_subcommand(purge)) return;
+    *rc = c.Unary(&v1::Operator::Stub::ListRetired, v1::ListRetiredRequest{}, RetiredTable);
   });
 }
 
@@ -278,10 +322,12 @@ void AddTransfer(CLI::App& app, Client& c, int* rc) {
 void AddVerbs(CLI::App& app, Client& c, int* rc) {
   AddHealth(app, c, rc);
   AddVolumes(app, c, rc);
-  auto* vol = app.add_subcommand("volume", "Create, show or delete one volume");
+  auto* vol = app.add_subcommand("volume", "Create, show, attach, detach or delete one volume");
   vol->require_subcommand(1);
   AddVolumeShow(*vol, c, rc);
   AddVolumeCreate(*vol, c, rc);
+  AddVolumeAttach(*vol, c, rc);
+  AddVolumeDetach(*vol, c, rc);
   AddVolumeDelete(*vol, c, rc);
   AddMigrate(app, c, rc);
   AddDrain(app, c, rc);
@@ -289,6 +335,7 @@ void AddVerbs(CLI::App& app, Client& c, int* rc) {
   AddStatus(app, c, rc);
   AddWatch(app, c, rc);
   AddAbort(app, c, rc);
+  AddRetired(app, c, rc);
   // Sealed volumes and their log in object storage.
   AddSeal(app, c, rc);
   AddShip(app, c, rc);

@@ -60,6 +60,7 @@ class SystemHost final : public Host {
   absl::Status RetireLv(const std::string& name, const std::string& new_name) override {
     return lvm_->Retire(name, new_name);
   }
+  absl::StatusOr<std::vector<volumes::LvRow>> ListRetired() override { return lvm_->List(volumes::kRetiredTag); }
   absl::StatusOr<uint64_t> BusyMillis(const std::string& path) override { return dm::IoTicks(path); }
   absl::StatusOr<dm::PoolSpace> PoolSpace() override {
     const std::string pool = lvm_->PoolDmName();

@@ -41,6 +41,8 @@ class Host {
   virtual absl::Status DeleteLv(const std::string& name) = 0;
   // Renames the LV and swaps its tag: it leaves the list of volumes.
   virtual absl::Status RetireLv(const std::string& name, const std::string& new_name) = 0;
+  // The LVs RetireLv made (tagged retired), still here.
+  virtual absl::StatusOr<std::vector<volumes::LvRow>> ListRetired() = 0;
   // The thin pool's free and total bytes from the kernel's count (an ioctl:
   // cheap enough for every poll, where lvs costs a process and seconds under
   // load), with whether it already ran out; from lvs while it is not active.

@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "common/test_util.h"
 #include "fsm/diagram.h"
+#include "migration/retired.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::migration {
@@ -157,6 +158,12 @@ class FakeHost final : public Host {
     if (lvs.count(n)) lvs[to] = lvs[n], lvs.erase(n), lvs[to].name = to;
     lvs[to].tags = {volumes::kRetiredTag};
     return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<volumes::LvRow>> ListRetired() override {
+    std::vector<volumes::LvRow> out;
+    for (auto& [n, lv] : lvs)
+      if (lv.tags == std::vector<std::string>{volumes::kRetiredTag}) out.push_back(lv);
+    return out;
   }
   std::atomic<int> pool_reads = 0;  // one per hydration poll
   absl::StatusOr<dm::PoolSpace> PoolSpace() override {
@@ -463,6 +470,58 @@ TEST_P(MachinesTest, MigratesEndToEndLeavingNothingBehind) {
   EXPECT_GT(view->blackout_seconds(), 0);
   EXPECT_EQ(view->progress().hydrated_bytes(), view->progress().total_bytes());
   EXPECT_EQ(view->progress().discarded_bytes(), 32u * 65536);  // half the regions: the source has no data there
+}
+
+TEST_P(MachinesTest, TheRetiredCopyIsListedAndExpiresAfterItsGrace) {
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(w1->Wait(m->id()), "DONE");
+  ASSERT_EQ(w2->Wait(m->id()), "DONE");
+  w1->runner->Stop();  // as a restart would: the timer is the record's end time
+  w1->env.opts.retire_after_seconds = 60;
+  auto list = ListRetired(&w1->env);
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  const RetiredCopy c = (*list)[0];
+  EXPECT_EQ(c.name, m->id() + "-retired");
+  EXPECT_EQ(c.volume, "vol-1");
+  EXPECT_EQ(c.migration_id, m->id());
+  EXPECT_GT(c.retired_unix_ms, 0);
+  EXPECT_EQ(c.expires_unix_ms, c.retired_unix_ms + 60000);
+  EXPECT_TRUE(ExpireRetired(&w1->env)->empty());  // not yet
+  EXPECT_TRUE(w1->host.lvs.count(c.name));
+
+  w1->env.now_ms = [t = c.expires_unix_ms] { return t; };
+  auto purged = ExpireRetired(&w1->env);
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  ASSERT_EQ(purged->size(), 1u);
+  EXPECT_FALSE(w1->host.lvs.count(c.name));
+  EXPECT_FALSE(w1->host.keyring.keys.count(c.name));
+  EXPECT_TRUE(ListRetired(&w1->env)->empty());
+  // Only retired copies are purged, and this one is gone.
+  EXPECT_EQ(PurgeRetired(&w1->env, c.name).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(PurgeRetired(&w1->env, "vol-1").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(MachinesTest, NeverIsNeverAndACopyWithoutItsRecordIsKept) {
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(w1->Wait(m->id()), "DONE");
+  ASSERT_EQ(w2->Wait(m->id()), "DONE");
+  w1->runner->Stop();
+  w1->env.now_ms = [] { return absl::ToUnixMillis(absl::Now() + absl::Hours(24 * 365)); };
+  w1->env.opts.retire_after_seconds = 0;
+  EXPECT_TRUE(ExpireRetired(&w1->env)->empty());
+  w1->env.opts.retire_after_seconds = 60;
+  w1->host.lvs["m-gone-retired"] = {.name = "m-gone-retired", .tags = {volumes::kRetiredTag}};
+  auto purged = ExpireRetired(&w1->env);
+  ASSERT_EQ(purged->size(), 1u);  // the dated one only
+  EXPECT_TRUE(w1->host.lvs.count("m-gone-retired"));
+  EXPECT_EQ(ListRetired(&w1->env)->at(0).expires_unix_ms, 0);
+  EXPECT_TRUE(PurgeRetired(&w1->env, "m-gone-retired").ok());  // by hand it goes
+  EXPECT_FALSE(w1->host.lvs.count("m-gone-retired"));
 }
 
 TEST_P(MachinesTest, OnlyRegionsHoldingDataAreCopiedTheRestMarkedBeforeBoot) {

@@ -34,6 +34,8 @@ struct Options {
   // writes do not find it full.
   uint64_t pool_reserve_mib = 64;
   std::string retire = "keep";         // source copy after success: "keep" (retagged) or "delete"
+  // A kept copy is deleted this long after its migration ended; 0: never.
+  int64_t retire_after_seconds = 24 * 3600;
 };
 
 }  // namespace volmigrate::migration

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "common/files.h"
 #include "common/status.h"
 #include "toml++/toml.h"
@@ -180,7 +181,8 @@ absl::Status ParseMigration(const std::string& src, const toml::table& root, Con
   Section s(src, *t, "migration.");
   RETURN_IF_ERROR(s.Keys({"iscsi_portal", "initiator_name", "consumer_start", "consumer_stop", "hook_timeout_seconds",
                           "region_kib", "hydration_threshold", "hydration_batch", "hydration_max_bytes_per_second",
-                          "stall_seconds", "replacement_timeout_seconds", "retire", "pool_reserve_mib"}));
+                          "stall_seconds", "replacement_timeout_seconds", "retire", "retire_after",
+                          "pool_reserve_mib"}));
   RETURN_IF_ERROR(s.String("iscsi_portal", &m.iscsi_portal));
   RETURN_IF_ERROR(s.String("initiator_name", &m.initiator_name));
   RETURN_IF_ERROR(s.String("consumer_start", &m.consumer_start));
@@ -190,6 +192,16 @@ absl::Status ParseMigration(const std::string& src, const toml::table& root, Con
   if (!m.consumer_start.empty() && m.consumer_start[0] != '/') return s.Fail("consumer_start", "must be an absolute path");
   if (!m.consumer_stop.empty() && m.consumer_stop[0] != '/') return s.Fail("consumer_stop", "must be an absolute path");
   if (m.retire != "keep" && m.retire != "delete") return s.Fail("retire", "must be \"keep\" or \"delete\"");
+  std::string after;
+  RETURN_IF_ERROR(s.String("retire_after", &after));
+  if (after == "never") {
+    m.retire_after_seconds = 0;
+  } else if (!after.empty()) {
+    absl::Duration d;
+    if (!absl::ParseDuration(after, &d) || d < absl::Seconds(1))
+      return s.Fail("retire_after", "must be a duration of 1s or more (\"24h\", \"90m\", \"30s\") or \"never\"");
+    m.retire_after_seconds = absl::ToInt64Seconds(d);
+  }
   RETURN_IF_ERROR(s.Int("hook_timeout_seconds", 1, 3600, &m.hook_timeout_seconds));
   RETURN_IF_ERROR(s.Int("region_kib", 4, 1048576, &m.region_kib));
   if (m.region_kib & (m.region_kib - 1)) return s.Fail("region_kib", "must be a power of two");

@@ -138,6 +138,11 @@ TEST(Config, MigrationTableIsChecked) {
   EXPECT_EQ(ParseConfig(base, "t")->migration.pool_reserve_mib, 64u);
   EXPECT_FALSE(ParseConfig(base + "pool_reserve_mib = -1\n", "t").ok());
   EXPECT_FALSE(ParseConfig(base + "retire = \"never\"\n", "t").ok());
+  EXPECT_EQ(ParseConfig(base, "t")->migration.retire_after_seconds, 24 * 3600);
+  EXPECT_EQ(ParseConfig(base + "retire_after = \"90m\"\n", "t")->migration.retire_after_seconds, 90 * 60);
+  EXPECT_EQ(ParseConfig(base + "retire_after = \"never\"\n", "t")->migration.retire_after_seconds, 0);
+  EXPECT_FALSE(ParseConfig(base + "retire_after = \"0s\"\n", "t").ok());
+  EXPECT_FALSE(ParseConfig(base + "retire_after = \"a day\"\n", "t").ok());
   EXPECT_FALSE(ParseConfig(base + "consumer_start = \"start.sh\"\n", "t").ok());  // relative
   EXPECT_FALSE(ParseConfig(base + "iscsi_portal = \"nohost\"\n", "t").ok());
   EXPECT_FALSE(ParseConfig(base + "hydrate = 1\n", "t").ok());  // unknown key

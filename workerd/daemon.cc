@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "migration/retired.h"
 #include "rpc/channel.h"
 #include "rpc/status.h"
 #include "rpc/tls.h"
@@ -148,7 +150,24 @@ absl::Status Daemon::StartMigrations() {
   e.store = store_.get();
   e.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
   RETURN_IF_ERROR(runner_->Register(migration::SourceMachine(&e)));
-  return runner_->Register(migration::DestinationMachine(&e));
+  RETURN_IF_ERROR(runner_->Register(migration::DestinationMachine(&e)));
+  if (e.opts.retire == "keep" && e.opts.retire_after_seconds > 0) expiry_ = std::thread([this] { ExpireRetiredLoop(); });
+  return absl::OkStatus();
+}
+
+void Daemon::ExpireRetiredLoop() {
+  // A look costs one lvs: often enough that a copy goes within a quarter of
+  // its grace, at most once a minute.
+  const absl::Duration every =
+      std::clamp(absl::Seconds(env_->opts.retire_after_seconds) / 4, absl::Seconds(1), absl::Minutes(1));
+  std::unique_lock lock(expiry_mu_);
+  while (!stopping_) {
+    lock.unlock();
+    auto purged = migration::ExpireRetired(env_.get());
+    if (!purged.ok()) spdlog::warn("expiring retired copies: {}", purged.status().ToString());
+    lock.lock();
+    expiry_cv_.wait_for(lock, absl::ToChronoMilliseconds(every), [this] { return stopping_; });
+  }
 }
 
 absl::Status Daemon::StartSealing() {
@@ -193,6 +212,12 @@ absl::Status Daemon::Serve(std::shared_ptr<grpc::ServerCredentials> creds) {
 Daemon::~Daemon() { Shutdown(absl::Seconds(5)); }
 
 void Daemon::Shutdown(absl::Duration grace) {
+  {
+    std::lock_guard lock(expiry_mu_);
+    stopping_ = true;
+  }
+  expiry_cv_.notify_all();
+  if (expiry_.joinable()) expiry_.join();
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
     server_->Wait();

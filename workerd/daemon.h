@@ -5,7 +5,10 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "fsm/runner.h"
@@ -47,6 +50,8 @@ class Daemon {
   absl::Status StartMigrations();
   absl::Status StartSealing();
   absl::Status Serve(std::shared_ptr<grpc::ServerCredentials> creds);
+  // Deletes retired copies past [migration] retire_after, until Shutdown.
+  void ExpireRetiredLoop();
   luks::Pbkdf Pbkdf() const { return {cfg_.storage.pbkdf, cfg_.storage.pbkdf_iterations}; }
 
   Config cfg_;
@@ -67,6 +72,10 @@ class Daemon {
   std::unique_ptr<PeerService> peer_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::mutex expiry_mu_;
+  std::condition_variable expiry_cv_;
+  bool stopping_ = false;  // guarded by expiry_mu_
+  std::thread expiry_;
 };
 
 // Calls Health on every configured peer over mutual TLS, as this worker.

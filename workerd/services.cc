@@ -6,9 +6,11 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "migration/retired.h"
 #include "rpc/status.h"
 #include "rpc/tls.h"
 #include "spdlog/spdlog.h"
+#include "workerd/attach.h"
 #include "workerd/validate.h"
 
 namespace volmigrate::workerd {
@@ -131,8 +133,12 @@ grpc::Status OperatorService::ListVolumes(grpc::ServerContext* ctx, const v1::Li
 grpc::Status OperatorService::GetVolume(grpc::ServerContext* ctx, const v1::GetVolumeRequest* req, v1::Volume* out) {
   if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
-  if (!volumes_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
-  auto v = volumes_->Get(req->id());
+  return Describe(req->id(), out);
+}
+
+grpc::Status OperatorService::Describe(const std::string& id, v1::Volume* out) {
+  if (!volumes_) return ToGrpc(volumes::NoVolume(id, cfg_.worker));
+  auto v = volumes_->Get(id);
   if (!v.ok()) return ToGrpc(v.status());
   ShowMigration(*v);
   *out = std::move(*v);
@@ -163,6 +169,53 @@ grpc::Status OperatorService::DeleteVolume(grpc::ServerContext* ctx, const v1::D
   if (absl::Status s = volumes_->Delete(req->id()); !s.ok()) return ToGrpc(s);
   spdlog::info("{} deleted", LogTag(req->id(), ""));
   return grpc::Status::OK;
+}
+
+grpc::Status OperatorService::ListRetired(grpc::ServerContext* ctx, const v1::ListRetiredRequest*,
+                                          v1::ListRetiredResponse* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (!env_) return grpc::Status::OK;  // no storage: nothing retired here
+  auto all = migration::ListRetired(env_);
+  if (!all.ok()) return ToGrpc(all.status());
+  for (const migration::RetiredCopy& c : *all) {
+    v1::RetiredCopy* r = out->add_copies();
+    r->set_name(c.name);
+    r->set_volume_id(c.volume);
+    r->set_migration_id(c.migration_id);
+    r->set_bytes(c.bytes);
+    r->set_retired_unix(c.retired_unix_ms / 1000);
+    r->set_expires_unix(c.expires_unix_ms / 1000);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status OperatorService::PurgeRetired(grpc::ServerContext* ctx, const v1::PurgeRetiredRequest* req,
+                                           v1::PurgeRetiredResponse*) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (!ValidName(req->name()))
+    return ToGrpc(absl::InvalidArgumentError(absl::StrCat("'", req->name().substr(0, 64), "' is not a retired copy's name")));
+  if (!env_) return ToGrpc(absl::NotFoundError(absl::StrCat("no retired copy '", req->name(), "' on worker ", cfg_.worker)));
+  if (absl::Status s = migration::PurgeRetired(env_, req->name()); !s.ok()) return ToGrpc(s);
+  spdlog::info("retired copy {} purged by an operator", req->name());
+  return grpc::Status::OK;
+}
+
+grpc::Status OperatorService::AttachVolume(grpc::ServerContext* ctx, const v1::AttachVolumeRequest* req, v1::Volume* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
+  if (!env_ || !seal_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
+  if (absl::Status s = Attach(*env_, *seal_->host, req->id()); !s.ok()) return ToGrpc(s);
+  spdlog::info("{} attached: open, consumer started", LogTag(req->id(), ""));
+  return Describe(req->id(), out);
+}
+
+grpc::Status OperatorService::DetachVolume(grpc::ServerContext* ctx, const v1::DetachVolumeRequest* req, v1::Volume* out) {
+  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
+  if (!env_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
+  if (absl::Status s = Detach(*env_, req->id()); !s.ok()) return ToGrpc(s);
+  spdlog::info("{} detached: consumer stopped, closed", LogTag(req->id(), ""));
+  return Describe(req->id(), out);
 }
 
 absl::Status OperatorService::CheckPeer(const std::string& worker) const {

@@ -23,6 +23,10 @@ class OperatorService final : public v1::Operator::Service {
   grpc::Status GetVolume(grpc::ServerContext*, const v1::GetVolumeRequest*, v1::Volume*) override;
   grpc::Status CreateVolume(grpc::ServerContext*, const v1::CreateVolumeRequest*, v1::Volume*) override;
   grpc::Status DeleteVolume(grpc::ServerContext*, const v1::DeleteVolumeRequest*, v1::DeleteVolumeResponse*) override;
+  grpc::Status ListRetired(grpc::ServerContext*, const v1::ListRetiredRequest*, v1::ListRetiredResponse*) override;
+  grpc::Status PurgeRetired(grpc::ServerContext*, const v1::PurgeRetiredRequest*, v1::PurgeRetiredResponse*) override;
+  grpc::Status AttachVolume(grpc::ServerContext*, const v1::AttachVolumeRequest*, v1::Volume*) override;
+  grpc::Status DetachVolume(grpc::ServerContext*, const v1::DetachVolumeRequest*, v1::Volume*) override;
   grpc::Status StartMigration(grpc::ServerContext*, const v1::StartMigrationRequest*, v1::Migration*) override;
   grpc::Status DrainWorker(grpc::ServerContext*, const v1::DrainWorkerRequest*, v1::Drain*) override;
   grpc::Status GetMigration(grpc::ServerContext*, const v1::GetMigrationRequest*, v1::Migration*) override;
@@ -50,6 +54,8 @@ class OperatorService final : public v1::Operator::Service {
   // PERMISSION_DENIED otherwise.
   grpc::Status Admit(const grpc::ServerContext* ctx, std::string* peer = nullptr) const;
   void ShowMigration(v1::Volume& v);
+  // The volume as GetVolume shows it.
+  grpc::Status Describe(const std::string& id, v1::Volume* out);
   void ShowStoreProblem(const fsm::Record& r, v1::Migration& m);
 
   const Config& cfg_;

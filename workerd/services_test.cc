@@ -147,6 +147,34 @@ TEST_F(ServicesTest, WorkerWithoutStorageHasNoVolumes) {
   EXPECT_EQ(stub_->CreateVolume(&ctx2, c, &v).error_code(), grpc::FAILED_PRECONDITION);
 }
 
+TEST_F(ServicesTest, AttachAndDetachCheckTheIdAndFindNoVolumeWithoutStorage) {
+  for (const std::string id : {"vol-1", "../x"}) {
+    grpc::ClientContext a, d;
+    v1::AttachVolumeRequest ar;
+    ar.set_id(id);
+    v1::DetachVolumeRequest dr;
+    dr.set_id(id);
+    v1::Volume v;
+    const grpc::StatusCode want = id == "vol-1" ? grpc::NOT_FOUND : grpc::INVALID_ARGUMENT;
+    EXPECT_EQ(stub_->AttachVolume(&a, ar, &v).error_code(), want) << id;
+    EXPECT_EQ(stub_->DetachVolume(&d, dr, &v).error_code(), want) << id;
+  }
+}
+
+TEST_F(ServicesTest, RetiredCopiesWithoutStorageAreNone) {
+  grpc::ClientContext ctx;
+  v1::ListRetiredResponse r;
+  ASSERT_TRUE(stub_->ListRetired(&ctx, {}, &r).ok());
+  EXPECT_EQ(r.copies_size(), 0);
+  for (const std::string name : {"m-1-retired", "../x"}) {
+    grpc::ClientContext p;
+    v1::PurgeRetiredRequest req;
+    req.set_name(name);
+    v1::PurgeRetiredResponse resp;
+    EXPECT_EQ(stub_->PurgeRetired(&p, req, &resp).error_code(), name == "../x" ? grpc::INVALID_ARGUMENT : grpc::NOT_FOUND);
+  }
+}
+
 TEST_F(ServicesTest, MigrationToUnknownWorkerIsNotFound) {
   grpc::ClientContext ctx;
   v1::StartMigrationRequest req;

@@ -8,14 +8,16 @@
 #    hydration; abort is refused once booted; the link between the guests is cut
 #    for longer than the iSCSI NOP timeout mid-hydration and restored: I/O waits,
 #    hydration resumes; after cutover and retirement of the source, every
-#    checksum (source files and files written since) verifies;
+#    checksum (source files and files written since) verifies; the retired
+#    copy is listed and expires on time across a workerd restart;
 #  - an abort before boot leaves the source volume open with its data, no export.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
 t0=$SECONDS
 workers_boot 3G 2G
-# w3 is a peer of w1 whose certificate comes from a CA w1 does not trust.
-workers_config w1 1 '[[peers]]
+# w3 is a peer of w1 whose certificate comes from a CA w1 does not trust. A
+# retired copy on w1 expires 90 s after its migration ended.
+WORKERS_MIGRATION='retire_after = "90s"' workers_config w1 1 '[[peers]]
 name = "w3"
 address = "169.254.0.2:7444"'
 # Held to 1 MiB/s: only the source's ~55 MiB are copied now, and unheld the
@@ -90,6 +92,16 @@ vm_check w1 30 "w1: no export left, the source copy retired (kept, out of the vo
   lvs --noheadings -o lv_name,lv_tags vg0 | tee /dev/stderr | grep -q '$MIG1-retired *volmigrate_retired'
   fails lvs vg0/vol-1 2>/dev/null
   $CTL volumes | fails grep -q vol-1"
+vm_check w1 30 "w1: migratectl retired lists the copy, expiring 90 s after its migration ended" "
+  $CTL retired | tee /dev/stderr | grep -q '$MIG1-retired *vol-1'
+  r=\$($CTL --json retired | jn retired_unix); e=\$($CTL --json retired | jn expires_unix)
+  [ \$((e - r)) = 90 ]"
+workers_stop w1 && workers_start w1 || { vm_fail "workerd on w1 restarted"; exit 1; }
+vm_check w1 200 "w1: the copy expires on time across a workerd restart: its LV and key gone" "
+  wait_until 180 '! lvs vg0/$MIG1-retired >/dev/null 2>&1'
+  [ ! -e /var/lib/volmigrate/keys/$MIG1-retired.key ]
+  grep 'retired copy $MIG1-retired expired' /shared/workerd.log
+  $CTL retired | grep -q 'no retired copies'"
 vm_check w2 30 "w2: linear map under the live device, no session, no clone, header offset 4 MiB" "
   dmsetup table vol-1 | tee /dev/stderr | grep -q ' linear '
   [ -z \"\$(iscsiadm -m session 2>/dev/null)\" ]

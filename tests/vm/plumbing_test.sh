@@ -143,9 +143,10 @@ for i in 1 2; do
   cp -r "$pki" "$VM_RUN/$g/shared/tls"
   printf 'worker = "%s"\nlisten = "169.254.0.%s:7443"\ndata_dir = "/var/lib/volmigrate"\n[tls]\nca = "/shared/tls/ca.crt"\ncert = "/shared/tls/%s.crt"\nkey = "/shared/tls/%s.key"\n[[peers]]\nname = "%s"\naddress = "169.254.0.%s:7443"\n' \
     "$g" "$i" "$g" "$g" "$o" "$((3 - i))" > "$VM_RUN/$g/shared/workerd.toml"
-  # Only g1 serves volumes from its pool: g2 serves without storage.
-  [ $g = g1 ] && printf '[storage]\nvolume_group = "vg0"\nthin_pool = "pool"\npbkdf = "pbkdf2"\npbkdf_iterations = 1000\n' \
-    >> "$VM_RUN/$g/shared/workerd.toml"
+  # Only g1 serves volumes from its pool (with the test consumer as its hooks):
+  # g2 serves without storage.
+  [ $g = g1 ] && printf '[storage]\nvolume_group = "vg0"\nthin_pool = "pool"\npbkdf = "pbkdf2"\npbkdf_iterations = 1000\n[migration]\nconsumer_start = "%s"\nconsumer_stop = "%s"\n' \
+    "$VM_HERE/guest/consumer-start" "$VM_HERE/guest/consumer-stop" >> "$VM_RUN/$g/shared/workerd.toml"
   vm_check $g 30 "$g starts workerd" "
     setsid $VM_BUILD/workerd/workerd -c /shared/workerd.toml > /shared/workerd.log 2>&1 < /dev/null &
     wait_until --every 0.1 10 grep -q listening /shared/workerd.log"
@@ -162,6 +163,23 @@ vm_check g2 120 "migratectl from g2 creates, lists and deletes an encrypted volu
   $C volumes
   $C volume delete vol-2
   fails $C volume show vol-2"
+# A raw volume (no filesystem): the test consumer writes blocks from 640 MiB on.
+vm_check g2 120 "migratectl attaches a volume on g1 (twice: nothing changes), which it refuses to delete in use" "
+  $C volume create raw-2 --size 1G
+  $C volume attach raw-2 && $C volume attach raw-2
+  $C --json volume show raw-2 | grep -q '\"state\":\"VOLUME_STATE_IN_USE\"'
+  fails $C volume delete raw-2"
+vm_check g1 60 "g1: one consumer runs on the attached volume and writes" "
+  wait_until 30 '[ \$(wc -l < /shared/raw-raw-2.log) -ge 2 ]'
+  [ \$(pgrep -fc ' writer /mnt/raw-2\$') = 1 ]"
+vm_check g2 120 "migratectl detaches it (twice), then deletes it" "
+  $C volume detach raw-2 && $C volume detach raw-2
+  $C --json volume show raw-2 | grep -q '\"state\":\"VOLUME_STATE_AVAILABLE\"'
+  $C volume delete raw-2"
+vm_check g1 30 "g1: the consumer stopped before the volume closed: no writer, no mapping, no write error" "
+  fails pgrep -f ' writer /mnt/raw-2\$'
+  fails dmsetup info raw-2
+  fails grep -iE 'error|failed' /run/consumer-raw-2.log"
 
 vm_log "plumbing test $((SECONDS - t0))s in all"
 vm_finish
