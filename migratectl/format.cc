@@ -91,7 +91,10 @@ std::string VolumesTable(const v1::ListVolumesResponse& r) {
     rows.push_back({v.id(), FormatBytes(v.size_bytes()), VolumeStateName(v.state()), v.worker(),
                     v.migration_id().empty() ? "-" : v.migration_id()});
   }
-  return RenderTable({"VOLUME", "SIZE", "STATE", "WORKER", "MIGRATION"}, rows);
+  std::string out = RenderTable({"VOLUME", "SIZE", "STATE", "WORKER", "MIGRATION"}, rows);
+  for (const v1::Volume& v : r.volumes())
+    if (!v.problem().empty()) absl::StrAppend(&out, v.id(), ": ", v.problem(), "\n");
+  return out;
 }
 
 std::string MigrationsTable(const v1::ListMigrationsResponse& r) {

@@ -37,6 +37,13 @@ TEST(Format, VolumesTable) {
   EXPECT_EQ(VolumesTable(r),
             "VOLUME  SIZE       STATE          WORKER  MIGRATION\n"
             "vol-1   256.0 MiB  MIGRATING_OUT  w1      mig-1\n");
+  v1::Volume* bad = r.add_volumes();
+  bad->set_id("vol-2");
+  bad->set_state(v1::VOLUME_STATE_UNREADABLE);
+  bad->set_problem("not a LUKS2 device");
+  const std::string t = VolumesTable(r);
+  EXPECT_NE(t.find("UNREADABLE"), std::string::npos) << t;
+  EXPECT_NE(t.find("\nvol-2: not a LUKS2 device\n"), std::string::npos) << t;
 }
 
 v1::Migration Halfway() {

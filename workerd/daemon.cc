@@ -157,16 +157,16 @@ absl::Status Daemon::StartMigrations() {
 
 void Daemon::ExpireRetiredLoop() {
   // A look costs one lvs: often enough that a copy goes within a quarter of
-  // its grace, at most once a minute.
+  // its grace, at most once a minute; the first one interval after the start,
+  // not beside the resumption of every machine.
   const absl::Duration every =
       std::clamp(absl::Seconds(env_->opts.retire_after_seconds) / 4, absl::Seconds(1), absl::Minutes(1));
   std::unique_lock lock(expiry_mu_);
-  while (!stopping_) {
+  while (!expiry_cv_.wait_for(lock, absl::ToChronoMilliseconds(every), [this] { return stopping_; })) {
     lock.unlock();
     auto purged = migration::ExpireRetired(env_.get());
     if (!purged.ok()) spdlog::warn("expiring retired copies: {}", purged.status().ToString());
     lock.lock();
-    expiry_cv_.wait_for(lock, absl::ToChronoMilliseconds(every), [this] { return stopping_; });
   }
 }
 

@@ -19,7 +19,15 @@ absl::StatusOr<v1::Volume> VolumeManager::Describe(const volumes::LvRow& lv) {
   v.set_id(lv.name);
   v.set_worker(worker_);
   auto h = luks::ReadHeader(lvm_->DevicePath(lv.name));
-  if (!h.ok()) return Annotate(h.status(), absl::StrCat("volume ", lv.name));
+  if (!h.ok()) {
+    // Listed with the reason rather than failing the whole list: one volume
+    // whose create was cut short must not hide the others.
+    v.set_size_bytes(lv.size_bytes);
+    v.set_state(v1::VOLUME_STATE_UNREADABLE);
+    v.set_problem(absl::StrCat(h.status().message(), " (a create cut short? volume create with its size completes it; ",
+                               "volume delete removes it)"));
+    return v;
+  }
   v.set_size_bytes(h->plaintext_bytes);
   *v.mutable_luks() = luks::ToApi(h->layout);
   // Open as created here (the LUKS2 mapping is the live device) or as migrated

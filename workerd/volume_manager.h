@@ -22,6 +22,8 @@ class VolumeManager {
   // Thin LV, key, LUKS2 header: each step idempotent, so a retry after a crash
   // finishes what the first attempt started. size_bytes is the plaintext size.
   absl::StatusOr<v1::Volume> Create(const std::string& id, uint64_t size_bytes);
+  // Every volume; one whose LUKS2 header cannot be read is listed as
+  // UNREADABLE with the reason, not an error of the whole list.
   absl::StatusOr<std::vector<v1::Volume>> List();
   absl::StatusOr<v1::Volume> Get(const std::string& id);
   // Refused while the volume is open; removes the LV, then its key.
