@@ -27,7 +27,18 @@ RetiredCopy Describe(Env* env, const volumes::LvRow& lv) {
   return c;
 }
 
+// Key first, then the LV: a cut between leaves an LV without a key, which
+// the next look deletes; both deletes succeed on what is already gone.
+absl::Status Remove(Env* env, const std::string& name) {
+  RETURN_IF_ERROR(env->host->keys().Delete(name));
+  return env->host->DeleteLv(name);
+}
+
 }  // namespace
+
+absl::Status NoRetiredCopy(const std::string& name, const std::string& worker) {
+  return absl::NotFoundError(absl::StrCat("no retired copy '", name, "' on worker ", worker));
+}
 
 absl::StatusOr<std::vector<RetiredCopy>> ListRetired(Env* env) {
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> lvs, env->host->ListRetired());
@@ -40,13 +51,11 @@ absl::StatusOr<std::vector<RetiredCopy>> ListRetired(Env* env) {
 }
 
 absl::Status PurgeRetired(Env* env, const std::string& name) {
-  if (!absl::EndsWith(name, internal::RetiredLv("")))
-    return absl::NotFoundError(absl::StrCat("no retired copy '", name, "' on worker ", env->worker));
+  if (!absl::EndsWith(name, internal::RetiredLv(""))) return NoRetiredCopy(name, env->worker);
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> lvs, env->host->ListRetired());
   const bool here = std::any_of(lvs.begin(), lvs.end(), [&](const volumes::LvRow& lv) { return lv.name == name; });
-  if (!here) return absl::NotFoundError(absl::StrCat("no retired copy '", name, "' on worker ", env->worker));
-  RETURN_IF_ERROR(env->host->keys().Delete(name));
-  return env->host->DeleteLv(name);
+  if (!here) return NoRetiredCopy(name, env->worker);
+  return Remove(env, name);
 }
 
 absl::StatusOr<std::vector<RetiredCopy>> ExpireRetired(Env* env) {
@@ -55,7 +64,7 @@ absl::StatusOr<std::vector<RetiredCopy>> ExpireRetired(Env* env) {
   std::vector<RetiredCopy> purged;
   for (const RetiredCopy& c : all) {
     if (c.expires_unix_ms == 0 || c.expires_unix_ms > now) continue;
-    RETURN_IF_ERROR(PurgeRetired(env, c.name));
+    RETURN_IF_ERROR(Remove(env, c.name));  // listed just now: no second lvs to find it
     spdlog::info("{} retired copy {} expired ({} s after its migration ended): deleted", LogTag(c.volume, c.migration_id),
                  c.name, env->opts.retire_after_seconds);
     purged.push_back(c);

@@ -21,6 +21,9 @@ struct RetiredCopy {
   int64_t expires_unix_ms = 0;  // 0: never (retire_after 0, or no record to date it)
 };
 
+// NotFound "no retired copy 'x' on worker w".
+absl::Status NoRetiredCopy(const std::string& name, const std::string& worker);
+
 // Every retired copy on this worker, oldest first.
 absl::StatusOr<std::vector<RetiredCopy>> ListRetired(Env* env);
 

@@ -194,7 +194,7 @@ grpc::Status OperatorService::PurgeRetired(grpc::ServerContext* ctx, const v1::P
   if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (!ValidName(req->name()))
     return ToGrpc(absl::InvalidArgumentError(absl::StrCat("'", req->name().substr(0, 64), "' is not a retired copy's name")));
-  if (!env_) return ToGrpc(absl::NotFoundError(absl::StrCat("no retired copy '", req->name(), "' on worker ", cfg_.worker)));
+  if (!env_) return ToGrpc(migration::NoRetiredCopy(req->name(), cfg_.worker));
   if (absl::Status s = migration::PurgeRetired(env_, req->name()); !s.ok()) return ToGrpc(s);
   spdlog::info("retired copy {} purged by an operator", req->name());
   return grpc::Status::OK;
