@@ -51,6 +51,11 @@ struct StepContext {
 };
 
 using StepFn = std::function<absl::StatusOr<Next>(const StepContext&)>;
+// A step of the form fn(env, context) as the runner wants it.
+template <typename Env, typename F>
+StepFn Bind(Env* env, F fn) {
+  return [env, fn](const StepContext& c) { return fn(env, c); };
+}
 
 struct MachineDef {
   std::string kind;

@@ -9,16 +9,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "host/extent.h"
 #include "volmigrate/v1/volmigrate.pb.h"
 #include "volumes/thin.h"
 
 namespace volmigrate::migration {
 
-struct Extent {  // in 512-byte sectors of the plaintext
-  uint64_t start = 0;
-  uint64_t length = 0;
-  bool operator==(const Extent&) const = default;
-};
+using host::Extent;  // here: in 512-byte sectors of the plaintext
 
 // At most this many extents travel (about 160 KB): a 1 TiB volume fits one RPC.
 inline constexpr size_t kMaxExtents = 16384;

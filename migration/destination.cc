@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "luks/api.h"
+#include "migration/allocation.h"
 #include "migration/internal.h"
 #include "migration/machines.h"
 #include "migration/progress.h"
@@ -45,18 +46,18 @@ iscsi::LoginSpec LoginSpecOf(Env* env, const MigrationState& st) {
 
 // The destination's own LUKS2 view, <volume>-crypt (idempotent). Discards pass
 // through so that trimmed blocks go back to the thin pool.
-absl::Status OpenDestination(Host& h, const std::string& vol) {
-  ASSIGN_OR_RETURN(std::string key, h.keys().Get(vol));
-  return h.OpenCrypt(h.LvPath(vol), CryptName(vol), key, {.allow_discards = true});
+absl::Status OpenDestination(host::Host& h, const std::string& vol) {
+  ASSIGN_OR_RETURN(std::string key, h.GetKey(vol));
+  return h.OpenCrypt(h.LvPath(vol), host::CryptName(vol), key, {.allow_discards = true});
 }
 
 // Opens both LUKS2 views and the iSCSI session, as far as they are not already.
 absl::Status EnsureAttached(Env* env, const std::string& id, const MigrationState& st) {
-  Host& h = *env->host;
+  host::Host& h = *env->host;
   RETURN_IF_ERROR(OpenDestination(h, st.view().volume_id()));
   RETURN_IF_ERROR(h.Login(LoginSpecOf(env, st)));
   ASSIGN_OR_RETURN(std::string disk, h.WaitDevice(st.target_iqn(), kDiskWait));
-  ASSIGN_OR_RETURN(std::string src_key, h.keys().Get(internal::SourceKeyName(id)));
+  ASSIGN_OR_RETURN(std::string src_key, h.GetKey(internal::SourceKeyName(id)));
   return h.OpenCrypt(disk, internal::SourceCryptName(id), src_key, {.readonly = true});
 }
 
@@ -64,19 +65,19 @@ absl::Status EnsureAttached(Env* env, const std::string& id, const MigrationStat
 // or after a reboot: the metadata LV then resumes hydration where it stopped).
 absl::StatusOr<bool> EnsureClone(Env* env, const std::string& id, const MigrationState& st) {
   const std::string& vol = st.view().volume_id();
-  ASSIGN_OR_RETURN(bool have, env->host->dm().Exists(vol));
+  ASSIGN_OR_RETURN(bool have, env->host->MappingExists(vol));
   if (have) return false;
   RETURN_IF_ERROR(EnsureAttached(env, id, st));
   ASSIGN_OR_RETURN(dm::Target t, dm::CloneTarget({.metadata_dev = env->host->LvPath(internal::MetadataLv(id)),
-                                                  .destination_dev = LiveDevice(CryptName(vol)),
-                                                  .source_dev = LiveDevice(internal::SourceCryptName(id)),
+                                                  .destination_dev = host::LiveDevice(host::CryptName(vol)),
+                                                  .source_dev = host::LiveDevice(internal::SourceCryptName(id)),
                                                   .length_sectors = st.plaintext_bytes() / 512,
                                                   .region_sectors = uint64_t{env->opts.region_kib} * 2,
                                                   .hydration = false,
                                                   .hydration_threshold = env->opts.hydration_threshold,
                                                   .hydration_batch_size = env->opts.hydration_batch}));
-  RETURN_IF_ERROR(env->host->dm().Create(vol, {t}, false));
-  spdlog::info("{} clone device {} built", LogTag(vol, id), LiveDevice(vol));
+  RETURN_IF_ERROR(env->host->CreateMapping(vol, {t}));
+  spdlog::info("{} clone device {} built", LogTag(vol, id), host::LiveDevice(vol));
   return true;
 }
 
@@ -84,9 +85,9 @@ absl::StatusOr<bool> EnsureClone(Env* env, const std::string& id, const Migratio
 // commits its metadata (a status without NOFLUSH does), so what it reports is
 // what a power loss right after would find on disk.
 absl::StatusOr<dm::CloneStatus> Status(Env* env, const std::string& vol, bool committed = false) {
-  ASSIGN_OR_RETURN(std::vector<dm::Target> t, env->host->dm().Status(vol, /*noflush=*/!committed));
+  ASSIGN_OR_RETURN(std::vector<dm::Target> t, env->host->MappingStatus(vol, /*noflush=*/!committed));
   if (t.size() != 1 || t[0].type != "clone")
-    return absl::InternalError(absl::StrCat(LiveDevice(vol), " is not a clone device"));
+    return absl::InternalError(absl::StrCat(host::LiveDevice(vol), " is not a clone device"));
   return dm::ParseCloneStatus(t[0].params);
 }
 
@@ -100,7 +101,7 @@ absl::Status EnsureBooted(Env* env, const std::string& id, const MigrationState&
     spdlog::warn("{} clone device was gone (reboot?): rebuilt with {} of {} bytes already hydrated (from its "
                  "metadata); restarting the consumer",
                  LogTag(vol, id), now.hydrated * region, now.total_regions * region);
-    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
   }
   return absl::OkStatus();
 }
@@ -131,15 +132,15 @@ absl::Status CheckSourceDisk(Env* env, const std::string& id, const MigrationSta
 // clone's metadata, the iSCSI node record.
 absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
-  Host& h = *env->host;
+  host::Host& h = *env->host;
   const std::string& vol = st.view().volume_id();
   RETURN_IF_ERROR(h.CreateLv(vol, st.device_bytes(), volumes::kVolumeTag));
-  ASSIGN_OR_RETURN(std::string key, h.keys().GetOrCreate(vol));  // re-keyed on migration
+  ASSIGN_OR_RETURN(std::string key, h.CreateKey(vol));  // re-keyed on migration
   luks::Layout l = luks::FromApi(st.luks());  // the source's data offset, whatever cryptsetup here defaults to
   l.label = vol;
   RETURN_IF_ERROR(h.Format(h.LvPath(vol), l, key));
   RETURN_IF_ERROR(OpenDestination(h, vol));
-  ASSIGN_OR_RETURN(uint64_t dst, h.DeviceBytes(LiveDevice(CryptName(vol))));
+  ASSIGN_OR_RETURN(uint64_t dst, h.DeviceBytes(host::LiveDevice(host::CryptName(vol))));
   if (dst != st.plaintext_bytes())
     return absl::FailedPreconditionError(
         absl::StrCat("destination plaintext is ", dst, " bytes but the source's is ", st.plaintext_bytes()));
@@ -186,8 +187,8 @@ absl::StatusOr<fsm::Next> Attaching(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
   RETURN_IF_ERROR(EnsureAttached(env, c.id, st));
-  ASSIGN_OR_RETURN(uint64_t src, env->host->DeviceBytes(LiveDevice(internal::SourceCryptName(c.id))));
-  ASSIGN_OR_RETURN(uint64_t dst, env->host->DeviceBytes(LiveDevice(CryptName(vol))));
+  ASSIGN_OR_RETURN(uint64_t src, env->host->DeviceBytes(host::LiveDevice(internal::SourceCryptName(c.id))));
+  ASSIGN_OR_RETURN(uint64_t dst, env->host->DeviceBytes(host::LiveDevice(host::CryptName(vol))));
   RETURN_IF_ERROR(dm::CheckCloneSizes(src, dst));
   RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
   return Go("CLONED", st);
@@ -205,7 +206,7 @@ absl::Status SkipFreeRegions(Env* env, const std::string& id, MigrationState& st
     ASSIGN_OR_RETURN(std::vector<Extent> mapped, FromProto(st.source_allocation(), st.plaintext_bytes() / 512));
     std::vector<Extent> free =
         FreeRegions(mapped, uint64_t{env->opts.region_kib} * 2, st.plaintext_bytes() / 512);
-    RETURN_IF_ERROR(env->host->Discard(LiveDevice(vol), free));
+    RETURN_IF_ERROR(env->host->Discard(host::LiveDevice(vol), free));
     ASSIGN_OR_RETURN(dm::CloneStatus now, Status(env, vol, /*committed=*/true));
     skipped = now.hydrated * now.region_sectors * 512;
     spdlog::info("{} the source holds data in {} bytes ({} extents): {} bytes marked copied without reading",
@@ -233,7 +234,7 @@ absl::StatusOr<fsm::Next> Booting(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
   RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
-  RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+  RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
   st.set_booted(true);
   // The source's part (fence to closed), ours (its WAITING seen to booted), and
   // one poll interval: an upper bound on the gap between the two.
@@ -241,7 +242,7 @@ absl::StatusOr<fsm::Next> Booting(Env* env, const fsm::StepContext& c) {
   st.mutable_view()->set_blackout_seconds(st.view().source_fence_seconds() + here +
                                           absl::ToDoubleSeconds(kFastPoll));
   spdlog::info("{} consumer booted on {}: blackout {:.2f} s (source {:.2f} s, here {:.2f} s)", LogTag(vol, c.id),
-               LiveDevice(vol), st.view().blackout_seconds(), st.view().source_fence_seconds(), here);
+               host::LiveDevice(vol), st.view().blackout_seconds(), st.view().source_fence_seconds(), here);
   return Go("BOOTED", st);
 }
 
@@ -256,7 +257,7 @@ absl::StatusOr<fsm::Next> Booted(Env* env, const fsm::StepContext& c) {
     st.set_trim_started(true);
     return Stay(c, st, absl::ZeroDuration());
   }
-  auto trimmed = env->host->Trim(LiveDevice(vol));
+  auto trimmed = env->host->Trim(host::LiveDevice(vol));
   if (!trimmed.ok() && trimmed.status().code() != absl::StatusCode::kNotFound) return trimmed.status();
   ASSIGN_OR_RETURN(dm::CloneStatus after, Status(env, vol));
   uint64_t before = std::min(after.hydrated, st.trim_hydrated_before());
@@ -277,9 +278,9 @@ absl::Status ApplyDepth(Env* env, const std::string& vol, const dm::CloneStatus&
     return it != now.core_args.end() && it->second == want;
   };
   if (!has("hydration_threshold", threshold))
-    RETURN_IF_ERROR(env->host->dm().Message(vol, dm::HydrationThresholdMessage(threshold)).status());
+    RETURN_IF_ERROR(env->host->MessageMapping(vol, dm::HydrationThresholdMessage(threshold)).status());
   if (!has("hydration_batch_size", batch))
-    RETURN_IF_ERROR(env->host->dm().Message(vol, dm::HydrationBatchSizeMessage(batch)).status());
+    RETURN_IF_ERROR(env->host->MessageMapping(vol, dm::HydrationBatchSizeMessage(batch)).status());
   return absl::OkStatus();
 }
 
@@ -301,7 +302,7 @@ absl::Status SamplePool(Env* env, const std::string& tag, MigrationState& st, Sa
 // The depth only speeds the copy up: a failed read of the clone's I/O counters
 // keeps the last decision rather than holding the migration.
 void SampleDepth(Env* env, const std::string& vol, const std::string& tag, MigrationState& st, Sample& s) {
-  auto busy = env->host->BusyMillis(LiveDevice(vol));
+  auto busy = env->host->BusyMillis(host::LiveDevice(vol));
   if (!busy.ok()) {
     spdlog::warn("{} reading the clone's I/O time: {}; hydration depth unchanged", tag, busy.status().ToString());
     return;
@@ -316,8 +317,8 @@ void SampleDepth(Env* env, const std::string& vol, const std::string& tag, Migra
 // Turns the clone's background copy off or on to match `pause`.
 absl::Status SwitchHydration(Env* env, const std::string& vol, const dm::CloneStatus& now, bool pause) {
   bool off = std::find(now.features.begin(), now.features.end(), "no_hydration") != now.features.end();
-  if (pause && !off) return env->host->dm().Message(vol, dm::DisableHydrationMessage()).status();
-  if (!pause && off) return env->host->dm().Message(vol, dm::EnableHydrationMessage()).status();
+  if (pause && !off) return env->host->MessageMapping(vol, dm::DisableHydrationMessage()).status();
+  if (!pause && off) return env->host->MessageMapping(vol, dm::EnableHydrationMessage()).status();
   return absl::OkStatus();
 }
 
@@ -366,10 +367,10 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
 
 absl::StatusOr<fsm::Next> CutOver(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
-  Host& h = *env->host;
+  host::Host& h = *env->host;
   const std::string& vol = st.view().volume_id();
   const uint64_t sectors = st.plaintext_bytes() / 512;
-  ASSIGN_OR_RETURN(bool live, h.dm().Exists(vol));
+  ASSIGN_OR_RETURN(bool live, h.MappingExists(vol));
   auto meta = h.GetLv(internal::MetadataLv(c.id));
   if (!meta.ok() && !absl::IsNotFound(meta.status())) return meta.status();
   bool restarted = false;
@@ -380,7 +381,7 @@ absl::StatusOr<fsm::Next> CutOver(Env* env, const fsm::StepContext& c) {
     live = restarted = true;
   }
   if (live) {
-    ASSIGN_OR_RETURN(std::vector<dm::Target> table, h.dm().Table(vol));
+    ASSIGN_OR_RETURN(std::vector<dm::Target> table, h.MappingTable(vol));
     if (table.size() == 1 && table[0].type == "clone") {
       ASSIGN_OR_RETURN(dm::CloneStatus committed, Status(env, vol, /*committed=*/true));
       if (restarted)
@@ -389,23 +390,23 @@ absl::StatusOr<fsm::Next> CutOver(Env* env, const fsm::StepContext& c) {
       if (!committed.Hydrated()) {
         spdlog::warn("{} the clone's metadata shows {} of {} regions hydrated: hydrating again", LogTag(vol, c.id),
                      committed.hydrated, committed.total_regions);
-        if (restarted) RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+        if (restarted) RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
         return Go("HYDRATING", st);
       }
     }
-    RETURN_IF_ERROR(dm::SwapToLinear(h.dm(), vol, LiveDevice(CryptName(vol)), sectors));
-    if (restarted) RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+    RETURN_IF_ERROR(h.SwapToLinear(vol, host::LiveDevice(host::CryptName(vol)), sectors));
+    if (restarted) RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
   } else {
     // Rebooted after the swap (the clone's metadata is gone only after it):
     // the destination alone holds the data.
     RETURN_IF_ERROR(OpenDestination(h, vol));
-    RETURN_IF_ERROR(h.dm().Create(vol, {{0, sectors, "linear", absl::StrCat(LiveDevice(CryptName(vol)), " 0")}}, false));
-    RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+    RETURN_IF_ERROR(h.CreateMapping(vol, {{0, sectors, "linear", absl::StrCat(host::LiveDevice(host::CryptName(vol)), " 0")}}));
+    RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
   }
   RETURN_IF_ERROR(h.CloseCrypt(internal::SourceCryptName(c.id)));
   RETURN_IF_ERROR(h.Logout(st.target_iqn(), st.portal()));
   RETURN_IF_ERROR(h.DeleteLv(internal::MetadataLv(c.id)));
-  RETURN_IF_ERROR(h.keys().Delete(internal::SourceKeyName(c.id)));
+  RETURN_IF_ERROR(h.DeleteKey(internal::SourceKeyName(c.id)));
   spdlog::info("{} cut over to a linear map; source closed and logged out", LogTag(vol, c.id));
   return Go("NOTIFYING", st);
 }
@@ -424,20 +425,20 @@ absl::StatusOr<fsm::Next> Notifying(Env* env, const fsm::StepContext& c) {
 
 absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
-  Host& h = *env->host;
+  host::Host& h = *env->host;
   const std::string& vol = st.view().volume_id();
-  ASSIGN_OR_RETURN(bool live, h.dm().Exists(vol));
+  ASSIGN_OR_RETURN(bool live, h.MappingExists(vol));
   if (live) {
-    RETURN_IF_ERROR(h.RunHook(env->opts.consumer_stop, vol, LiveDevice(vol)));
-    RETURN_IF_ERROR(h.dm().Remove(vol));
+    RETURN_IF_ERROR(h.RunHook(env->opts.consumer_stop, vol, host::LiveDevice(vol)));
+    RETURN_IF_ERROR(h.RemoveMapping(vol));
   }
   RETURN_IF_ERROR(h.CloseCrypt(internal::SourceCryptName(c.id)));
   RETURN_IF_ERROR(h.Logout(st.target_iqn(), st.portal()));
-  RETURN_IF_ERROR(h.CloseCrypt(CryptName(vol)));
+  RETURN_IF_ERROR(h.CloseCrypt(host::CryptName(vol)));
   RETURN_IF_ERROR(h.DeleteLv(internal::MetadataLv(c.id)));
   RETURN_IF_ERROR(h.DeleteLv(vol));
-  RETURN_IF_ERROR(h.keys().Delete(vol));
-  RETURN_IF_ERROR(h.keys().Delete(internal::SourceKeyName(c.id)));
+  RETURN_IF_ERROR(h.DeleteKey(vol));
+  RETURN_IF_ERROR(h.DeleteKey(internal::SourceKeyName(c.id)));
   spdlog::info("{} rolled back: nothing of it left here", LogTag(vol, c.id));
   return internal::RolledBack(st);
 }
@@ -448,7 +449,7 @@ fsm::MachineDef DestinationMachine(Env* env) {
   fsm::MachineDef d;
   d.kind = kInKind;
   d.initial_state = "ACCEPTED";
-  auto bind = [env](auto fn) { return internal::Bind(env, fn); };
+  auto bind = [env](auto fn) { return fsm::Bind(env, fn); };
   auto guard = [env](auto fn) { return internal::Guard(env, fn); };
   d.steps = {{"ACCEPTED", guard(Accepted)}, {"STAGED", guard(Staged)},      {"ATTACHING", guard(Attaching)},
              {"CLONED", guard(Cloned)},     {"BOOTING", guard(Booting)},    {"BOOTED", guard(Booted)},
@@ -510,11 +511,11 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
 
   ASSIGN_OR_RETURN(dm::PoolSpace pool, env->host->PoolSpace());
   RETURN_IF_ERROR(CheckRoom(env, st, req.allocated_bytes(), pool.free_bytes));
-  RETURN_IF_ERROR(env->host->keys().Put(internal::SourceKeyName(id), req.volume_key()));
+  RETURN_IF_ERROR(env->host->PutKey(internal::SourceKeyName(id), req.volume_key()));
   if (absl::Status s = runner->Submit(kInKind, id, st.SerializeAsString(), {vol}); !s.ok()) {
     // No machine would ever delete it. (A power cut between the two still
     // leaves it: a key file nothing reads.)
-    if (absl::Status d = env->host->keys().Delete(internal::SourceKeyName(id)); !d.ok())
+    if (absl::Status d = env->host->DeleteKey(internal::SourceKeyName(id)); !d.ok())
       spdlog::warn("{} removing the source's key after a refused offer: {}", LogTag(vol, id), d.ToString());
     return s;
   }

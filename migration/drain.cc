@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/random.h"
 #include "common/status.h"
 #include "migration/internal.h"
 #include "migration/machines.h"
@@ -39,7 +40,7 @@ absl::StatusOr<v1::Drain> Unfinished(Env* env) {
 // The volumes a drain moves: all but those already migrating. Anything else
 // holding one (a seal, a restore, a delete) is the operator's to finish first.
 absl::StatusOr<std::vector<volumes::LvRow>> ToMove(Env* env) {
-  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListVolumes());
+  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListLvs(volumes::kVolumeTag));
   std::vector<volumes::LvRow> todo;
   for (const auto& lv : vols) {
     ASSIGN_OR_RETURN(std::string holder, env->store->HolderOf(lv.name));
@@ -95,7 +96,7 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
     return absl::FailedPreconditionError(absl::StrCat("worker ", env->worker, " has no peers to drain to"));
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> todo, ToMove(env));
   v1::Drain d;
-  d.set_id("d-" + internal::RandomHex(5));
+  d.set_id("d-" + RandomHex(5));
   d.set_worker(env->worker);
   if (todo.empty()) {
     d.set_state("DONE");

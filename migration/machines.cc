@@ -1,6 +1,4 @@
 // What both machines share: their data, their view, abort, and lookups.
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -44,29 +42,6 @@ fsm::StepFn Guard(Env* env, std::function<absl::StatusOr<fsm::Next>(Env*, const 
   };
 }
 
-std::string RandomHex(int bytes) {
-  std::string raw(static_cast<size_t>(bytes), '\0');
-  int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || ::read(fd, raw.data(), raw.size()) != static_cast<ssize_t>(raw.size())) {
-    spdlog::critical("cannot read /dev/urandom");
-    std::abort();
-  }
-  ::close(fd);
-  std::string out;
-  for (unsigned char ch : raw) absl::StrAppend(&out, absl::Hex(ch, absl::kZeroPad2));
-  return out;
-}
-
-std::string RandomSecret(int chars) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  std::string hex = RandomHex(chars * 2);
-  std::string out;
-  for (int i = 0; i < chars; ++i) {
-    unsigned v = static_cast<unsigned>(std::stoul(hex.substr(static_cast<size_t>(i) * 4, 4), nullptr, 16));
-    out.push_back(kAlphabet[v % 62]);  // 65536 % 62 bias is negligible here
-  }
-  return out;
-}
 
 std::string SourceKeyName(const std::string& id) { return id + "-src"; }
 std::string SourceCryptName(const std::string& id) { return id + "-src"; }

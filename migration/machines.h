@@ -58,7 +58,7 @@
 
 #include "absl/status/statusor.h"
 #include "fsm/runner.h"
-#include "migration/host.h"
+#include "host/host.h"
 #include "migration/options.h"
 #include "migration/peers.h"
 #include "migration/state.pb.h"
@@ -75,7 +75,7 @@ struct Env {
   std::string portal;         // where destinations reach this worker's tgt
   std::string initiator_iqn;  // this worker's initiator name
   Options opts;
-  Host* host = nullptr;
+  host::Host* host = nullptr;
   Peers* peers = nullptr;
   fsm::Store* store = nullptr;
   std::function<int64_t()> now_ms;  // wall clock; tests set their own

@@ -19,249 +19,22 @@
 #include "common/status.h"
 #include "common/test_util.h"
 #include "fsm/diagram.h"
+#include "host/fake_host.h"
 #include "migration/retired.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::migration {
 namespace {
 
-class FakeDm final : public dm::DeviceMapper {
- public:
-  std::map<std::string, std::vector<dm::Target>> live, inactive;
-  uint64_t hydrated = 0, total = 64;  // regions of the clone, in the kernel's memory
-  uint64_t committed = 0;             // ... and in its metadata on disk
-  std::optional<uint64_t> committed_at_swap;  // when a linear table replaced the clone
-  bool hydrating = false;
-  std::atomic<bool> hold = false;  // kcopyd makes no progress (the test flips it while steps run)
-  std::atomic<uint32_t> threshold = 256, batch = 32;  // as the clone's table sets them
-  absl::Status Create(const std::string& n, const std::vector<dm::Target>& t, bool) override {
-    if (live.count(n)) return live[n] == t ? absl::OkStatus() : absl::AlreadyExistsError(n);
-    live[n] = t;
-    return absl::OkStatus();
-  }
-  absl::Status Reload(const std::string& n, const std::vector<dm::Target>& t) override {
-    if (t[0].type == "linear" && live.count(n) && live[n][0].type == "clone") committed_at_swap = committed;
-    inactive[n] = t;
-    return absl::OkStatus();
-  }
-  absl::Status Suspend(const std::string&) override { return absl::OkStatus(); }
-  absl::Status Resume(const std::string& n) override {
-    if (inactive.count(n)) live[n] = inactive[n], inactive.erase(n);
-    return absl::OkStatus();
-  }
-  absl::Status Remove(const std::string& n) override {
-    live.erase(n);
-    return absl::OkStatus();
-  }
-  absl::StatusOr<bool> Exists(const std::string& n) override { return live.count(n) > 0; }
-  absl::StatusOr<std::vector<dm::Target>> Table(const std::string& n) override {
-    if (!live.count(n)) return absl::NotFoundError(n);
-    return live[n];
-  }
-  absl::StatusOr<std::vector<dm::Target>> Status(const std::string& n, bool noflush) override {
-    if (!live.count(n)) return absl::NotFoundError(n);
-    if (live[n][0].type != "clone") return live[n];
-    if (hydrating && !hold && hydrated < total) hydrated = std::min(total, hydrated + 16);  // kcopyd at work
-    if (!noflush) committed = hydrated;  // dm-clone commits its metadata first
-    return std::vector<dm::Target>{{0, 8192, "clone",
-                                    absl::StrCat("8 6/2048 128 ", hydrated, "/", total, " 0 ",
-                                                 hydrating ? "0" : "1 no_hydration", " 4 hydration_threshold ",
-                                                 threshold.load(), " hydration_batch_size ", batch.load(), " rw")}};
-  }
-  absl::StatusOr<std::string> Message(const std::string&, const std::string& m) override {
-    if (m == "enable_hydration") hydrating = true;
-    if (m == "disable_hydration") hydrating = false;
-    uint32_t n = 0;
-    if (absl::SimpleAtoi(absl::StripPrefix(m, "hydration_threshold "), &n)) threshold = n;
-    if (absl::SimpleAtoi(absl::StripPrefix(m, "hydration_batch_size "), &n)) batch = n;
-    return std::string();
-  }
-};
+using host::FakeHost;
 
-class MemKeys final : public luks::KeyStore {
- public:
-  std::map<std::string, std::string> keys;
-  absl::StatusOr<std::string> Get(const std::string& v) override {
-    if (!keys.count(v)) return absl::NotFoundError("no key for " + v);
-    return keys[v];
-  }
-  absl::StatusOr<std::string> GetOrCreate(const std::string& v) override {
-    if (!keys.count(v)) keys[v] = "key-of-" + v;
-    return keys[v];
-  }
-  absl::Status Put(const std::string& v, const std::string& k) override {
-    keys[v] = k;
-    return absl::OkStatus();
-  }
-  absl::Status Delete(const std::string& v) override {
-    keys.erase(v);
-    return absl::OkStatus();
-  }
-};
-
-// One worker's kernel and tools, as sets; creating what exists twice is a bug
-// the real tools would turn into a second export, session or device.
-class FakeHost final : public Host {
- public:
-  std::map<std::string, volumes::LvRow> lvs;
-  std::map<std::string, std::string> crypt;  // name -> device
-  std::map<std::string, luks::Layout> formatted;
-  std::set<std::string> exports, sessions;
-  std::vector<std::string> hooks;  // consecutive repeats (a replayed step) collapsed
-  int exports_created = 0, logins = 0;
-  std::atomic<uint64_t> pool_free = 10ull << 30;
-  std::atomic<bool> consumer_busy = false;  // the clone always has I/O in flight
-  std::atomic<uint64_t> busy_ms = 0;
-  std::atomic<bool> busy_unreadable = false;
-  absl::StatusOr<uint64_t> BusyMillis(const std::string&) override {
-    if (busy_unreadable) return absl::UnavailableError("no stat file");
-    if (consumer_busy) busy_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
-    return busy_ms.load();
-  }
-  std::string fail_hook;  // this hook fails every time
-  std::atomic<int> refuse_logins = 0;  // the next logins are refused (the source's target is not there yet)
-  std::string disk_state = "running";  // of the source's disk
-  int revived = 0;
-  // The pool maps 128-sector blocks: the LUKS2 header's first, and plaintext
-  // 0-2 MiB of a volume with a 4 MiB header (regions 0-31 of the fake clone).
-  volumes::ThinMap mapped{.block_sectors = 128, .runs = {{0, 100, 8}, {64, 0, 32}}};
-  std::vector<std::string> events;  // maps taken, discards, hooks: in order, repeats collapsed
-  std::mutex events_mu;  // two machines' steps may run at once
-  void Event(const std::string& e) {
-    std::lock_guard lock(events_mu);
-    if (events.empty() || events.back() != e) events.push_back(e);
-  }
-  std::set<uint64_t> marked;        // regions a discard marked hydrated
-  FakeDm dmf;
-  MemKeys keyring;
-
-  absl::StatusOr<std::vector<volumes::LvRow>> ListVolumes() override {
-    std::vector<volumes::LvRow> out;
-    for (auto& [n, lv] : lvs)
-      if (lv.tags == std::vector<std::string>{volumes::kVolumeTag}) out.push_back(lv);
-    return out;
-  }
-  absl::StatusOr<volumes::LvRow> GetLv(const std::string& n) override {
-    if (!lvs.count(n)) return absl::NotFoundError("no logical volume " + n);
-    return lvs[n];
-  }
-  absl::Status CreateLv(const std::string& n, uint64_t bytes, const std::string& tag) override {
-    if (lvs.count(n)) return lvs[n].size_bytes == bytes ? absl::OkStatus() : absl::AlreadyExistsError(n);
-    lvs[n] = {.name = n, .size_bytes = bytes, .pool = "pool", .data_percent = 10, .tags = {tag}};
-    return absl::OkStatus();
-  }
-  absl::Status DeleteLv(const std::string& n) override {
-    lvs.erase(n);
-    return absl::OkStatus();
-  }
-  absl::Status RetireLv(const std::string& n, const std::string& to) override {
-    if (lvs.count(n)) lvs[to] = lvs[n], lvs.erase(n), lvs[to].name = to;
-    lvs[to].tags = {volumes::kRetiredTag};
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::vector<volumes::LvRow>> ListRetired() override {
-    std::vector<volumes::LvRow> out;
-    for (auto& [n, lv] : lvs)
-      if (lv.tags == std::vector<std::string>{volumes::kRetiredTag}) out.push_back(lv);
-    return out;
-  }
-  std::atomic<int> pool_reads = 0;  // one per hydration poll
-  absl::StatusOr<dm::PoolSpace> PoolSpace() override {
-    ++pool_reads;
-    uint64_t free = pool_free;
-    return dm::PoolSpace{.free_bytes = free, .total_bytes = 20ull << 30, .out_of_data_space = free == 0};
-  }
-  absl::StatusOr<volumes::ThinMap> Mappings(uint64_t thin_id) override {
-    for (auto& [n, lv] : lvs)
-      if (lv.thin_id == thin_id && lv.tags == std::vector<std::string>{volumes::kVolumeTag}) Event("map " + n);
-    return mapped;
-  }
-  // The fake clone's regions are the first dmf.total of 64 KiB.
-  absl::Status Discard(const std::string& dev, const std::vector<Extent>& e) override {
-    Event("discard " + dev);
-    for (const Extent& x : e)
-      for (uint64_t r = x.start / 128; r < (x.start + x.length) / 128 && r < dmf.total; ++r)
-        if (marked.insert(r).second) dmf.hydrated = std::min(dmf.total, dmf.hydrated + 1);
-    return absl::OkStatus();
-  }
-  std::string LvPath(const std::string& n) override { return "/dev/vg0/" + n; }
-  absl::Status ZeroDevice(const std::string&, uint64_t) override { return absl::OkStatus(); }
-  luks::KeyStore& keys() override { return keyring; }
-  absl::StatusOr<luks::Header> ReadHeader(const std::string& path) override {
-    luks::Header h;
-    h.layout = formatted.count(path) ? formatted[path] : luks::Layout{};
-    h.layout.uuid = "0b9c3f44-0c3e-4b8e-9a3b-6c2b1f0d9e11";
-    h.device_bytes = lvs[path.substr(9)].size_bytes;
-    h.plaintext_bytes = h.device_bytes - h.layout.data_offset;
-    return h;
-  }
-  absl::Status Format(const std::string& path, const luks::Layout& l, const std::string&) override {
-    if (formatted.count(path) && formatted[path].data_offset != l.data_offset) return absl::AlreadyExistsError(path);
-    formatted[path] = l;
-    return absl::OkStatus();
-  }
-  absl::Status OpenCrypt(const std::string& path, const std::string& name, const std::string&,
-                         const luks::OpenOptions&) override {
-    crypt.emplace(name, path);
-    return absl::OkStatus();
-  }
-  absl::Status CloseCrypt(const std::string& name) override {
-    crypt.erase(name);
-    return absl::OkStatus();
-  }
-  absl::StatusOr<uint64_t> DeviceBytes(const std::string&) override { return 64u << 20; }  // both plaintexts
-  absl::StatusOr<bool> VolumeOpen(const std::string& v) override { return crypt.count(v) > 0; }
-  absl::Status OpenVolume(const std::string& v) override { return OpenCrypt(LvPath(v), v, "", {}); }
-  absl::Status CloseVolume(const std::string& v) override { return CloseCrypt(v); }
-  dm::DeviceMapper& dm() override { return dmf; }
-  absl::Status Export(const iscsi::ExportSpec& s) override {
-    exports_created += exports.insert(s.iqn).second;
-    return absl::OkStatus();
-  }
-  absl::Status Unexport(const std::string& iqn, const std::string&) override {
-    exports.erase(iqn);
-    return absl::OkStatus();
-  }
-  absl::Status PrepareLogin(const iscsi::LoginSpec&) override { return absl::OkStatus(); }
-  absl::Status Login(const iscsi::LoginSpec& s) override {
-    if (!sessions.count(s.iqn) && refuse_logins > 0 && refuse_logins--)
-      return absl::PermissionDeniedError("iSCSI login to " + s.iqn + " refused: target not found");
-    logins += sessions.insert(s.iqn).second;
-    return absl::OkStatus();
-  }
-  absl::Status Logout(const std::string& iqn, const std::string&) override {
-    sessions.erase(iqn);
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::string> WaitDevice(const std::string&, absl::Duration) override { return std::string("/dev/sda"); }
-  absl::StatusOr<uint64_t> KernelLogNext() override { return 7; }
-  absl::StatusOr<std::string> HydrationError(const std::string&, const std::string&, uint64_t) override {
-    return std::string();
-  }
-  absl::StatusOr<std::string> SessionState(const std::string& iqn) override {
-    return sessions.count(iqn) ? std::string("LOGGED_IN") : std::string();
-  }
-  absl::StatusOr<iscsi::Disk> SourceDisk(const std::string& iqn) override {
-    if (!sessions.count(iqn)) return absl::NotFoundError("no disk for " + iqn);
-    return iscsi::Disk{.name = "sda", .state = disk_state};
-  }
-  absl::StatusOr<bool> ReviveDisk(const std::string&) override {
-    if (disk_state != "offline") return false;
-    disk_state = "running";
-    ++revived;
-    return true;
-  }
-  absl::Status RunHook(const std::string& path, const std::string& v, const std::string&) override {
-    if (path == fail_hook) return absl::FailedPreconditionError(path + " exited with status 1");
-    Event(path + " " + v);
-    if (hooks.empty() || hooks.back() != path + " " + v) hooks.push_back(path + " " + v);
-    return absl::OkStatus();
-  }
-  absl::StatusOr<uint64_t> Trim(const std::string&) override {
-    if (dmf.hydrated < dmf.total / 2) dmf.hydrated = dmf.total / 2;  // half the regions unused
-    return uint64_t{1} << 20;
-  }
-};
+// The LUKS2 mappings open on `h`.
+std::set<std::string> Crypt(FakeHost& h) {
+  std::set<std::string> out;
+  for (const auto& [name, table] : h.dm.live)
+    if (!table.empty() && table[0].type == "crypt") out.insert(name);
+  return out;
+}
 
 struct Worker;
 
@@ -354,7 +127,7 @@ struct Worker {
   const bool twice_;
   std::string dir;
   std::unique_ptr<fsm::Store> store;
-  FakeHost host;
+  FakeHost host{NewTempDir()};
   Env env;
   std::unique_ptr<fsm::Runner> runner;
 };
@@ -401,8 +174,9 @@ class MachinesTest : public ::testing::TestWithParam<bool> {
     // vol-1 on w1: 4 MiB LUKS2 offset, open with its consumer.
     FakeHost& h = w1->host;
     ASSERT_TRUE(h.CreateLv("vol-1", 68u << 20, volumes::kVolumeTag).ok());
-    h.formatted["/dev/vg0/vol-1"].data_offset = 4u << 20;
-    h.keyring.keys["vol-1"] = "source key";
+    ASSERT_TRUE(h.Format(h.LvPath("vol-1"), {.data_offset = 4u << 20}, "source key").ok());
+    h.keys["vol-1"] = "source key";
+    h.MapBlocks("vol-1", 64, 32);  // plaintext 0-2 MiB (regions 0-31 of the fake clone) holds data
     ASSERT_TRUE(h.OpenVolume("vol-1").ok());
   }
   // Each worker's steps call into the other's store and runner (LoopPeers):
@@ -419,7 +193,7 @@ class MachinesTest : public ::testing::TestWithParam<bool> {
   }
   // Starts vol-1's migration to w2 with kcopyd held, and waits for HYDRATING.
   void StartHeldInHydration(std::string* id) {
-    w2->host.dmf.hold = true;
+    w2->host.dm.hold = true;
     Start();
     auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
     ASSERT_TRUE(m.ok()) << m.status();
@@ -449,22 +223,22 @@ TEST_P(MachinesTest, MigratesEndToEndLeavingNothingBehind) {
   EXPECT_EQ(src.hooks, std::vector<std::string>{"/stop vol-1"});
   EXPECT_FALSE(src.lvs.count("vol-1"));
   EXPECT_EQ(src.lvs[m->id() + "-retired"].tags, std::vector<std::string>{volumes::kRetiredTag});
-  EXPECT_EQ(src.keyring.keys[m->id() + "-retired"], "source key");
+  EXPECT_EQ(src.keys[m->id() + "-retired"], "source key");
 
   EXPECT_EQ(dst.logins, 1);
   EXPECT_TRUE(dst.sessions.empty());
-  EXPECT_EQ(dst.formatted["/dev/vg0/vol-1"].data_offset, 4u << 20);  // the source's layout, not a default
-  EXPECT_EQ(dst.dmf.live["vol-1"][0].type, "linear");
-  EXPECT_EQ(dst.crypt.size(), 1u);  // vol-1-crypt only: the source view is closed
-  EXPECT_TRUE(dst.crypt.count("vol-1-crypt"));
+  EXPECT_EQ(dst.ReadHeader(dst.LvPath("vol-1"))->layout.data_offset, 4u << 20);  // the source's layout, not a default
+  EXPECT_EQ(dst.dm.live["vol-1"][0].type, "linear");
+  EXPECT_EQ(Crypt(dst).size(), 1u);  // vol-1-crypt only: the source view is closed
+  EXPECT_TRUE(Crypt(dst).count("vol-1-crypt"));
   EXPECT_FALSE(dst.lvs.count(m->id() + "-meta"));
-  EXPECT_FALSE(dst.keyring.keys.count(m->id() + "-src"));
-  EXPECT_NE(dst.keyring.keys["vol-1"], "source key");  // re-keyed
+  EXPECT_FALSE(dst.keys.count(m->id() + "-src"));
+  EXPECT_NE(dst.keys["vol-1"], "source key");  // re-keyed
   EXPECT_EQ(dst.hooks.front(), "/start vol-1");
 
   // The linear map went over the destination only once the clone's metadata
   // on disk (not only the kernel's memory) had every region.
-  EXPECT_EQ(dst.dmf.committed_at_swap, dst.dmf.total);
+  EXPECT_EQ(dst.dm.committed_at_swap, dst.dm.total);
 
   auto view = ViewOf(*w2->store->Get(m->id()));
   EXPECT_GT(view->blackout_seconds(), 0);
@@ -497,7 +271,7 @@ TEST_P(MachinesTest, TheRetiredCopyIsListedAndExpiresAfterItsGrace) {
   ASSERT_TRUE(purged.ok()) << purged.status();
   ASSERT_EQ(purged->size(), 1u);
   EXPECT_FALSE(w1->host.lvs.count(c.name));
-  EXPECT_FALSE(w1->host.keyring.keys.count(c.name));
+  EXPECT_FALSE(w1->host.keys.count(c.name));
   EXPECT_TRUE(ListRetired(&w1->env)->empty());
   // Only retired copies are purged, and this one is gone.
   EXPECT_EQ(PurgeRetired(&w1->env, c.name).code(), absl::StatusCode::kNotFound);
@@ -556,14 +330,14 @@ TEST_P(MachinesTest, TheMapIsServedToTheDestinationOnlyAndOnlyOnceFenced) {
 }
 
 TEST_P(MachinesTest, AnEmptyMapOfAVolumeHoldingDataStopsBeforeTheFence) {
-  w1->host.mapped.runs.clear();  // as a wrong thin id would give
+  w1->host.blocks["vol-1"].clear();  // as a wrong thin id would give
   Start();
   auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
   ASSERT_TRUE(m.ok()) << m.status();
   std::string end = w1->Wait(m->id());
   EXPECT_NE(end.find("maps nothing, but lvm says vol-1 holds"), std::string::npos) << end;
   EXPECT_TRUE(w1->host.hooks.empty());  // never fenced
-  EXPECT_TRUE(w1->host.crypt.count("vol-1"));
+  EXPECT_TRUE(Crypt(w1->host).count("vol-1"));
 }
 
 TEST_P(MachinesTest, AnOlderSourceWithoutAMapHasEverythingCopied) {
@@ -594,7 +368,7 @@ TEST_P(MachinesTest, AdmissionCountsDataHeaderMetadataAndTheReserve) {
             std::string::npos)
       << refused.status();
   EXPECT_TRUE(w2->store->List()->empty());
-  EXPECT_FALSE(w2->host.keyring.keys.count("m-1-src"));
+  EXPECT_FALSE(w2->host.keys.count("m-1-src"));
   w2->host.pool_free = 79u << 20;
   EXPECT_TRUE(AcceptOffer(&w2->env, w2->runner.get(), req).ok());
 }
@@ -603,7 +377,7 @@ TEST_P(MachinesTest, ALowPoolPausesHydrationAndNamesTheDestination) {
   std::string id;
   ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
   w2->host.pool_free = 10u << 20;  // below the 64 MiB reserve: another tenant, or a mistake
-  w2->host.dmf.hold = false;
+  w2->host.dm.hold = false;
   std::string reason;
   ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record& r) {
     reason = ViewOf(r)->progress().stall_reason();
@@ -623,13 +397,13 @@ TEST_P(MachinesTest, ALowPoolPausesHydrationAndNamesTheDestination) {
 TEST_P(MachinesTest, ABusyConsumerDeepensHydrationUntilItLetsUp) {
   std::string id;
   ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
-  FakeDm& dm = w2->host.dmf;
+  dm::FakeDm& clone = w2->host.dm;
   w2->host.busy_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   w2->host.consumer_busy = true;
-  ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record&) { return dm.threshold == 1024 && dm.batch == 128; }));
+  ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record&) { return clone.threshold == 1024 && clone.batch == 128; }));
   w2->host.consumer_busy = false;
-  ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record&) { return dm.threshold == 256 && dm.batch == 32; }));
-  dm.hold = false;
+  ASSERT_TRUE(w2->WaitFor(id, [&](const fsm::Record&) { return clone.threshold == 256 && clone.batch == 32; }));
+  clone.hold = false;
   EXPECT_EQ(w2->Wait(id), "DONE");
 }
 
@@ -639,9 +413,9 @@ TEST_P(MachinesTest, UnreadableIoCountersLeaveTheDepthAlone) {
   std::string id;
   ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
   w2->host.busy_unreadable = true;
-  w2->host.dmf.hold = false;
+  w2->host.dm.hold = false;
   EXPECT_EQ(w2->Wait(id), "DONE");
-  EXPECT_EQ(w2->host.dmf.threshold, 256u);
+  EXPECT_EQ(w2->host.dm.threshold, 256u);
 }
 
 // A rate cap is kept by pausing hydration between polls: a deep start would
@@ -651,17 +425,17 @@ TEST_P(MachinesTest, UnderARateCapHydrationNeverDeepens) {
   w2->env.opts.hydration_max_bytes_per_second = 1 << 20;
   std::string id;
   ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
-  FakeDm& dm = w2->host.dmf;
+  dm::FakeDm& clone = w2->host.dm;
   w2->host.busy_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   w2->host.consumer_busy = true;
   // Three polls busy (a poll leaves the record as it was: count them here).
   const int seen = w2->host.pool_reads;
   for (int i = 0; i < 200 && w2->host.pool_reads < seen + 3; ++i) absl::SleepFor(absl::Milliseconds(50));
   ASSERT_GE(w2->host.pool_reads, seen + 3);
-  EXPECT_EQ(dm.threshold, 256u);
-  EXPECT_EQ(dm.batch, 32u);
+  EXPECT_EQ(clone.threshold, 256u);
+  EXPECT_EQ(clone.batch, 32u);
   w2->host.consumer_busy = false;
-  dm.hold = false;
+  clone.hold = false;
   EXPECT_EQ(w2->Wait(id), "DONE");
 }
 
@@ -678,7 +452,7 @@ TEST_P(MachinesTest, RefusedOfferRollsBackBeforeTheFence) {
       << end;
   FakeHost& src = w1->host;
   EXPECT_TRUE(src.exports.empty());
-  EXPECT_TRUE(src.crypt.count("vol-1"));  // refused before the fence: never stopped
+  EXPECT_TRUE(Crypt(src).count("vol-1"));  // refused before the fence: never stopped
   EXPECT_TRUE(src.hooks.empty());
   EXPECT_TRUE(src.lvs.count("vol-1"));
 }
@@ -709,8 +483,9 @@ TEST_P(MachinesTest, CancelIsRefusedOnceTheDestinationBooted) {
 TEST_P(MachinesTest, DrainRunsAtMostTheLimitAtOnce) {
   for (const char* v : {"vol-2", "vol-3"}) {
     ASSERT_TRUE(w1->host.CreateLv(v, 68u << 20, volumes::kVolumeTag).ok());
-    w1->host.formatted[std::string("/dev/vg0/") + v].data_offset = 4u << 20;
-    w1->host.keyring.keys[v] = "k";
+    ASSERT_TRUE(w1->host.Format(w1->host.LvPath(v), {.data_offset = 4u << 20}, "k").ok());
+    w1->host.keys[v] = "k";
+    w1->host.MapBlocks(v, 64, 32);
   }
   Start();
   auto d = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1);
@@ -747,7 +522,7 @@ TEST_P(MachinesTest, AFailedFenceRollsBack) {
   EXPECT_TRUE(absl::StrContains(end, "rolled back: FAILED_PRECONDITION: /stop exited with status 1")) << end;
   EXPECT_EQ(w2->Wait(m->id()), "ABORTED");
   EXPECT_TRUE(w1->host.exports.empty());
-  EXPECT_TRUE(w1->host.crypt.count("vol-1"));
+  EXPECT_TRUE(Crypt(w1->host).count("vol-1"));
   EXPECT_EQ(w1->host.hooks, std::vector<std::string>{"/start vol-1"});
   EXPECT_FALSE(w2->host.lvs.count("vol-1"));
   EXPECT_EQ(*w1->store->HolderOf("vol-1"), "") << "an ended machine holds nothing";
@@ -774,7 +549,7 @@ TEST_P(MachinesTest, AConsumerThatMayRunIsNeverRolledBack) {
     auto r = w1->store->Get(m->id());
     EXPECT_EQ(r->state(), state);
     EXPECT_FALSE(r->terminal());
-    EXPECT_FALSE(w1->host.crypt.count("vol-1"));
+    EXPECT_FALSE(Crypt(w1->host).count("vol-1"));
     EXPECT_EQ(w1->host.hooks, std::vector<std::string>{"/stop vol-1"});
     EXPECT_EQ(w1->host.exports.size(), 1u);
     EXPECT_EQ(*w1->store->HolderOf("vol-1"), m->id());
@@ -800,7 +575,7 @@ TEST_P(MachinesTest, SourceRebootMidHydrationExportsAgain) {
   ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
   ASSERT_TRUE(w1->WaitFor(id, [](const fsm::Record& r) { return r.state() == "WAITING"; }));
   w1->PowerCycle([](FakeHost& h) { h.exports.clear(); });  // tgt keeps nothing across a boot
-  w2->host.dmf.hold = false;
+  w2->host.dm.hold = false;
   EXPECT_EQ(w1->Wait(id), "DONE");
   EXPECT_EQ(w2->Wait(id), "DONE");
   EXPECT_EQ(w1->host.exports_created, 2);  // made again after the reboot
@@ -826,13 +601,12 @@ TEST_P(MachinesTest, ARefusedLoginAfterBootIsRetried) {
   std::string id;
   ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
   w2->PowerCycle([](FakeHost& h) {
-    h.dmf.live.clear();
-    h.dmf.hydrated = h.dmf.committed;
-    h.dmf.hydrating = false;
-    h.crypt.clear();
+    h.dm.live.clear();
+    h.dm.hydrated = h.dm.committed;
+    h.dm.hydrating = false;
     h.sessions.clear();
     h.refuse_logins = 1 << 30;
-    h.dmf.hold = false;
+    h.dm.hold = false;
   });
   ASSERT_TRUE(w2->WaitFor(id, [](const fsm::Record& r) {
     return r.state() == "HYDRATING" &&
@@ -905,7 +679,7 @@ TEST_P(MachinesTest, OffersOfOneVolumeAtOnceAdmitOne) {
   }
   EXPECT_EQ(accepted, 1);
   EXPECT_EQ(w2->store->List()->size(), 1u);
-  EXPECT_EQ(w2->host.keyring.keys.size(), 1u);
+  EXPECT_EQ(w2->host.keys.size(), 1u);
   // Nor may a volume of that name be made here meanwhile.
   EXPECT_TRUE(absl::IsFailedPrecondition(w2->store->Hold("vol-9", "a create request").status()));
 }

@@ -30,7 +30,7 @@ RetiredCopy Describe(Env* env, const volumes::LvRow& lv) {
 // Key first, then the LV: a cut between leaves an LV without a key, which
 // the next look deletes; both deletes succeed on what is already gone.
 absl::Status Remove(Env* env, const std::string& name) {
-  RETURN_IF_ERROR(env->host->keys().Delete(name));
+  RETURN_IF_ERROR(env->host->DeleteKey(name));
   return env->host->DeleteLv(name);
 }
 
@@ -41,7 +41,7 @@ absl::Status NoRetiredCopy(const std::string& name, const std::string& worker) {
 }
 
 absl::StatusOr<std::vector<RetiredCopy>> ListRetired(Env* env) {
-  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> lvs, env->host->ListRetired());
+  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> lvs, env->host->ListLvs(volumes::kRetiredTag));
   std::vector<RetiredCopy> out;
   for (const volumes::LvRow& lv : lvs) out.push_back(Describe(env, lv));
   std::sort(out.begin(), out.end(), [](const RetiredCopy& a, const RetiredCopy& b) {
@@ -52,7 +52,7 @@ absl::StatusOr<std::vector<RetiredCopy>> ListRetired(Env* env) {
 
 absl::Status PurgeRetired(Env* env, const std::string& name) {
   if (!absl::EndsWith(name, internal::RetiredLv(""))) return NoRetiredCopy(name, env->worker);
-  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> lvs, env->host->ListRetired());
+  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> lvs, env->host->ListLvs(volumes::kRetiredTag));
   const bool here = std::any_of(lvs.begin(), lvs.end(), [&](const volumes::LvRow& lv) { return lv.name == name; });
   if (!here) return NoRetiredCopy(name, env->worker);
   return Remove(env, name);

@@ -1,8 +1,10 @@
 // The source side of a migration: fence, export, offer, wait, retire.
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/random.h"
 #include "common/status.h"
 #include "luks/api.h"
+#include "migration/allocation.h"
 #include "migration/internal.h"
 #include "migration/machines.h"
 #include "spdlog/spdlog.h"
@@ -43,7 +45,7 @@ absl::StatusOr<fsm::Next> Queued(Env* env, const fsm::StepContext& c) {
 
 // Where the volume's plaintext holds data, from the thin pool's map. A record
 // from before thin ids were kept (PREPARING ran in an older workerd) looks it up.
-absl::StatusOr<std::vector<Extent>> MapOf(Host& h, MigrationState& st) {
+absl::StatusOr<std::vector<Extent>> MapOf(host::Host& h, MigrationState& st) {
   if (st.thin_id() == 0) {
     ASSIGN_OR_RETURN(volumes::LvRow lv, h.GetLv(st.view().volume_id()));
     st.set_thin_id(lv.thin_id);
@@ -55,10 +57,10 @@ absl::StatusOr<std::vector<Extent>> MapOf(Host& h, MigrationState& st) {
 absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
-  Host& h = *env->host;
+  host::Host& h = *env->host;
   ASSIGN_OR_RETURN(volumes::LvRow lv, h.GetLv(vol));
   ASSIGN_OR_RETURN(luks::Header hdr, h.ReadHeader(h.LvPath(vol)));
-  RETURN_IF_ERROR(h.keys().Get(vol).status());
+  RETURN_IF_ERROR(h.GetKey(vol).status());
   ASSIGN_OR_RETURN(v1::HealthResponse dest, env->peers->Health(st.view().destination_worker()));
   if (dest.initiator_iqn().empty())
     return absl::FailedPreconditionError(
@@ -70,7 +72,7 @@ absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   st.set_portal(env->portal);
   st.set_target_iqn(absl::StrCat("iqn.2026-11.io.volmigrate:", env->worker, ".", c.id));
   st.set_chap_user(c.id);
-  st.set_chap_secret(internal::RandomSecret(16));
+  st.set_chap_secret(RandomSecret(16));
   *st.mutable_luks() = luks::ToApi(hdr.layout);
   st.set_device_bytes(hdr.device_bytes);
   st.set_plaintext_bytes(hdr.plaintext_bytes);
@@ -95,7 +97,7 @@ absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
   const std::string& vol = st.view().volume_id();
   ASSIGN_OR_RETURN(bool open, env->host->VolumeOpen(vol));
   // After a crash past the close there is nothing to stop: the hook ran.
-  if (open) RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_stop, vol, LiveDevice(vol)));
+  if (open) RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_stop, vol, host::LiveDevice(vol)));
   RETURN_IF_ERROR(env->host->CloseVolume(vol));
   // Nothing writes any more: the map is exact, and the destination marks
   // every region outside it copied before its consumer starts.
@@ -149,7 +151,7 @@ absl::StatusOr<fsm::Next> Offering(Env* env, const fsm::StepContext& c) {
   t->set_chap_user(st.chap_user());
   t->set_chap_secret(st.chap_secret());
   req.set_initiator_iqn(st.initiator_iqn());
-  ASSIGN_OR_RETURN(std::string key, env->host->keys().Get(vol));
+  ASSIGN_OR_RETURN(std::string key, env->host->GetKey(vol));
   req.set_volume_key(key);
   req.set_allocated_bytes(st.allocated_bytes());
   auto r = env->peers->Offer(st.view().destination_worker(), req);
@@ -258,7 +260,7 @@ absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
   const bool restart = st.was_open() && st.fence_unix_ms() != 0;
   if (restart) {
     RETURN_IF_ERROR(env->host->OpenVolume(vol));
-    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, LiveDevice(vol)));
+    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
   }
   spdlog::info("{} rolled back: export removed{}", LogTag(vol, c.id), restart ? ", consumer restarted" : "");
   return internal::RolledBack(st);
@@ -267,17 +269,17 @@ absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
 absl::StatusOr<fsm::Next> Retiring(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
-  Host& h = *env->host;
+  host::Host& h = *env->host;
   RETURN_IF_ERROR(h.Unexport(st.target_iqn(), st.chap_user()));
   if (env->opts.retire == "delete") {
     RETURN_IF_ERROR(h.DeleteLv(vol));
-    RETURN_IF_ERROR(h.keys().Delete(vol));
+    RETURN_IF_ERROR(h.DeleteKey(vol));
   } else {
     const std::string retired = internal::RetiredLv(c.id);
-    auto key = h.keys().Get(vol);
-    if (key.ok()) RETURN_IF_ERROR(h.keys().Put(retired, *key));
+    auto key = h.GetKey(vol);
+    if (key.ok()) RETURN_IF_ERROR(h.PutKey(retired, *key));
     RETURN_IF_ERROR(h.RetireLv(vol, retired));
-    RETURN_IF_ERROR(h.keys().Delete(vol));
+    RETURN_IF_ERROR(h.DeleteKey(vol));
   }
   spdlog::info("{} done: export removed, source copy {}", LogTag(vol, c.id),
                env->opts.retire == "delete" ? "deleted" : "kept as " + internal::RetiredLv(c.id));
@@ -290,7 +292,7 @@ fsm::MachineDef SourceMachine(Env* env) {
   fsm::MachineDef d;
   d.kind = kOutKind;
   d.initial_state = "QUEUED";
-  auto bind = [env](auto fn) { return internal::Bind(env, fn); };
+  auto bind = [env](auto fn) { return fsm::Bind(env, fn); };
   auto guard = [env](auto fn) { return internal::Guard(env, fn); };
   d.steps = {{"QUEUED", bind(Queued)},
              {"PREPARING", bind(Preparing)},  // nothing made yet: a failure is FAILED

@@ -8,17 +8,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/files.h"
+#include "common/random.h"
 #include "common/status.h"
 #include "lsvd/thin.h"
-#include "migration/host.h"
-#include "migration/internal.h"
+#include "host/host.h"
 #include "spdlog/spdlog.h"
 
 namespace volmigrate::sealing {
 
 namespace {
 
-using migration::internal::Bind;
+using fsm::Bind;
 
 absl::StatusOr<TransferState> Parse(const fsm::StepContext& c) {
   TransferState st;
@@ -54,9 +54,16 @@ absl::StatusOr<lsvd::LogScan> ScanFor(Env* env, const std::string& volume, const
   return scan;
 }
 
+absl::StatusOr<bool> LvExists(host::Host& h, const std::string& lv) {
+  auto r = h.GetLv(lv);
+  if (absl::IsNotFound(r.status())) return false;
+  RETURN_IF_ERROR(r.status());
+  return true;
+}
+
 absl::StatusOr<lsvd::Uuid> VolumeUuid(Env* env, const std::string& lv) {
-  ASSIGN_OR_RETURN(std::string text, env->host->LuksUuid(lv));
-  return lsvd::ParseUuid(text);
+  ASSIGN_OR_RETURN(luks::Header h, env->host->ReadHeader(env->host->LvPath(lv)));
+  return lsvd::ParseUuid(h.layout.uuid);
 }
 
 lsvd::Uuid UuidOf(const TransferState& st) {
@@ -71,7 +78,7 @@ absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(TransferState st, Parse(c));
   ASSIGN_OR_RETURN(bool open, env->host->VolumeOpen(st.volume()));
   if (open) {
-    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_stop, st.volume(), migration::LiveDevice(st.volume())));
+    RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_stop, st.volume(), host::LiveDevice(st.volume())));
     RETURN_IF_ERROR(env->host->CloseVolume(st.volume()));
   }
   return Go("SNAPSHOTTING", st);
@@ -91,7 +98,7 @@ absl::StatusOr<fsm::Next> Snapshotting(Env* env, const fsm::StepContext& c) {
   st.set_snapshot(volumes::SealedSnapshotName(st.volume(), st.point()));
   st.set_base("");
   if (last) {
-    ASSIGN_OR_RETURN(std::vector<std::string> snaps, env->host->Snapshots(st.volume()));
+    ASSIGN_OR_RETURN(std::vector<std::string> snaps, env->host->SealedSnapshots(st.volume()));
     const std::string base = volumes::SealedSnapshotName(st.volume(), last->point);
     if (std::find(snaps.begin(), snaps.end(), base) != snaps.end()) st.set_base(base);
   }
@@ -110,16 +117,18 @@ absl::StatusOr<std::shared_ptr<const lsvd::PointPlan>> PlanOf(Env* env, const st
       return std::shared_ptr<const lsvd::PointPlan>(it->second, &it->second->plan);
     }
   }
-  ASSIGN_OR_RETURN(std::string xml, env->host->PoolMappings());
-  ASSIGN_OR_RETURN(volumes::ThinDump dump, volumes::ParseThinDump(xml));
-  ASSIGN_OR_RETURN(uint64_t now_id, env->host->ThinId(st.snapshot()));
+  // Both snapshots are read-only: their maps cannot change between the two reads.
+  ASSIGN_OR_RETURN(volumes::LvRow snap, env->host->GetLv(st.snapshot()));
+  ASSIGN_OR_RETURN(volumes::ThinMap now_map, env->host->Mappings(snap.thin_id));
   std::vector<volumes::ThinRun> before;
   if (!st.base().empty()) {
-    ASSIGN_OR_RETURN(uint64_t base_id, env->host->ThinId(st.base()));
-    before = dump.devices[base_id];
+    ASSIGN_OR_RETURN(volumes::LvRow base, env->host->GetLv(st.base()));
+    ASSIGN_OR_RETURN(volumes::ThinMap base_map, env->host->Mappings(base.thin_id));
+    before = std::move(base_map.runs);
   }
-  const std::vector<volumes::ThinRun>& now = dump.devices[now_id];
-  ASSIGN_OR_RETURN(uint64_t bytes, DeviceBytes(env->host->LvPath(st.snapshot())));
+  const std::vector<volumes::ThinRun>& now = now_map.runs;
+  const uint64_t block_sectors = now_map.block_sectors;
+  ASSIGN_OR_RETURN(uint64_t bytes, env->host->DeviceBytes(env->host->LvPath(st.snapshot())));
   auto planned = std::make_shared<Planned>();
   lsvd::PointPlan* plan = &planned->plan;
   plan->prefix = lsvd::LogPrefix(st.volume());
@@ -128,10 +137,10 @@ absl::StatusOr<std::shared_ptr<const lsvd::PointPlan>> PlanOf(Env* env, const st
   plan->first_seq = st.first_seq();
   plan->volume_bytes = bytes;
   plan->created_unix = st.created_unix();
-  plan->objects = lsvd::PlanObjects(lsvd::ChangedRanges(before, now, dump.block_sectors, bytes / lsvd::kSector),
+  plan->objects = lsvd::PlanObjects(lsvd::ChangedRanges(before, now, block_sectors, bytes / lsvd::kSector),
                                     env->opts.object_bytes);
   uint64_t allocated = 0;
-  for (const auto& r : now) allocated += r.length * dump.block_sectors * lsvd::kSector;
+  for (const auto& r : now) allocated += r.length * block_sectors * lsvd::kSector;
   planned->allocated_bytes = std::min(allocated, bytes);
   st.set_allocated_bytes(planned->allocated_bytes);
   st.set_volume_bytes(bytes);
@@ -244,18 +253,18 @@ absl::StatusOr<fsm::Next> Planning(Env* env, const fsm::StepContext& c) {
   const lsvd::Uuid u = scan.volume();
   st.set_uuid(std::string(u.begin(), u.end()));
   // The key first: a restore that could never open is not started.
-  if (auto have = env->host->keys().Get(st.new_volume()); absl::IsNotFound(have.status())) {
+  if (auto have = env->host->GetKey(st.new_volume()); absl::IsNotFound(have.status())) {
     std::string key;
     if (st.key_from().empty()) {
-      ASSIGN_OR_RETURN(key, env->host->keys().Get(st.volume()));
+      ASSIGN_OR_RETURN(key, env->host->GetKey(st.volume()));
     } else {
       ASSIGN_OR_RETURN(key, env->fetch_key(st.key_from(), st.volume()));
     }
-    RETURN_IF_ERROR(env->host->keys().Put(st.new_volume(), key));
+    RETURN_IF_ERROR(env->host->PutKey(st.new_volume(), key));
   } else if (!have.ok()) {
     return have.status();
   }
-  RETURN_IF_ERROR(env->host->CreateVolumeLv(st.new_volume(), st.volume_bytes()));
+  RETURN_IF_ERROR(env->host->CreateLv(st.new_volume(), st.volume_bytes(), volumes::kVolumeTag));
   return Go("WRITING", st);
 }
 
@@ -319,7 +328,7 @@ fsm::MachineDef Def(const std::string& kind, const std::string& initial) {
   return d;
 }
 
-std::string NewId(const std::string& kind) { return absl::StrCat(kind, "-", migration::internal::RandomHex(4)); }
+std::string NewId(const std::string& kind) { return absl::StrCat(kind, "-", RandomHex(4)); }
 
 }  // namespace
 
@@ -369,7 +378,7 @@ absl::StatusOr<v1::Transfer> TransferView(const fsm::Record& r, const Env& env) 
 }
 
 absl::StatusOr<v1::Transfer> StartSeal(Env* env, fsm::Runner* runner, const std::string& volume, bool ship) {
-  ASSIGN_OR_RETURN(bool exists, env->host->LvExists(volume));
+  ASSIGN_OR_RETURN(bool exists, LvExists(*env->host, volume));
   if (!exists) return volumes::NoVolume(volume, env->worker);
   // The same request again (a retry whose answer was lost, say) follows the
   // one already running instead of being refused.
@@ -400,7 +409,7 @@ absl::StatusOr<v1::Transfer> StartRestore(Env* env, fsm::Runner* runner, const v
   // The log it reads is not held: a ship only adds objects past the last
   // checkpoint (or removes a torn tail there), and a restore reads up to one.
   ASSIGN_OR_RETURN(fsm::Lease lease, env->store->Hold(req.new_volume_id(), id));
-  ASSIGN_OR_RETURN(bool exists, env->host->LvExists(req.new_volume_id()));
+  ASSIGN_OR_RETURN(bool exists, LvExists(*env->host, req.new_volume_id()));
   if (exists) {
     return absl::AlreadyExistsError(absl::StrCat("volume '", req.new_volume_id(), "' exists on worker ", env->worker,
                                                  "; restore into a new name"));
@@ -420,17 +429,17 @@ absl::StatusOr<v1::Transfer> StartRestore(Env* env, fsm::Runner* runner, const v
 absl::Status Unseal(Env* env, const std::string& volume) {
   // Held to the end: nothing may start on the volume while it is reopened.
   ASSIGN_OR_RETURN(fsm::Lease lease, env->store->Hold(volume, "an unseal request"));
-  ASSIGN_OR_RETURN(bool exists, env->host->LvExists(volume));
+  ASSIGN_OR_RETURN(bool exists, LvExists(*env->host, volume));
   if (!exists) return volumes::NoVolume(volume, env->worker);
   ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(volume)));
   const uint64_t shipped = scan.points.empty() ? 0 : scan.points.back().point;
-  ASSIGN_OR_RETURN(std::vector<std::string> snaps, env->host->Snapshots(volume));
+  ASSIGN_OR_RETURN(std::vector<std::string> snaps, env->host->SealedSnapshots(volume));
   for (const std::string& s : snaps) {
     // A seal never shipped would be a stale base once the volume changes.
     if (s != volumes::SealedSnapshotName(volume, shipped)) RETURN_IF_ERROR(env->host->DeleteLv(s));
   }
   RETURN_IF_ERROR(env->host->OpenVolume(volume));
-  return env->host->RunHook(env->opts.consumer_start, volume, migration::LiveDevice(volume));
+  return env->host->RunHook(env->opts.consumer_start, volume, host::LiveDevice(volume));
 }
 
 absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Env* env, const std::string& volume) {

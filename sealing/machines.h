@@ -40,7 +40,7 @@
 #include "fsm/runner.h"
 #include "lsvd/log.h"
 #include "objstore/store.h"
-#include "sealing/host.h"
+#include "host/host.h"
 #include "sealing/state.pb.h"
 #include "volmigrate/v1/volmigrate.pb.h"
 
@@ -66,7 +66,7 @@ struct Planned {
 struct Env {
   std::string worker;
   Options opts;
-  Host* host = nullptr;
+  host::Host* host = nullptr;
   objstore::ObjectStore* objects = nullptr;
   fsm::Store* store = nullptr;
   // The key of `volume` held by peer `peer` (Peer.FetchVolumeKey).

@@ -13,114 +13,28 @@
 #include "common/test_util.h"
 #include "fsm/diagram.h"
 #include "fsm/store.h"
+#include "host/fake_host.h"
 #include "lsvd/thin.h"
 
 namespace volmigrate::sealing {
 namespace {
 
-constexpr uint64_t kBlockSectors = 128;  // 64 KiB thin blocks
-constexpr uint64_t kBlockBytes = kBlockSectors * 512;
+constexpr uint64_t kBlockBytes = host::FakeHost::kBlockBytes;
 constexpr uint64_t kBlocks = 32;         // 2 MiB volumes
 constexpr char kUuid[] = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 
-class FakeHost : public Host {
- public:
-  struct Lv {
-    uint64_t thin_id = 0;
-    std::map<uint64_t, uint64_t> map;  // block -> data block
-    bool open = false;
-  };
-  explicit FakeHost(const std::string& dir) : dir_(dir), keys_(*luks::FileKeyStore::Open(dir + "/keys")) {}
-
-  // A volume whose first block holds its "LUKS2 UUID".
-  void MakeVolume(const std::string& name) {
-    ASSERT_TRUE(CreateVolumeLv(name, kBlocks * kBlockBytes).ok());
-    Write(name, 0, std::string(kUuid) + std::string(kBlockBytes - 36, 'h'));
-    ASSERT_TRUE(keys_->Put(name, "secret-" + name).ok());
-  }
-  void Write(const std::string& lv, uint64_t block, const std::string& bytes) {
-    std::string all = *ReadFile(LvPath(lv));
-    all.replace(block * kBlockBytes, kBlockBytes, bytes.substr(0, kBlockBytes));
-    ASSERT_TRUE(WriteFileAtomic(LvPath(lv), all, 0600).ok());
-    lvs_[lv].map[block] = next_data_++;
-  }
-  void Discard(const std::string& lv, uint64_t block) { Write(lv, block, std::string(kBlockBytes, '\0')), lvs_[lv].map.erase(block); }
-  std::string Bytes(const std::string& lv) { return *ReadFile(LvPath(lv)); }
-
-  absl::StatusOr<bool> VolumeOpen(const std::string& v) override { return lvs_[v].open; }
-  absl::Status OpenVolume(const std::string& v) override {
-    if (!lvs_.count(v)) return absl::NotFoundError(v);
-    auto key = keys_->Get(v);
-    if (!key.ok()) return key.status();
-    if (*key != "secret-" + key_origin_.at(v)) return absl::PermissionDeniedError("wrong key for " + v);
-    lvs_[v].open = true;
-    return absl::OkStatus();
-  }
-  absl::Status CloseVolume(const std::string& v) override {
-    lvs_[v].open = false;
-    return absl::OkStatus();
-  }
-  absl::Status RunHook(const std::string& path, const std::string& v, const std::string&) override {
-    hooks.push_back(path + " " + v);
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::string> LuksUuid(const std::string& lv) override { return Bytes(lv).substr(0, 36); }
-  absl::StatusOr<bool> LvExists(const std::string& lv) override { return lvs_.count(lv) > 0; }
-  absl::Status CreateVolumeLv(const std::string& lv, uint64_t bytes) override {
-    if (lvs_.count(lv)) return absl::OkStatus();
-    lvs_[lv].thin_id = next_id_++;
-    // A restored volume opens with the key of the volume it came from.
-    key_origin_[lv] = lv.rfind("r", 0) == 0 ? "vol" : lv;
-    return WriteFileAtomic(LvPath(lv), std::string(bytes, '\0'), 0600);
-  }
-  absl::Status DeleteLv(const std::string& lv) override {
-    lvs_.erase(lv);
-    ::unlink(LvPath(lv).c_str());
-    return absl::OkStatus();
-  }
-  absl::Status Snapshot(const std::string& origin, const std::string& name) override {
-    if (lvs_.count(name)) return absl::OkStatus();
-    snapshots_made.insert(name);
-    lvs_[name] = lvs_[origin];
-    lvs_[name].thin_id = next_id_++;
-    lvs_[name].open = false;
-    return WriteFileAtomic(LvPath(name), Bytes(origin), 0600);
-  }
-  absl::StatusOr<std::vector<std::string>> Snapshots(const std::string& volume) override {
-    std::vector<std::string> out;
-    for (const auto& [n, lv] : lvs_)
-      if (n.rfind(volume + "_p", 0) == 0) out.push_back(n);
-    return out;
-  }
-  absl::StatusOr<uint64_t> ThinId(const std::string& lv) override { return lvs_.at(lv).thin_id; }
-  absl::StatusOr<std::string> PoolMappings() override {
-    std::string x = absl::StrCat("<superblock uuid=\"\" time=\"1\" data_block_size=\"", kBlockSectors, "\">\n");
-    for (const auto& [n, lv] : lvs_) {
-      absl::StrAppend(&x, "  <device dev_id=\"", lv.thin_id, "\" mapped_blocks=\"", lv.map.size(), "\">\n");
-      for (auto [b, d] : lv.map) absl::StrAppend(&x, "    <single_mapping origin_block=\"", b, "\" data_block=\"", d, "\" time=\"0\"/>\n");
-      absl::StrAppend(&x, "  </device>\n");
-    }
-    return x + "</superblock>\n";
-  }
-  std::string LvPath(const std::string& lv) override { return dir_ + "/" + lv; }
-  luks::KeyStore& keys() override { return *keys_; }
-
-  std::vector<std::string> hooks;
-  std::set<std::string> snapshots_made;
-
- private:
-  std::string dir_;
-  std::unique_ptr<luks::FileKeyStore> keys_;
-  std::map<std::string, Lv> lvs_;
-  std::map<std::string, std::string> key_origin_;
-  uint64_t next_id_ = 1, next_data_ = 1000;
-};
+// A volume whose LUKS2 header (block 0) says kUuid and opens with its key.
+void MakeVolume(host::FakeHost& h, const std::string& name) {
+  ASSERT_TRUE(h.CreateLv(name, kBlocks * kBlockBytes, volumes::kVolumeTag).ok());
+  ASSERT_TRUE(h.Format(h.LvPath(name), {.uuid = kUuid, .data_offset = kBlockBytes}, "secret-" + name).ok());
+  h.keys[name] = "secret-" + name;
+}
 
 class SealingTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = NewTempDir();
-    host_ = std::make_unique<FakeHost>(dir_);
+    host_ = std::make_unique<host::FakeHost>(NewTempDir());
     objects_ = *objstore::NewLocalStore(dir_ + "/objects");
     store_ = *fsm::Store::Open(dir_ + "/state");
     env_.worker = "w1";
@@ -131,7 +45,7 @@ class SealingTest : public ::testing::Test {
     env_.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
     env_.fetch_key = [this](const std::string& peer, const std::string& volume) -> absl::StatusOr<std::string> {
       fetched.push_back(peer + ":" + volume);
-      return host_->keys().Get(volume);
+      return host_->GetKey(volume);
     };
     runner_ = std::make_unique<fsm::Runner>(store_.get(), fsm::RunnerOptions{.max_concurrent = 2,
                                                                                .backoff_initial = absl::Milliseconds(5),
@@ -145,7 +59,7 @@ class SealingTest : public ::testing::Test {
       ASSERT_TRUE(runner_->Register(d).ok());
     }
     ASSERT_TRUE(runner_->Start().ok());
-    host_->MakeVolume("vol");
+    MakeVolume(*host_, "vol");
   }
   void TearDown() override { runner_->Stop(); }
 
@@ -164,7 +78,7 @@ class SealingTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::unique_ptr<FakeHost> host_;
+  std::unique_ptr<host::FakeHost> host_;
   std::unique_ptr<objstore::ObjectStore> objects_;
   std::unique_ptr<fsm::Store> store_;
   Env env_;
@@ -178,7 +92,7 @@ TEST(SealingDiagrams, TheHeaderDrawsEveryEdgeOfBothTables) {
 }
 
 TEST_F(SealingTest, ShipChangeShipAgainRestoreBothPoints) {
-  for (uint64_t b : {1, 2, 3, 7, 8, 20}) host_->Write("vol", b, std::string(kBlockBytes, static_cast<char>('a' + b)));
+  for (uint64_t b : {1, 2, 3, 7, 8, 20}) host_->WriteBlocks("vol", b, std::string(kBlockBytes, static_cast<char>('a' + b)));
   ASSERT_TRUE(host_->OpenVolume("vol").ok());
   v1::Transfer t1 = Run(StartSeal(&env_, runner_.get(), "vol", true));
   const std::string at1 = host_->Bytes("vol");
@@ -193,14 +107,14 @@ TEST_F(SealingTest, ShipChangeShipAgainRestoreBothPoints) {
   // Unseal, change (one block rewritten, one discarded, one new), ship again.
   ASSERT_TRUE(Unseal(&env_, "vol").ok());
   EXPECT_TRUE(*host_->VolumeOpen("vol"));
-  host_->Write("vol", 3, std::string(kBlockBytes, 'X'));
-  host_->Discard("vol", 8);
-  host_->Write("vol", 30, std::string(kBlockBytes, 'Y'));
+  host_->WriteBlocks("vol", 3, std::string(kBlockBytes, 'X'));
+  host_->UnmapBlock("vol", 8);
+  host_->WriteBlocks("vol", 30, std::string(kBlockBytes, 'Y'));
   v1::Transfer t2 = Run(StartSeal(&env_, runner_.get(), "vol", true));
   const std::string at2 = host_->Bytes("vol");
   EXPECT_TRUE(t2.incremental());
   EXPECT_EQ(t2.point(), 2u);
-  EXPECT_EQ(*host_->Snapshots("vol"), (std::vector<std::string>{"vol_p2"}));  // p1 served as base, then went
+  EXPECT_EQ(*host_->SealedSnapshots("vol"), (std::vector<std::string>{"vol_p2"}));  // p1 served as base, then went
 
   auto snaps = *ListSnapshots(&env_, "vol");
   ASSERT_EQ(snaps.snapshots_size(), 2);
@@ -225,7 +139,7 @@ TEST_F(SealingTest, ShipChangeShipAgainRestoreBothPoints) {
   r2.set_new_volume_id("r2");
   Run(StartRestore(&env_, runner_.get(), r2));
   EXPECT_EQ(host_->Bytes("r2"), at2);
-  EXPECT_EQ(*host_->keys().Get("r2"), "secret-vol");
+  EXPECT_EQ(*host_->GetKey("r2"), "secret-vol");
   EXPECT_FALSE(*host_->VolumeOpen("r2"));  // verified by opening, then left closed
 }
 
@@ -240,10 +154,10 @@ TEST_F(SealingTest, AskingAgainFollowsTheRunningShip) {
 }
 
 TEST_F(SealingTest, SealOnlyThenShipReusesTheSnapshot) {
-  host_->Write("vol", 4, std::string(kBlockBytes, 'q'));
+  host_->WriteBlocks("vol", 4, std::string(kBlockBytes, 'q'));
   v1::Transfer s = Run(StartSeal(&env_, runner_.get(), "vol", false));
   EXPECT_EQ(s.kind(), "seal");
-  EXPECT_EQ(*host_->Snapshots("vol"), (std::vector<std::string>{"vol_p1"}));
+  EXPECT_EQ(*host_->SealedSnapshots("vol"), (std::vector<std::string>{"vol_p1"}));
   EXPECT_EQ(ListSnapshots(&env_, "vol")->snapshots_size(), 0);
   Run(StartSeal(&env_, runner_.get(), "vol", true));
   EXPECT_EQ(host_->snapshots_made.size(), 1u);
@@ -263,10 +177,10 @@ TEST_F(SealingTest, RefusalsChangeNothing) {
   auto bad = StartRestore(&env_, runner_.get(), r);
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
   EXPECT_TRUE(absl::IsNotFound(StartSeal(&env_, runner_.get(), "nope", true).status()));
-  EXPECT_FALSE(*host_->LvExists("r1"));
+  EXPECT_FALSE(host_->lvs.count("r1"));
 
   // A log made by another volume of the same name is not appended to.
-  host_->Write("vol", 0, std::string("11111111-2222-3333-4444-555555555555") + std::string(kBlockBytes - 36, 'h'));
+  host_->WriteBlocks("vol", 0, host::FakeHost::Header({.uuid = "11111111-2222-3333-4444-555555555555", .data_offset = kBlockBytes}, "secret-vol"));
   auto other = StartSeal(&env_, runner_.get(), "vol", true);
   EXPECT_TRUE(absl::IsFailedPrecondition(other.status())) << other.status();
   EXPECT_NE(other.status().message().find("belongs to another volume"), std::string::npos);
@@ -301,7 +215,7 @@ TEST_F(SealingTest, NothingReopensOrSealsAVolumeAMachineHolds) {
   r.set_volume_id("vol");
   r.set_new_volume_id("incoming");
   EXPECT_TRUE(absl::IsFailedPrecondition(StartRestore(&env_, runner_.get(), r).status()));
-  EXPECT_FALSE(*host_->LvExists("incoming"));
+  EXPECT_FALSE(host_->lvs.count("incoming"));
 
   // Once the migration has ended (here: rolled back), unseal goes ahead.
   m.set_state("ABORTED");
@@ -312,12 +226,12 @@ TEST_F(SealingTest, NothingReopensOrSealsAVolumeAMachineHolds) {
 }
 
 TEST_F(SealingTest, TornShipIsReplacedByTheNextOne) {
-  for (uint64_t b = 1; b < 12; ++b) host_->Write("vol", b, std::string(kBlockBytes, static_cast<char>('a' + b)));
+  for (uint64_t b = 1; b < 12; ++b) host_->WriteBlocks("vol", b, std::string(kBlockBytes, static_cast<char>('a' + b)));
   Run(StartSeal(&env_, runner_.get(), "vol", true));
   // A later ship that died after two data objects: no checkpoint.
   ASSERT_TRUE(objects_->Put(lsvd::ObjectName("vol/", 6), "partial").ok());
   ASSERT_TRUE(Unseal(&env_, "vol").ok());
-  host_->Write("vol", 2, std::string(kBlockBytes, 'Z'));
+  host_->WriteBlocks("vol", 2, std::string(kBlockBytes, 'Z'));
   v1::Transfer t = Run(StartSeal(&env_, runner_.get(), "vol", true));
   EXPECT_EQ(t.point(), 2u);
   auto snaps = *ListSnapshots(&env_, "vol");

@@ -22,10 +22,10 @@ absl::Status CheckVolume(migration::Env& env, const std::string& volume) {
 
 }  // namespace
 
-absl::Status Attach(migration::Env& env, sealing::Host& seal, const std::string& volume) {
+absl::Status Attach(migration::Env& env, const std::string& volume) {
   ASSIGN_OR_RETURN(fsm::Lease lease, env.store->Hold(volume, "an attach request"));
   RETURN_IF_ERROR(CheckVolume(env, volume));
-  ASSIGN_OR_RETURN(std::vector<std::string> sealed, seal.Snapshots(volume));
+  ASSIGN_OR_RETURN(std::vector<std::string> sealed, env.host->SealedSnapshots(volume));
   if (!sealed.empty())
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", volume, " is sealed: unseal opens it and starts its consumer"));
@@ -33,7 +33,7 @@ absl::Status Attach(migration::Env& env, sealing::Host& seal, const std::string&
   // mapping), the device is what the consumer uses.
   ASSIGN_OR_RETURN(bool open, env.host->VolumeOpen(volume));
   if (!open) RETURN_IF_ERROR(env.host->OpenVolume(volume));
-  return env.host->RunHook(env.opts.consumer_start, volume, migration::LiveDevice(volume));
+  return env.host->RunHook(env.opts.consumer_start, volume, host::LiveDevice(volume));
 }
 
 absl::Status Detach(migration::Env& env, const std::string& volume) {
@@ -41,7 +41,7 @@ absl::Status Detach(migration::Env& env, const std::string& volume) {
   RETURN_IF_ERROR(CheckVolume(env, volume));
   ASSIGN_OR_RETURN(bool open, env.host->VolumeOpen(volume));
   if (!open) return absl::OkStatus();
-  RETURN_IF_ERROR(env.host->RunHook(env.opts.consumer_stop, volume, migration::LiveDevice(volume)));
+  RETURN_IF_ERROR(env.host->RunHook(env.opts.consumer_stop, volume, host::LiveDevice(volume)));
   return env.host->CloseVolume(volume);
 }
 

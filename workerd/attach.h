@@ -8,7 +8,6 @@
 
 #include "absl/status/status.h"
 #include "migration/machines.h"
-#include "sealing/host.h"
 
 namespace volmigrate::workerd {
 
@@ -16,7 +15,7 @@ namespace volmigrate::workerd {
 // idempotent by contract), so a retry after a crash between the open and the
 // hook completes it. NotFound for no such volume; FailedPrecondition while
 // anything holds it, or when it is sealed (unseal opens a sealed volume).
-absl::Status Attach(migration::Env& env, sealing::Host& seal, const std::string& volume);
+absl::Status Attach(migration::Env& env, const std::string& volume);
 
 // Idempotent: a closed volume is left as it is. The consumer stops before the
 // close, so nothing writes to a volume that is going away.

@@ -128,7 +128,9 @@ absl::Status Daemon::OpenStorage() {
   lvm_ = std::make_unique<volumes::Lvm>(
       exec_.get(), volumes::LvmOptions{.volume_group = st.volume_group, .thin_pool = st.thin_pool}, lvm_dm_.get());
   ASSIGN_OR_RETURN(keys_, luks::FileKeyStore::Open(st.key_dir));
-  volumes_ = std::make_unique<VolumeManager>(cfg_.worker, lvm_.get(), keys_.get(), Pbkdf());
+  host_ = host::NewSystemHost(exec_.get(), lvm_.get(), keys_.get(), dm::NewLibDm(),
+                              {.pbkdf = Pbkdf(), .hook_timeout = absl::Seconds(cfg_.migration.hook_timeout_seconds)});
+  volumes_ = std::make_unique<VolumeManager>(cfg_.worker, host_.get());
   return absl::OkStatus();
 }
 
@@ -136,8 +138,6 @@ absl::Status Daemon::StartMigrations() {
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> client, PeerCredentials(cfg_));
   std::map<std::string, std::string> addresses;
   for (const PeerConfig& p : cfg_.peers) addresses[p.name] = p.address;
-  host_ = migration::NewSystemHost(exec_.get(), lvm_.get(), keys_.get(), dm::NewLibDm(),
-                                   {.pbkdf = Pbkdf(), .hook_timeout = absl::Seconds(cfg_.migration.hook_timeout_seconds)});
   peers_ = migration::NewGrpcPeers(std::move(addresses), client, absl::Seconds(10));
   env_ = std::make_unique<migration::Env>();
   migration::Env& e = *env_;
@@ -172,14 +172,13 @@ void Daemon::ExpireRetiredLoop() {
 
 absl::Status Daemon::StartSealing() {
   ASSIGN_OR_RETURN(objects_, OpenObjects(cfg_.objstore));
-  seal_host_ = sealing::NewSystemHost(host_.get(), lvm_.get());
   seal_ = std::make_unique<sealing::Env>();
   sealing::Env& se = *seal_;
   se.worker = cfg_.worker;
   se.opts = {.object_bytes = cfg_.objstore.object_mib << 20, .parallel = cfg_.objstore.parallel,
              .attempts = cfg_.objstore.attempts, .consumer_start = cfg_.migration.consumer_start,
              .consumer_stop = cfg_.migration.consumer_stop};
-  se.host = seal_host_.get();
+  se.host = host_.get();
   se.objects = objects_.get();
   se.store = store_.get();
   se.fetch_key = [peers = peers_.get()](const std::string& peer, const std::string& volume) {

@@ -13,11 +13,10 @@
 #include "absl/status/statusor.h"
 #include "fsm/runner.h"
 #include "fsm/store.h"
-#include "migration/host.h"
+#include "host/host.h"
 #include "migration/machines.h"
 #include "migration/peers.h"
 #include "objstore/store.h"
-#include "sealing/host.h"
 #include "sealing/machines.h"
 #include "workerd/config.h"
 #include "workerd/services.h"
@@ -42,8 +41,8 @@ class Daemon {
  private:
   explicit Daemon(Config cfg) : cfg_(std::move(cfg)) {}
 
-  // Start's parts, in this order: the state store and runner; volumes, keys
-  // and the device-mapper handle (only with [storage]); the migration and
+  // Start's parts, in this order: the state store and runner; the host and
+  // the volumes on it (only with [storage]); the migration and
   // sealing machines, registered before the runner resumes any; the server.
   absl::Status OpenState();
   absl::Status OpenStorage();
@@ -60,11 +59,10 @@ class Daemon {
   std::unique_ptr<volumes::Lvm> lvm_;
   std::unique_ptr<luks::KeyStore> keys_;
   std::unique_ptr<VolumeManager> volumes_;
-  std::unique_ptr<migration::Host> host_;
+  std::unique_ptr<host::Host> host_;
   std::unique_ptr<migration::Peers> peers_;
   std::unique_ptr<migration::Env> env_;
   std::unique_ptr<objstore::ObjectStore> objects_;
-  std::unique_ptr<sealing::Host> seal_host_;
   std::unique_ptr<sealing::Env> seal_;
   std::unique_ptr<fsm::Store> store_;
   std::unique_ptr<fsm::Runner> runner_;

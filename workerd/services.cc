@@ -204,7 +204,7 @@ grpc::Status OperatorService::AttachVolume(grpc::ServerContext* ctx, const v1::A
   if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
   if (!env_ || !seal_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
-  if (absl::Status s = Attach(*env_, *seal_->host, req->id()); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = Attach(*env_, req->id()); !s.ok()) return ToGrpc(s);
   spdlog::info("{} attached: open, consumer started", LogTag(req->id(), ""));
   return Describe(req->id(), out);
 }
@@ -528,7 +528,7 @@ grpc::Status PeerService::FetchVolumeKey(grpc::ServerContext* ctx, const v1::Fet
                                                            log->store(), "; worker ", cfg_.worker,
                                                            " hands out keys of shipped volumes only")));
   }
-  auto key = seal_->host->keys().Get(req->volume_id());
+  auto key = seal_->host->GetKey(req->volume_id());
   if (!key.ok()) {
     if (absl::IsNotFound(key.status()))
       return ToGrpc(absl::NotFoundError(absl::StrCat("worker ", cfg_.worker, " holds no key for ", req->volume_id())));

@@ -1,23 +1,20 @@
 // A worker's volumes as the API shows them: an encrypted thin LV each (LUKS2
-// on top, its passphrase in the key store). Composes volumes::Lvm, luks and the
-// key store; knows nothing of RPC.
+// on top, its passphrase in the key store), all through the host. Knows
+// nothing of RPC.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "luks/keystore.h"
-#include "luks/luks.h"
+#include "host/host.h"
 #include "volmigrate/v1/volmigrate.pb.h"
-#include "volumes/lvm.h"
 
 namespace volmigrate::workerd {
 
 class VolumeManager {
  public:
-  VolumeManager(std::string worker, volumes::Lvm* lvm, luks::KeyStore* keys, luks::Pbkdf pbkdf)
-      : worker_(std::move(worker)), lvm_(lvm), keys_(keys), pbkdf_(std::move(pbkdf)) {}
+  VolumeManager(std::string worker, host::Host* host) : worker_(std::move(worker)), host_(host) {}
 
   // Thin LV, key, LUKS2 header: each step idempotent, so a retry after a crash
   // finishes what the first attempt started. size_bytes is the plaintext size.
@@ -26,16 +23,18 @@ class VolumeManager {
   // UNREADABLE with the reason, not an error of the whole list.
   absl::StatusOr<std::vector<v1::Volume>> List();
   absl::StatusOr<v1::Volume> Get(const std::string& id);
-  // Refused while the volume is open; removes the LV, then its key.
+  // Refused while the volume is open; removes its sealed snapshots, the LV,
+  // then its key.
   absl::Status Delete(const std::string& id);
 
  private:
   absl::StatusOr<v1::Volume> Describe(const volumes::LvRow& lv);
+  // Open as created here (the LUKS2 mapping is the live device) or as
+  // migrated here (a linear map over <volume>-crypt).
+  absl::StatusOr<bool> InUse(const std::string& id);
 
   std::string worker_;
-  volumes::Lvm* lvm_;
-  luks::KeyStore* keys_;
-  luks::Pbkdf pbkdf_;
+  host::Host* host_;
 };
 
 }  // namespace volmigrate::workerd

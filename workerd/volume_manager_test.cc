@@ -1,50 +1,42 @@
-// VolumeManager over LVM answered by a fake executor and LUKS2 headers in
-// image files (libcryptsetup reads and writes files without device-mapper).
+// VolumeManager on the fake host: what the volume API lists and refuses.
 #include "workerd/volume_manager.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include "absl/strings/str_cat.h"
-#include "common/fake_executor.h"
 #include "common/test_util.h"
+#include "host/fake_host.h"
 
 namespace volmigrate::workerd {
 namespace {
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-std::string LvsRow(const std::string& name, uint64_t bytes) {
-  return absl::StrCat(R"({"lv_name":")", name, R"(", "lv_size":")", bytes,
-                      R"(", "pool_lv":"pool", "data_percent":"1.00", "metadata_percent":"", )",
-                      R"("lv_attr":"Vwi-a-tz--", "lv_tags":"volmigrate_volume", "thin_id":"1"})");
+class VolumeManagerTest : public ::testing::Test {
+ protected:
+  host::FakeHost host_{NewTempDir()};
+  VolumeManager vm_{"w1", &host_};
+};
+
+TEST_F(VolumeManagerTest, CreateIsIdempotentAndShowsThePlaintextSize) {
+  auto v = vm_.Create("vol-1", 32 * kMiB);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->size_bytes(), 32 * kMiB);
+  EXPECT_EQ(v->state(), v1::VOLUME_STATE_AVAILABLE);
+  EXPECT_EQ(v->luks().data_offset_bytes(), 16 * kMiB);
+  // A retry after a crash anywhere in it finishes it, with the same key.
+  const std::string key = host_.keys["vol-1"];
+  host_.FailNext("Format", absl::UnavailableError("power cut"));
+  ASSERT_TRUE(host_.CreateLv("vol-2", 48 * kMiB, volumes::kVolumeTag).ok());
+  EXPECT_FALSE(vm_.Create("vol-2", 32 * kMiB).ok());
+  EXPECT_TRUE(vm_.Create("vol-2", 32 * kMiB).ok());
+  EXPECT_TRUE(vm_.Create("vol-1", 32 * kMiB).ok());
+  EXPECT_EQ(host_.keys["vol-1"], key);
 }
 
-void MakeImage(const std::string& path, uint64_t bytes) {
-  int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(bytes)), 0);
-  ::close(fd);
-}
-
-TEST(VolumeManager, AVolumeWhoseHeaderCannotBeReadIsListedWithWhy) {
-  // The volume group's "devices" are files: /dev/../<dir>/<name>.
-  const std::string dir = NewTempDir();
-  FakeExecutor ex;
-  ex.On("lvs ", ExecResult{0,
-                           absl::StrCat(R"({"report":[{"lv":[)", LvsRow("vol-1", 32 * kMiB), ",",
-                                        LvsRow("vol-2", 32 * kMiB), "]}]}"),
-                           ""});
-  volumes::Lvm lvm(&ex, {.volume_group = ".." + dir, .thin_pool = "pool"});
-  auto keys = luks::FileKeyStore::Open(dir + "/keys");
-  ASSERT_TRUE(keys.ok()) << keys.status();
-  VolumeManager vm("w1", &lvm, keys->get(), {"pbkdf2", 1000});
-  MakeImage(dir + "/vol-1", 32 * kMiB);
-  MakeImage(dir + "/vol-2", 32 * kMiB);  // lvcreate done, luksFormat never ran
-  ASSERT_TRUE(luks::Format(dir + "/vol-1", {.data_offset = 16 * kMiB, .label = "vol-1"}, "k", {"pbkdf2", 1000}).ok());
-
-  auto all = vm.List();
+TEST_F(VolumeManagerTest, AVolumeWhoseHeaderCannotBeReadIsListedWithWhy) {
+  ASSERT_TRUE(vm_.Create("vol-1", 16 * kMiB).ok());
+  ASSERT_TRUE(host_.CreateLv("vol-2", 32 * kMiB, volumes::kVolumeTag).ok());  // lvcreate done, luksFormat never ran
+  auto all = vm_.List();
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].id(), "vol-1");
@@ -54,9 +46,25 @@ TEST(VolumeManager, AVolumeWhoseHeaderCannotBeReadIsListedWithWhy) {
   EXPECT_EQ((*all)[1].state(), v1::VOLUME_STATE_UNREADABLE);
   EXPECT_NE((*all)[1].problem().find("volume create with its size completes it"), std::string::npos)
       << (*all)[1].problem();
-  auto two = vm.Get("vol-2");
+  auto two = vm_.Get("vol-2");
   ASSERT_TRUE(two.ok()) << two.status();
   EXPECT_EQ(two->state(), v1::VOLUME_STATE_UNREADABLE);
+  EXPECT_TRUE(vm_.Delete("vol-2").ok());
+  EXPECT_EQ(vm_.Get("vol-2").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(VolumeManagerTest, DeleteIsRefusedWhileOpenAndTakesSnapshotsAndKeyAlong) {
+  ASSERT_TRUE(vm_.Create("vol-1", 16 * kMiB).ok());
+  ASSERT_TRUE(host_.OpenVolume("vol-1").ok());
+  EXPECT_EQ(vm_.Get("vol-1")->state(), v1::VOLUME_STATE_IN_USE);
+  EXPECT_EQ(vm_.Delete("vol-1").code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(host_.CloseVolume("vol-1").ok());
+  ASSERT_TRUE(host_.Snapshot("vol-1", volumes::SealedSnapshotName("vol-1", 1)).ok());
+  EXPECT_EQ(vm_.Get("vol-1")->state(), v1::VOLUME_STATE_SEALED);
+  ASSERT_TRUE(vm_.Delete("vol-1").ok());
+  EXPECT_TRUE(host_.lvs.empty());
+  EXPECT_TRUE(host_.keys.empty());
+  EXPECT_EQ(vm_.Delete("vol-1").code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -1,9 +1,9 @@
 // SystemHost itself runs in tests/vm; here, the one parser it has.
-#include "migration/host.h"
+#include "host/host.h"
 
 #include "gtest/gtest.h"
 
-namespace volmigrate::migration {
+namespace volmigrate::host {
 namespace {
 
 constexpr char kMountinfo[] =
@@ -24,4 +24,4 @@ TEST(Names, LiveDeviceAndCryptMapping) {
 }
 
 }  // namespace
-}  // namespace volmigrate::migration
+}  // namespace volmigrate::host

@@ -1,4 +1,4 @@
-#include "migration/host.h"
+#include "host/host.h"
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -18,7 +18,7 @@
 #include "dmutil/kmsg.h"
 #include "spdlog/spdlog.h"
 
-namespace volmigrate::migration {
+namespace volmigrate::host {
 
 std::string LiveDevice(const std::string& volume) { return "/dev/mapper/" + volume; }
 std::string CryptName(const std::string& volume) { return volume + "-crypt"; }
@@ -51,7 +51,7 @@ class SystemHost final : public Host {
              SystemHostOptions opts)
       : ex_(ex), lvm_(lvm), keys_(keys), dm_(std::move(dm)), opts_(std::move(opts)), tgt_(ex), initiator_(ex) {}
 
-  absl::StatusOr<std::vector<volumes::LvRow>> ListVolumes() override { return lvm_->List(); }
+  absl::StatusOr<std::vector<volumes::LvRow>> ListLvs(const std::string& tag) override { return lvm_->List(tag); }
   absl::StatusOr<volumes::LvRow> GetLv(const std::string& name) override { return lvm_->Get(name); }
   absl::Status CreateLv(const std::string& name, uint64_t bytes, const std::string& tag) override {
     return lvm_->Create(name, bytes, tag);
@@ -60,7 +60,12 @@ class SystemHost final : public Host {
   absl::Status RetireLv(const std::string& name, const std::string& new_name) override {
     return lvm_->Retire(name, new_name);
   }
-  absl::StatusOr<std::vector<volumes::LvRow>> ListRetired() override { return lvm_->List(volumes::kRetiredTag); }
+  absl::Status Snapshot(const std::string& origin, const std::string& name) override {
+    return lvm_->Snapshot(origin, name);
+  }
+  absl::StatusOr<std::vector<std::string>> SealedSnapshots(const std::string& volume) override {
+    return lvm_->SealedSnapshots(volume);
+  }
   absl::StatusOr<uint64_t> BusyMillis(const std::string& path) override { return dm::IoTicks(path); }
   absl::StatusOr<dm::PoolSpace> PoolSpace() override {
     const std::string pool = lvm_->PoolDmName();
@@ -92,7 +97,10 @@ class SystemHost final : public Host {
     return absl::OkStatus();
   }
 
-  luks::KeyStore& keys() override { return *keys_; }
+  absl::StatusOr<std::string> GetKey(const std::string& name) override { return keys_->Get(name); }
+  absl::StatusOr<std::string> CreateKey(const std::string& name) override { return keys_->GetOrCreate(name); }
+  absl::Status PutKey(const std::string& name, const std::string& key) override { return keys_->Put(name, key); }
+  absl::Status DeleteKey(const std::string& name) override { return keys_->Delete(name); }
 
   absl::StatusOr<luks::Header> ReadHeader(const std::string& path) override { return luks::ReadHeader(path); }
   absl::Status Format(const std::string& path, const luks::Layout& layout, const std::string& key) override {
@@ -130,7 +138,21 @@ class SystemHost final : public Host {
     return absl::OkStatus();
   }
 
-  dm::DeviceMapper& dm() override { return *dm_; }
+  absl::StatusOr<bool> MappingExists(const std::string& name) override { return dm_->Exists(name); }
+  absl::Status CreateMapping(const std::string& name, const std::vector<dm::Target>& table) override {
+    return dm_->Create(name, table, /*readonly=*/false);
+  }
+  absl::StatusOr<std::vector<dm::Target>> MappingTable(const std::string& name) override { return dm_->Table(name); }
+  absl::StatusOr<std::vector<dm::Target>> MappingStatus(const std::string& name, bool noflush) override {
+    return dm_->Status(name, noflush);
+  }
+  absl::StatusOr<std::string> MessageMapping(const std::string& name, const std::string& message) override {
+    return dm_->Message(name, message);
+  }
+  absl::Status RemoveMapping(const std::string& name) override { return dm_->Remove(name); }
+  absl::Status SwapToLinear(const std::string& name, const std::string& device, uint64_t sectors) override {
+    return dm::SwapToLinear(*dm_, name, device, sectors);
+  }
   absl::Status Discard(const std::string& device, const std::vector<Extent>& extents) override {
     Fd fd(::open(device.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd.valid()) return ErrnoError(errno, absl::StrCat("open ", device));
@@ -225,4 +247,4 @@ std::unique_ptr<Host> NewSystemHost(Executor* ex, volumes::Lvm* lvm, luks::KeySt
   return std::make_unique<SystemHost>(ex, lvm, keys, std::move(dm), std::move(opts));
 }
 
-}  // namespace volmigrate::migration
+}  // namespace volmigrate::host
