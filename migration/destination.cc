@@ -1,6 +1,7 @@
 // The destination side of a migration: format with the source's layout, clone
 // over the imported source, boot the consumer, trim, hydrate, cut over.
 #include "absl/strings/str_cat.h"
+#include "admission/admission.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "luks/api.h"
@@ -487,7 +488,7 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
   // Held from before the check that no such volume exists until the machine
   // that creates it holds it: a concurrent offer or create of the same name
   // is refused, so a rollback never removes a volume it did not make.
-  ASSIGN_OR_RETURN(fsm::Lease lease, env->store->Hold(vol, id));
+  ASSIGN_OR_RETURN(fsm::Lease lease, admission::Hold({env->store, env->host}, admission::Op::kArrive, vol, id));
   if (auto lv = env->host->GetLv(vol); lv.ok()) {
     return absl::AlreadyExistsError(absl::StrCat("volume ", vol, " already exists on worker ", env->worker));
   } else if (lv.status().code() != absl::StatusCode::kNotFound) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "admission/admission.h"
 #include "common/random.h"
 #include "common/status.h"
 #include "migration/internal.h"
@@ -37,19 +38,18 @@ absl::StatusOr<v1::Drain> Unfinished(Env* env) {
   return d;
 }
 
-// The volumes a drain moves: all but those already migrating. Anything else
-// holding one (a seal, a restore, a delete) is the operator's to finish first.
+// The volumes a drain moves: all but those already migrating. Any other
+// refusal a single migrate would get (a seal, a restore, a delete holding
+// one; a sealed volume) is the operator's to settle first.
 absl::StatusOr<std::vector<volumes::LvRow>> ToMove(Env* env) {
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListLvs(volumes::kVolumeTag));
   std::vector<volumes::LvRow> todo;
+  const admission::Node node{env->store, env->host};
   for (const auto& lv : vols) {
-    ASSIGN_OR_RETURN(std::string holder, env->store->HolderOf(lv.name));
-    if (!holder.empty()) {
-      auto r = env->store->Get(holder);
-      if (r.ok() && IsMigrationKind(r->kind())) continue;
-      if (absl::Status busy = env->store->CheckFree(lv.name); !busy.ok())
-        return absl::FailedPreconditionError(absl::StrCat(busy.message(), "; the drain started nothing"));
-    }
+    ASSIGN_OR_RETURN(admission::Holder holder, admission::HolderOf(node, lv.name));
+    if (IsMigrationKind(holder.kind)) continue;
+    if (absl::Status refused = admission::Check(node, admission::Op::kMigrate, lv.name); !refused.ok())
+      return absl::FailedPreconditionError(absl::StrCat(refused.message(), "; the drain started nothing"));
     todo.push_back(lv);
   }
   // Biggest volumes first, so each goes where the most room is left.

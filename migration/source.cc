@@ -1,5 +1,6 @@
 // The source side of a migration: fence, export, offer, wait, retire.
 #include "absl/strings/str_cat.h"
+#include "admission/admission.h"
 #include "common/log.h"
 #include "common/random.h"
 #include "common/status.h"
@@ -324,8 +325,8 @@ fsm::MachineDef SourceMachine(Env* env) {
 absl::StatusOr<v1::Migration> StartMigration(Env* env, fsm::Runner* runner, const std::string& volume,
                                              const std::string& destination) {
   ASSIGN_OR_RETURN(volumes::LvRow lv, env->host->GetLv(volume));
-  // Refused early when busy; the machine's claim (SubmitOutgoing) decides.
-  RETURN_IF_ERROR(env->store->CheckFree(volume));
+  // Refused early when busy or sealed; the machine's claim (SubmitOutgoing) decides.
+  RETURN_IF_ERROR(admission::Check({env->store, env->host}, admission::Op::kMigrate, volume));
   RETURN_IF_ERROR(internal::CheckPortal(env));
   ASSIGN_OR_RETURN(v1::HealthResponse dest, env->peers->Health(destination));
   return internal::SubmitOutgoing(env, runner, lv, destination, dest.pool_free_bytes(), "", 0);

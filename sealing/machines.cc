@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "admission/admission.h"
 #include "common/files.h"
 #include "common/random.h"
 #include "common/status.h"
@@ -382,14 +383,14 @@ absl::StatusOr<v1::Transfer> StartSeal(Env* env, fsm::Runner* runner, const std:
   if (!exists) return volumes::NoVolume(volume, env->worker);
   // The same request again (a retry whose answer was lost, say) follows the
   // one already running instead of being refused.
-  ASSIGN_OR_RETURN(std::string holder, env->store->HolderOf(volume));
-  if (!holder.empty()) {
-    auto r = env->store->Get(holder);
+  const admission::Node node{env->store, env->host};
+  ASSIGN_OR_RETURN(admission::Holder holder, admission::HolderOf(node, volume));
+  if (holder.kind == kSealKind) {
+    auto r = env->store->Get(holder.id);
     TransferState st;
-    if (r.ok() && r->kind() == kSealKind && st.ParseFromString(r->data()) && st.ship() == ship)
-      return TransferView(*r, *env);
+    if (r.ok() && st.ParseFromString(r->data()) && st.ship() == ship) return TransferView(*r, *env);
   }
-  RETURN_IF_ERROR(env->store->CheckFree(volume));
+  RETURN_IF_ERROR(admission::Check(node, admission::Op::kSeal, volume));
   if (ship) {
     ASSIGN_OR_RETURN(lsvd::Uuid uuid, VolumeUuid(env, volume));
     RETURN_IF_ERROR(ScanFor(env, volume, uuid).status());
@@ -408,7 +409,7 @@ absl::StatusOr<v1::Transfer> StartRestore(Env* env, fsm::Runner* runner, const v
   // Held from the check that the new name is free until the machine holds it.
   // The log it reads is not held: a ship only adds objects past the last
   // checkpoint (or removes a torn tail there), and a restore reads up to one.
-  ASSIGN_OR_RETURN(fsm::Lease lease, env->store->Hold(req.new_volume_id(), id));
+  ASSIGN_OR_RETURN(fsm::Lease lease, admission::Hold({env->store, env->host}, admission::Op::kArrive, req.new_volume_id(), id));
   ASSIGN_OR_RETURN(bool exists, LvExists(*env->host, req.new_volume_id()));
   if (exists) {
     return absl::AlreadyExistsError(absl::StrCat("volume '", req.new_volume_id(), "' exists on worker ", env->worker,
@@ -428,7 +429,7 @@ absl::StatusOr<v1::Transfer> StartRestore(Env* env, fsm::Runner* runner, const v
 
 absl::Status Unseal(Env* env, const std::string& volume) {
   // Held to the end: nothing may start on the volume while it is reopened.
-  ASSIGN_OR_RETURN(fsm::Lease lease, env->store->Hold(volume, "an unseal request"));
+  ASSIGN_OR_RETURN(fsm::Lease lease, admission::Hold({env->store, env->host}, admission::Op::kUnseal, volume));
   ASSIGN_OR_RETURN(bool exists, LvExists(*env->host, volume));
   if (!exists) return volumes::NoVolume(volume, env->worker);
   ASSIGN_OR_RETURN(lsvd::LogScan scan, lsvd::ScanLog(*env->objects, lsvd::LogPrefix(volume)));

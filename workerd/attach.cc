@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "admission/admission.h"
 #include "common/status.h"
 #include "volumes/lvm.h"
 
@@ -23,12 +24,8 @@ absl::Status CheckVolume(migration::Env& env, const std::string& volume) {
 }  // namespace
 
 absl::Status Attach(migration::Env& env, const std::string& volume) {
-  ASSIGN_OR_RETURN(fsm::Lease lease, env.store->Hold(volume, "an attach request"));
+  ASSIGN_OR_RETURN(fsm::Lease lease, admission::Hold({env.store, env.host}, admission::Op::kAttach, volume));
   RETURN_IF_ERROR(CheckVolume(env, volume));
-  ASSIGN_OR_RETURN(std::vector<std::string> sealed, env.host->SealedSnapshots(volume));
-  if (!sealed.empty())
-    return absl::FailedPreconditionError(
-        absl::StrCat("volume ", volume, " is sealed: unseal opens it and starts its consumer"));
   // Open already (attached, or migrated here: a linear map over its LUKS2
   // mapping), the device is what the consumer uses.
   ASSIGN_OR_RETURN(bool open, env.host->VolumeOpen(volume));
@@ -37,7 +34,7 @@ absl::Status Attach(migration::Env& env, const std::string& volume) {
 }
 
 absl::Status Detach(migration::Env& env, const std::string& volume) {
-  ASSIGN_OR_RETURN(fsm::Lease lease, env.store->Hold(volume, "a detach request"));
+  ASSIGN_OR_RETURN(fsm::Lease lease, admission::Hold({env.store, env.host}, admission::Op::kDetach, volume));
   RETURN_IF_ERROR(CheckVolume(env, volume));
   ASSIGN_OR_RETURN(bool open, env.host->VolumeOpen(volume));
   if (!open) return absl::OkStatus();

@@ -150,7 +150,7 @@ grpc::Status OperatorService::CreateVolume(grpc::ServerContext* ctx, const v1::C
   if (absl::Status s = ValidateCreateVolume(*req); !s.ok()) return ToGrpc(s);
   if (!volumes_) return ToGrpc(NoStorage(cfg_));
   // An offer or restore of the same name may be deciding that it is free.
-  auto lease = runner_->store()->Hold(req->id(), "a create request");
+  auto lease = admission::Hold(AdmissionNode(), admission::Op::kCreate, req->id());
   if (!lease.ok()) return ToGrpc(lease.status());
   auto v = volumes_->Create(req->id(), req->size_bytes());
   if (!v.ok()) return ToGrpc(v.status());
@@ -164,7 +164,7 @@ grpc::Status OperatorService::DeleteVolume(grpc::ServerContext* ctx, const v1::D
   if (grpc::Status s = Admit(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
   if (!volumes_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
-  auto lease = runner_->store()->Hold(req->id(), "a delete request");
+  auto lease = admission::Hold(AdmissionNode(), admission::Op::kDelete, req->id());
   if (!lease.ok()) return ToGrpc(lease.status());
   if (absl::Status s = volumes_->Delete(req->id()); !s.ok()) return ToGrpc(s);
   spdlog::info("{} deleted", LogTag(req->id(), ""));

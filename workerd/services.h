@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "fsm/runner.h"
+#include "admission/admission.h"
 #include "migration/machines.h"
 #include "sealing/machines.h"
 #include "volmigrate/v1/volmigrate.grpc.pb.h"
@@ -57,6 +58,8 @@ class OperatorService final : public v1::Operator::Service {
   // The volume as GetVolume shows it.
   grpc::Status Describe(const std::string& id, v1::Volume* out);
   void ShowStoreProblem(const fsm::Record& r, v1::Migration& m);
+  // What admission looks at; no host without [storage].
+  admission::Node AdmissionNode() const { return {runner_->store(), env_ ? env_->host : nullptr}; }
 
   const Config& cfg_;
   fsm::Runner* runner_;
