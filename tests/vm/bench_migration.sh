@@ -17,6 +17,7 @@
 # Sizes: BENCH_SIZES (MiB, default "256 1024 4096").
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
+VM_GUEST+=" $VM_HERE/guest/bench.sh"
 SIZES=${BENCH_SIZES:-256 1024 4096}
 workers_boot 6G 6G
 workers_config w1 1
@@ -24,68 +25,20 @@ workers_config w2 2
 WORKERS_POOL=5G workers_start w1 && WORKERS_POOL=5G workers_start w2 || exit 1
 out=$VM_RUN/results
 : > "$out"
-# bytes LV: what the pool holds for it.
-BYTES='bytes() { lvs --noheadings --units b --nosuffix -o lv_size,data_percent "vg0/$1" | awk "{printf \"%d\", \$1 * \$2 / 100}"; }
-'
-# secs FILE VOLUME HOOK: the seconds workerd's log gives for the latest run of a hook.
-SECS='secs() { grep "vol=$2 hook .*/$3 took" "$1" | tail -1 | sed "s/.* took \([0-9.]*\) s.*/\1/"; }
-'
-
-# n0 FIELD FILE: a number field of migratectl --json, 0 when absent (proto3 leaves zeros out).
-N0='n0() { v=$(jn "$1" < "$2"); echo "${v:-0}"; }
-'
 
 # The reference rates.
-vm_run w1 600 "
-  lvcreate -q -y -V 272M -T vg0/pool -n ref >/dev/null
-  head -c 64 /dev/urandom > /shared/ref.key
-  cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --offset 32768 --key-file /shared/ref.key /dev/vg0/ref
-  cryptsetup open --key-file /shared/ref.key /dev/vg0/ref ref
-  dd if=/dev/urandom of=/dev/mapper/ref bs=4M oflag=direct status=none || true
-  cryptsetup close ref
-  tgtadm --lld iscsi --op new --mode target --tid 9 -T iqn.2026-11.io.volmigrate:bench
-  tgtadm --lld iscsi --op new --mode logicalunit --tid 9 --lun 1 -b /dev/vg0/ref
-  tgtadm --lld iscsi --op bind --mode target --tid 9 -I ALL" >/dev/null || exit 1
+vm_run w1 600 "bench_reference_export" >/dev/null || exit 1
 cp "$VM_RUN/w1/shared/ref.key" "$VM_RUN/w2/shared/ref.key"
-vm_run w2 900 "
-  iscsiadm -m node -o new -T iqn.2026-11.io.volmigrate:bench -p 169.254.0.1:3260 >/dev/null
-  iscsiadm -m node -T iqn.2026-11.io.volmigrate:bench -p 169.254.0.1:3260 --login >/dev/null
-  wait_until --every 0.1 10 'd=\$(ls /sys/class/iscsi_session/*/device/target*/*/block 2>/dev/null | head -1); [ -n \"\$d\" ] && [ -b /dev/\$d ]'
-  sleep 1
-  t0=\$(date +%s.%N); dd if=/dev/\$d of=/dev/null bs=4M count=64 iflag=direct status=none; t1=\$(date +%s.%N)
-  echo \"raw \$(echo \"268435456 / (\$t1 - \$t0)\" | bc)\"
-  cryptsetup open --readonly --key-file /shared/ref.key /dev/\$d ref-src
-  lvcreate -q -y -V 272M -T vg0/pool -n ref >/dev/null
-  cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --offset 32768 --key-file /shared/ref.key /dev/vg0/ref
-  cryptsetup open --key-file /shared/ref.key /dev/vg0/ref ref
-  t0=\$(date +%s.%N); dd if=/dev/mapper/ref-src of=/dev/mapper/ref bs=4M count=64 iflag=direct oflag=direct status=none; t1=\$(date +%s.%N)
-  echo \"ceiling \$(echo \"268435456 / (\$t1 - \$t0)\" | bc)\"
-  cryptsetup close ref; cryptsetup close ref-src; lvremove -q -y vg0/ref >/dev/null
-  iscsiadm -m node -T iqn.2026-11.io.volmigrate:bench -p 169.254.0.1:3260 --logout >/dev/null
-  iscsiadm -m node -o delete -T iqn.2026-11.io.volmigrate:bench >/dev/null" | grep -E '^(raw|ceiling) ' | tee -a "$out" || exit 1
+vm_run w2 900 "bench_reference_rates" | grep -E '^(raw|ceiling) ' | tee -a "$out" || exit 1
 vm_run w1 60 "tgtadm --lld iscsi --op delete --mode target --tid 9 --force; lvremove -q -y vg0/ref >/dev/null" || exit 1
 
 # migrate VOLUME SIZE_MIB: one live migration, sampled every half second.
 migrate() {
   local v=$1 s=$2
   # The destination's CPU, sampled through the migration (guest/cpu-sampler).
-  vm_run w2 60 "rm -f /shared/cpu-$v; setsid $VM_HERE/guest/cpu-sampler /shared/cpu-$v \$(pgrep -x workerd) < /dev/null > /dev/null 2>&1 &" || exit 1
-  vm_run w1 3600 "$BYTES $SECS $N0
-    held=\$(bytes $v) tx0=\$(cat /sys/class/net/eth0/statistics/tx_bytes)
-    id=\$($CTL --json migrate $v --to w2 --detach | jf id)
-    # One watcher streaming changes (the source mirrors the destination's
-    # progress): polling with a process per sample took the source's one CPU
-    # in its blackout.
-    $CTL --json watch \$id | while read -r l; do echo \"\$EPOCHREALTIME \$l\"; done > /shared/samples-$v
-    tx1=\$(cat /sys/class/net/eth0/statistics/tx_bytes)
-    $CTL2 --json status \$id > /tmp/m
-    h0=\$(grep -o '\"at_unix_ms\":\"[0-9]*\",\"from\":\"[A-Z_]*\",\"to\":\"HYDRATING\"' /tmp/m | cut -d'\"' -f4)
-    h1=\$(grep -o '\"at_unix_ms\":\"[0-9]*\",\"from\":\"[A-Z_]*\",\"to\":\"CUT_OVER\"' /tmp/m | cut -d'\"' -f4)
-    echo \"live $v $s \$(n0 blackout_seconds /tmp/m) \$(n0 total_bytes /tmp/m) \$(n0 discarded_bytes /tmp/m) \$((h1 - h0)) \$held \$((tx1 - tx0)) \$(secs /shared/workerd.log $v consumer-stop) \$h0 \$h1\"
-  " | grep '^live ' | tee -a "$out" || exit 1
-  vm_run w2 60 "$BYTES $SECS
-    pkill -f guest/cpu-sampler || true
-    echo \"dst $v \$(bytes $v) \$(secs /shared/workerd.log $v consumer-start)\"" | grep '^dst ' | tee -a "$out" || exit 1
+  vm_run w2 60 "bench_sample_cpu $v" || exit 1
+  vm_run w1 3600 "bench_migrate $v $s" | grep '^live ' | tee -a "$out" || exit 1
+  vm_run w2 60 "bench_destination $v" | grep '^dst ' | tee -a "$out" || exit 1
   # Its CPU while HYDRATING: the samples just before and just after.
   awk -v v="$v" -v h0="$(awk -v v="$v" '$1 == "live" && $2 == v { print $11 }' "$out")" \
       -v h1="$(awk -v v="$v" '$1 == "live" && $2 == v { print $12 }' "$out")" '
@@ -108,14 +61,10 @@ migrate() {
 }
 
 for s in $SIZES; do
-  vm_run w1 600 "$(workers_volume_cmd "vol-$s" "$s" 32) >/dev/null" || exit 1
+  vm_run w1 600 "volume_make vol-$s $s 32 >/dev/null" || exit 1
   migrate "vol-$s" "$s"
 done
-vm_run w1 600 "
-  $CTL --timeout 300 volume create raw-1g --size 1G >/dev/null
-  cryptsetup open --key-file /var/lib/volmigrate/keys/raw-1g.key /dev/vg0/raw-1g raw-1g
-  $VM_HERE/guest/rawblocks write /dev/mapper/raw-1g 1024 10240 /shared/raw-init.manifest
-  $VM_HERE/guest/consumer start raw-1g /dev/mapper/raw-1g" >/dev/null || exit 1
+vm_run w1 600 "bench_raw_volume" >/dev/null || exit 1
 migrate raw-1g 1024
 
 echo

@@ -7,6 +7,7 @@
 # the cutover every checksum (the files from w1 and those written on w2) verifies.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
+VM_GUEST+=" $VM_HERE/guest/demo.sh"
 step() { echo; echo "== $1"; }
 workers_boot
 workers_config w1 1
@@ -16,18 +17,15 @@ workers_start w1 && workers_start w2 || exit 1
 step "w1 checks its configuration and its peer w2 over mutual TLS"
 vm_run w1 30 "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check" || exit 1
 step "w1: volume vol-1 (LUKS2, 4 MiB data offset), ext4, 32 MiB of files, its consumer writing"
-vm_run w1 300 "$(workers_volume_cmd vol-1 512 32) >/dev/null && $CTL volumes && $CTL health" || exit 1
+vm_run w1 300 "volume_make vol-1 512 32 >/dev/null && ctl volumes && ctl health" || exit 1
 step "operator: migratectl drain w1 (detached, then watched)"
-vm_run w1 60 "$CTL drain w1 --detach && $CTL migrations" || exit 1
+vm_run w1 60 "ctl drain w1 --detach && ctl migrations" || exit 1
 step "w2: the consumer is up on the clone while hydration runs"
-vm_run w2 600 "
-  wait_until 600 '$CTL2 --json migrations > /tmp/m; [ \"\$(jf state < /tmp/m)\" = HYDRATING ]'
-  $CTL2 migrations
-  echo \"blackout: \$(printf %.2f \$(jn blackout_seconds < /tmp/m)) s; consumer on w2: \$(mountpoint /mnt/vol-1), last write \$(tail -1 /mnt/vol-1/MANIFEST | cut -c67-)\"" || exit 1
+vm_run w2 600 "demo_consumer_up_on_w2" || exit 1
 step "operator: migratectl drain w1 again: it follows the running drain to the end"
-vm_run w1 900 "$CTL drain w1 && $CTL migrations -a" || exit 1
+vm_run w1 900 "ctl drain w1 && ctl migrations -a" || exit 1
 step "w2: volumes; then the consumer stopped and every checksum compared"
-vm_run w2 300 "$CTL2 volumes && $(workers_verify_cmd vol-1)" || exit 1
+vm_run w2 300 "ctl2 volumes && volume_verify vol-1" || exit 1
 step "w1: no export left; the source copy retired, kept out of the volume list"
 vm_run w1 30 "tgtadm --lld iscsi --op show --mode target; lvs -o lv_name,lv_size,lv_tags vg0"
 step "both guests' kernel logs: no device timeout, I/O error or failed hydration"

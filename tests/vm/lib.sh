@@ -4,7 +4,10 @@
 #   vm_boot NAME I       boots guest I (1, 2, ...) as NAME with a 2 GiB NVMe disk of its own
 #   vm_wait_ready NAME   until its init serves commands (deadline VM_BOOT_TIMEOUT)
 #   vm_run NAME T CMD    runs CMD (bash) in the guest, prints its output, returns its status;
-#                        fails after T seconds
+#                        fails after T seconds. CMD runs under set -e after guest/lib.sh and
+#                        the files in $VM_GUEST (the test's guest-side checks, one function
+#                        each: CMD is mostly a call of one) are sourced, with $VM_HERE and
+#                        $VM_BUILD set as on the host
 #   vm_pass / vm_fail    count results; vm_finish checks the guests' kernel logs, prints
 #                        "N passed, M failed" and the exit status
 #   vm_kernel_allow NAME ERE   kernel messages of NAME matching ERE from now on were caused on
@@ -135,7 +138,14 @@ vm_run() {
   # Unique without a counter: vm_run often runs in a $(...) subshell.
   local n
   n=$d/$(date +%s%N)
-  printf 'source /etc/profile.d/vm.sh\nsource %s/guest/lib.sh\nset -e\n%s\n' "$VM_HERE" "$cmd" > "$n.tmp" && mv "$n.tmp" "$n.sh"
+  # The guest sees the host's tree at the same paths: the helpers and the
+  # test's guest-side checks ($VM_GUEST: files of functions) are sourced.
+  {
+    printf 'source /etc/profile.d/vm.sh\nVM_HERE=%q\nVM_BUILD=%q\nsource "$VM_HERE/guest/lib.sh"\n' "$VM_HERE" "$VM_BUILD"
+    local f
+    for f in ${VM_GUEST:-}; do printf 'source %q\n' "$f"; done
+    printf 'set -e\n%s\n' "$cmd"
+  } > "$n.tmp" && mv "$n.tmp" "$n.sh"
   local deadline=$((SECONDS + timeout))
   while [ ! -e "$n.rc" ]; do
     if [ $SECONDS -ge $deadline ]; then

@@ -8,6 +8,7 @@
 # migrated volume verifies.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
+VM_GUEST+=" $VM_HERE/guest/drain.sh"
 t0=$SECONDS
 workers_boot
 workers_config w1 1
@@ -15,31 +16,20 @@ workers_config w2 2
 workers_start w1 && workers_start w2 || exit 1
 
 for v in vol-a vol-b vol-c; do
-  vm_check w1 300 "w1: $v (4 MiB of files, consumer running)" "$(workers_volume_cmd $v 64 4)" || exit 1
+  vm_check w1 300 "w1: $v (4 MiB of files, consumer running)" "volume_make $v 64 4" || exit 1
 done
-vm_check w1 900 "drain w1 with --concurrency 2: three migrations DONE" "
-  $CTL drain --concurrency 2 > /tmp/drain.out 2>&1; rc=\$?; tail -5 /tmp/drain.out; [ \$rc = 0 ]"
-vm_check w1 30 "never more than two migrated at once (PREPARING..DONE spans from the histories)" "
-  for id in \$($CTL --json migrations -a | grep -o '\"id\":\"m-[^\"]*\"' | cut -d'\"' -f4); do
-    $CTL --json status \$id | grep -o '\"at_unix_ms\":\"[0-9]*\",\"from\":\"[A-Z_]*\",\"to\":\"[A-Z_]*\"' |
-      awk -F'\"' '\$12 == \"PREPARING\" { print \$4, 1 } \$12 == \"DONE\" { print \$4, -1 }'
-  done | sort -n | awk '{ n += \$2; if (n > max) max = n } END { print \"at most\", max, \"at once\"; exit !(max == 2) }'"
+vm_check w1 900 "drain w1 with --concurrency 2: three migrations DONE" "drain_three_volumes"
+vm_check w1 30 "never more than two migrated at once (PREPARING..DONE spans from the histories)" "drain_at_most_two_at_once"
 for v in vol-a vol-b vol-c; do
-  vm_check w2 300 "$v verifies on w2" "$(workers_verify_cmd $v)"
+  vm_check w2 300 "$v verifies on w2" "volume_verify $v"
 done
 
 # Hydration held to 1 MiB/s on w2 so the power cut lands mid-hydration; w2
 # boots again without the hold (the rest need not take a minute).
 workers_stop w2 && WORKERS_MIGRATION='hydration_max_bytes_per_second = 1048576' workers_config w2 2 &&
   workers_start w2 || { vm_fail "workerd on w2, hydration held to 1 MiB/s"; exit 1; }
-vm_check w1 300 "w1: vol-r (64 MiB of files, consumer running)" "$(workers_volume_cmd vol-r 256 64)" || exit 1
-vm_check w1 600 "vol-r migrates to w2 and hydrates (held to 1 MiB/s)" "
-  $CTL --json migrate vol-r --to w2 --detach | jf id > /shared/mig-r
-  wait_until 600 'h=\$($CTL2 --json status \$(cat /shared/mig-r) | tee /tmp/m | jn hydrated_bytes)
-    [ \"\$(jf state < /tmp/m)\" = HYDRATING ] && [ \"\${h:-0}\" -gt \$((4 * 1048576)) ]'
-  sleep 2   # past dm-clone's once-a-second metadata commit
-  $CTL2 --json status \$(cat /shared/mig-r) | jn hydrated_bytes > /shared/hydrated-before
-  echo \"hydrated before the power cut: \$(cat /shared/hydrated-before) bytes\""
+vm_check w1 300 "w1: vol-r (64 MiB of files, consumer running)" "volume_make vol-r 256 64" || exit 1
+vm_check w1 600 "vol-r migrates to w2 and hydrates (held to 1 MiB/s)" "drain_migrate_held"
 MIGR=$(cat "$VM_RUN/w1/shared/mig-r")
 BEFORE=$(cat "$VM_RUN/w1/shared/hydrated-before")
 vm_log "powering w2 off mid-hydration ($BEFORE bytes hydrated) and booting it again"
@@ -48,13 +38,7 @@ vm_log "powering w2 off mid-hydration ($BEFORE bytes hydrated) and booting it ag
 workers_config w2 2
 WORKERS_ENV="VOLMIGRATE_HALT_BEFORE=migration-in.CUT_OVER" workers_power_cycle w2 2 ||
   { vm_fail "w2 and its workerd back"; exit 1; }
-vm_check w2 600 "w2 resumes: the clone is rebuilt from its metadata, not from zero; hydrated, CUT_OVER committed" "
-  wait_until 600 \"grep -q 'halt test: holding before migration-in CUT_OVER' /shared/workerd.log\"
-  grep 'halt test' /shared/workerd.log
-  grep 'already hydrated' /shared/workerd.log | tail -1 | tee /tmp/r
-  after=\$(sed -n 's/.* \\([0-9]*\\) of [0-9]* bytes already hydrated.*/\\1/p' /tmp/r)
-  echo \"hydrated when rebuilt: \$after bytes, before the cut: $BEFORE\"
-  [ \"\$after\" -ge $BEFORE ]" || exit 1
+vm_check w2 600 "w2 resumes: the clone is rebuilt from its metadata, not from zero; hydrated, CUT_OVER committed" "drain_resumes_from_metadata $BEFORE" || exit 1
 
 # The destination loses power again, with CUT_OVER committed: on restart the
 # clone comes back from its metadata, which must already say every region is
@@ -62,13 +46,8 @@ vm_check w2 600 "w2 resumes: the clone is rebuilt from its metadata, not from ze
 # the linear map.
 vm_log "powering w2 off in CUT_OVER and booting it again"
 workers_power_cycle w2 2 || { vm_fail "w2 and its workerd back"; exit 1; }
-vm_check w2 600 "w2 resumes in CUT_OVER: clone rebuilt from its metadata, every region hydrated; DONE" "
-  wait_until 600 '[ \"\$($CTL2 --json status $MIGR | jf state)\" = DONE ]'
-  $CTL2 status $MIGR
-  grep 'restarted in CUT_OVER' /shared/workerd.log | tail -1 | tee /tmp/r
-  sed -n 's/.* \\([0-9]*\\) of \\([0-9]*\\) regions hydrated.*/\\1 \\2/p' /tmp/r | awk '{ exit !(\$1 == \$2 && \$1 > 0) }'
-  [ \"\$($CTL2 --json status $MIGR | jf state)\" = DONE ]"
-vm_check w2 300 "vol-r verifies on w2" "$(workers_verify_cmd vol-r)"
+vm_check w2 600 "w2 resumes in CUT_OVER: clone rebuilt from its metadata, every region hydrated; DONE" "drain_resumes_in_cut_over $MIGR"
+vm_check w2 300 "vol-r verifies on w2" "volume_verify vol-r"
 
 # The source loses power while the destination hydrates (issue 12, scenario 7):
 # tgt comes back empty, so the source's workerd makes the export again from
@@ -78,11 +57,8 @@ vm_check w2 300 "vol-r verifies on w2" "$(workers_verify_cmd vol-r)"
 # power-cycled (workers_power_cycle); w1, the destination, is held to 1 MiB/s.
 workers_stop w1 && WORKERS_MIGRATION='hydration_max_bytes_per_second = 1048576' workers_config w1 1 &&
   workers_start w1 || { vm_fail "workerd on w1, hydration held to 1 MiB/s"; exit 1; }
-vm_check w2 300 "w2: vol-t (24 MiB of files, consumer running)" "$(workers_volume_cmd vol-t 128 24)" || exit 1
-vm_check w2 600 "vol-t migrates to w1 and hydrates (held to 1 MiB/s)" "
-  $CTL2 --json migrate vol-t --to w1 --detach | jf id > /shared/mig-t
-  wait_until 600 'h=\$($CTL --json status \$(cat /shared/mig-t) | tee /tmp/m | jn hydrated_bytes)
-    [ \"\$(jf state < /tmp/m)\" = HYDRATING ] && [ \"\${h:-0}\" -gt \$((4 * 1048576)) ]' " || exit 1
+vm_check w2 300 "w2: vol-t (24 MiB of files, consumer running)" "volume_make vol-t 128 24" || exit 1
+vm_check w2 600 "vol-t migrates to w1 and hydrates (held to 1 MiB/s)" "drain_source_migrate_held" || exit 1
 MIGT=$(cat "$VM_RUN/w2/shared/mig-t")
 vm_run w1 10 "dmesg | wc -l > /shared/dmesg-before"
 # The consumer's reads and writes of regions not yet copied wait for the
@@ -92,20 +68,10 @@ vm_log "powering w2 (the source) off mid-hydration and booting it again"
 cut=$SECONDS
 workers_power_cycle w2 2 || { vm_fail "w2 and its workerd back"; exit 1; }
 vm_log "w2 back with workerd $((SECONDS - cut)) s after the power cut"
-vm_check w2 60 "w2 made the export again from WAITING" "
-  wait_until 50 'tgtadm --lld iscsi --op show --mode target | grep -q $MIGT'"
-vm_check w1 600 "w1's session came back by itself; vol-t hydrates to the end; both sides DONE" "
-  wait_until 600 '[ \"\$($CTL --json status $MIGT | jf state)\" = DONE ]'
-  $CTL status $MIGT
-  [ \"\$($CTL --json status $MIGT | jf state)\" = DONE ]
-  wait_until 60 '[ \"\$($CTL2 --json status $MIGT | jf state)\" = DONE ]'
-  [ \"\$($CTL2 --json status $MIGT | jf state)\" = DONE ]"
-vm_check w1 30 "w1's kernel logged no I/O error, offline disk or failed hydration, and the consumer no error" "
-  dmesg | tail -n +\$((\$(cat /shared/dmesg-before) + 1)) > /tmp/since
-  grep -E -i 'connection[0-9]|session' /tmp/since | head -3; grep -E -i 'connection[0-9]|session' /tmp/since | tail -2
-  fails grep -E 'I/O error|rejecting I/O|hydration failed|EXT4-fs error' /tmp/since
-  fails grep -i error /run/consumer-vol-t.log"
-vm_check w1 300 "vol-t verifies on w1" "$(workers_verify_cmd vol-t)"
+vm_check w2 60 "w2 made the export again from WAITING" "drain_export_made_again $MIGT"
+vm_check w1 600 "w1's session came back by itself; vol-t hydrates to the end; both sides DONE" "drain_session_came_back $MIGT"
+vm_check w1 30 "w1's kernel logged no I/O error, offline disk or failed hydration, and the consumer no error" "drain_no_io_error"
+vm_check w1 300 "vol-t verifies on w1" "volume_verify vol-t"
 
 vm_log "drain test $((SECONDS - t0))s in all"
 vm_finish

@@ -8,15 +8,14 @@
 #                                supervisor that restarts it when it dies ($WORKERS_ENV: its environment)
 #   workers_stop NAME            the supervisor and workerd (SIGTERM)
 #   workers_power_cycle NAME I   the guest's power pulled, booted again, workerd started
-#   workers_volume_cmd, workers_verify_cmd   guest commands: a volume with files and a
-#                                consumer on w1; the checksums of everything on it
-#   $CTL, $CTL2                  migratectl as the operator, talking to w1, w2
+# Commands in the guests have guest/workers.sh's functions ($VM_GUEST): ctl and
+# ctl2 (migratectl as the operator, talking to w1, w2), volume_make and
+# volume_verify (a volume with files and a consumer; the checksums of
+# everything on it), worker_start and worker_stop.
 # The consumer hook is tests/vm/guest/consumer: a filesystem with a writer on it.
 WORKERS_POOL=${WORKERS_POOL:-1G}
-# shellcheck disable=SC2034  # used by the tests that source this
-CTL="$VM_BUILD/migratectl/migratectl --server 169.254.0.1:7443 --server-name w1 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
-# shellcheck disable=SC2034
-CTL2="$VM_BUILD/migratectl/migratectl --server 169.254.0.2:7443 --server-name w2 --ca /shared/tls/ca.crt --cert /shared/tls/operator.crt --key /shared/tls/operator.key"
+# shellcheck disable=SC2034  # read by vm_run (lib.sh)
+VM_GUEST="$VM_HERE/guest/workers.sh"
 
 workers_boot() {
   vm_setup
@@ -61,32 +60,8 @@ $extra
 TOML
 }
 
-# The state (LMDB and keys) lives on the NVMe disk, as on a real worker: it
-# survives a reboot of the guest.
 workers_start() {
-  local g=$1
-  vm_run "$g" 120 "
-    modprobe -a dm-mod dm-crypt dm-thin-pool dm-clone iscsi_tcp sd_mod
-    [ -b \$VM_DISK ]
-    if ! vgs vg0 >/dev/null 2>&1; then
-      pvcreate -q \$VM_DISK && vgcreate -q vg0 \$VM_DISK
-      lvcreate -q -L $WORKERS_POOL -T vg0/pool && lvcreate -q -L 64M -n state vg0 && mkfs.ext4 -q /dev/vg0/state
-    fi
-    vgchange -q -ay vg0 >/dev/null
-    mkdir -p /var/lib/volmigrate && { mountpoint -q /var/lib/volmigrate || mount /dev/vg0/state /var/lib/volmigrate; }
-    pgrep -x tgtd >/dev/null || tgtd
-    wait_until --every 0.1 10 'tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1'
-    pgrep -x iscsid >/dev/null || iscsid
-    rm -f /shared/stop-workerd
-    # A log workerd has not made yet counts no start.
-    started() { cat /shared/workerd.log 2>/dev/null | grep -c listening || true; }
-    before=\$(started)
-    setsid bash -c 'while [ ! -e /shared/stop-workerd ]; do
-        ${WORKERS_ENV:-} $VM_BUILD/workerd/workerd -c /shared/workerd.toml >> /shared/workerd.log 2>&1; echo \"workerd exited \$?\" >> /shared/workerd.log
-        sleep 0.3
-      done' < /dev/null > /dev/null 2>&1 &
-    # This start's line, not one an earlier start left in the log.
-    wait_until --every 0.1 20 '[ \"\$(started)\" -gt \"\$before\" ]'"
+  vm_run "$1" 120 "worker_start $WORKERS_POOL ${WORKERS_ENV:-}"
 }
 
 # workers_power_cycle NAME INDEX: pulls the guest's power (no shutdown, no
@@ -99,42 +74,4 @@ workers_power_cycle() {
   rm -f "$VM_RUN/$g/shared/ready" && vm_boot "$g" "$i" && vm_wait_ready "$g" && workers_start "$g"
 }
 
-workers_stop() {
-  vm_run "$1" 30 "touch /shared/stop-workerd; pkill -x workerd; wait_until --every 0.1 25 '! pgrep -x workerd >/dev/null'"
-}
-
-# A volume on w1 made the way an older cryptsetup would have: LUKS2 with a
-# 4 MiB data offset (cryptsetup 2.6 defaults to 16 MiB), filesystem, files
-# src-* with their checksums in MANIFEST, then its consumer started.
-# workers_volume_cmd NAME SIZE_MIB DATA_MIB: the command, for vm_run/vm_check on w1.
-workers_volume_cmd() {
-  local vol=$1 size=$2 data=$3
-  echo "
-    lvcreate -q -y -V $(( size + 4 ))M -T vg0/pool -n $vol --addtag volmigrate_volume
-    mkdir -p /var/lib/volmigrate/keys && chmod 700 /var/lib/volmigrate/keys
-    head -c 64 /dev/urandom > /var/lib/volmigrate/keys/$vol.key && chmod 600 /var/lib/volmigrate/keys/$vol.key
-    cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --offset 8192 \
-      --label $vol --key-file /var/lib/volmigrate/keys/$vol.key /dev/vg0/$vol
-    cryptsetup open --key-file /var/lib/volmigrate/keys/$vol.key /dev/vg0/$vol $vol
-    mkfs.ext4 -q /dev/mapper/$vol && mkdir -p /mnt/$vol && mount /dev/mapper/$vol /mnt/$vol
-    for i in \$(seq $data); do head -c 1M /dev/urandom > /mnt/$vol/src-\$i; done
-    (cd /mnt/$vol && sha256sum src-* > MANIFEST) && sync && umount /mnt/$vol
-    $VM_HERE/guest/consumer start $vol /dev/mapper/$vol"
-}
-
-# Stops the consumer on the guest, checks the filesystem and every checksum in
-# its MANIFEST (the source's files and the ones written since), prints counts.
-# workers_verify_cmd VOLUME: the command, for vm_run/vm_check.
-workers_verify_cmd() {
-  local vol=$1
-  echo "
-    $VM_HERE/guest/consumer stop $vol /dev/mapper/$vol
-    fsck.ext4 -n -f /dev/mapper/$vol
-    mount -o ro /dev/mapper/$vol /mnt/$vol
-    cd /mnt/$vol && sha256sum --quiet -c MANIFEST
-    echo \"verified: \$(grep -c ' src-' MANIFEST) source files, \$(grep -c ' w-' MANIFEST) written by consumers\"
-    [ \$(grep -c ' w-' MANIFEST) -gt 0 ]
-    cd / && wait_until --every 0.1 10 'umount /mnt/$vol 2>/dev/null'
-    fails mountpoint -q /mnt/$vol"
-}
-
+workers_stop() { vm_run "$1" 30 worker_stop; }

@@ -27,3 +27,9 @@ wait_until() {
 # field NAME, jn NAME the first number (64-bit ones are strings).
 jf() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d\" -f4; }
 jn() { grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2 | tr -d \"; }
+
+# jv KEY [N]: the Nth value (string or number) of KEY in compact JSON on stdin.
+jv() { grep -o "\"$1\":\"\?[^,}\"]*" | sed -n "${2:-1}p" | cut -d: -f2 | tr -d \"; }
+
+# held_bytes LV: the bytes vg0's thin pool holds for LV (its size x data%).
+held_bytes() { lvs --noheadings --units b --nosuffix -o lv_size,data_percent "vg0/$1" | awk '{printf "%d", $1 * $2 / 100}'; }

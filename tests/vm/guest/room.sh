@@ -1,0 +1,54 @@
+# shellcheck shell=bash
+# The guest side of migration_room_test.sh, one function per check (see
+# lib.sh vm_run).
+
+room_make_volumes() {
+  ctl --timeout 300 volume create raw --size 1G
+  cryptsetup open --key-file /var/lib/volmigrate/keys/raw.key /dev/vg0/raw raw
+  "$VM_HERE/guest/rawblocks" write /dev/mapper/raw 1024 10240 /shared/raw-init.manifest
+  "$VM_HERE/guest/consumer" start raw /dev/mapper/raw
+  ctl --timeout 300 volume create fat --size 512M
+  dd if=/dev/zero of=/dev/vg0/fat bs=4M seek=4 count=80 oflag=direct status=none
+  lvs vg0
+}
+
+room_fat_refused() {
+  set +e
+  ctl migrate fat --to w2 2>/tmp/e; rc=$?; cat /tmp/e
+  set -e
+  [ $rc = 4 ]
+  grep -qE 'RESOURCE_EXHAUSTED: destination w2 has [0-9]+ bytes free in its thin pool; volume fat holds [0-9]+ bytes and needs [0-9]+ with its clone metadata and the reserve' /tmp/e
+  [ "$(ctl --json migrations -a)" = '{"migrations":[]}' ]
+  [ "$(ctl2 --json volumes)" = '{"volumes":[]}' ]
+}
+
+room_migrate_raw() {
+  id=$(ctl --json migrate raw --to w2 --detach | jf id); echo "$id" > /shared/mig
+  ctl watch "$id"
+  ctl2 --json status "$id" | tee /shared/dst.json | jf state | grep -qx DONE
+}
+
+room_pool_and_link() {
+  local held=$1 rx=$2
+  got=$(held_bytes raw)
+  skipped=$(jn discarded_bytes < /shared/from-w1/dst.json)
+  echo "source held $held bytes; destination holds $got (ratio $(echo "scale=3; $got / $held" | bc)); $rx bytes over the link (ratio $(echo "scale=3; $rx / $held" | bc)); $skipped bytes marked copied without reading; blackout $(jn blackout_seconds < /shared/from-w1/dst.json) s"
+  [ "$skipped" -gt $((800 << 20)) ]
+  [ $((got * 100)) -le $((held * 110)) ]
+  [ $((rx * 100)) -le $((held * 120)) ]
+  lvs vg0
+}
+
+room_retired_copy_verifies() {
+  local mig=$1
+  cryptsetup open --readonly --key-file "/var/lib/volmigrate/keys/$mig-retired.key" "/dev/vg0/$mig-retired" retired
+  "$VM_HERE/guest/rawblocks" verify /dev/mapper/retired /shared/raw-init.manifest /shared/raw-raw.log
+  cryptsetup close retired
+}
+
+room_every_block_reads_back() {
+  "$VM_HERE/guest/consumer" stop raw /dev/mapper/raw
+  wc -l /shared/from-w1/raw-* /shared/raw-raw.log
+  [ -s /shared/raw-raw.log ]
+  "$VM_HERE/guest/rawblocks" verify /dev/mapper/raw /shared/from-w1/raw-init.manifest /shared/from-w1/raw-raw.log /shared/raw-raw.log
+}
