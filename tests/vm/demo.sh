@@ -18,12 +18,16 @@ step "w1 checks its configuration and its peer w2 over mutual TLS"
 vm_run w1 30 "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check" || exit 1
 step "w1: volume vol-1 (LUKS2, 4 MiB data offset), ext4, 32 MiB of files, its consumer writing"
 vm_run w1 300 "volume_make vol-1 512 32 >/dev/null && ctl volumes && ctl health" || exit 1
+step "operator: migratectl drain w1 --plan: where each volume would go, its bytes and ETA; nothing changes"
+vm_run w1 60 "ctl drain w1 --plan && ctl --json drain w1 --plan > /shared/plan.json" || exit 1
 step "operator: migratectl drain w1 (detached, then watched)"
 vm_run w1 60 "ctl drain w1 --detach && ctl migrations" || exit 1
 step "w2: the consumer is up on the clone while hydration runs"
 vm_run w2 600 "demo_consumer_up_on_w2" || exit 1
 step "operator: migratectl drain w1 again: it follows the running drain to the end"
 vm_run w1 900 "ctl drain w1 && ctl migrations -a" || exit 1
+step "w1: the plan's ETA against the time the hydration took"
+vm_run w1 30 demo_eta_against_actual || exit 1
 step "w2: volumes; then the consumer stopped and every checksum compared"
 vm_run w2 300 "ctl2 volumes && volume_verify vol-1" || exit 1
 step "w1: no export left; the source copy retired, kept out of the volume list"

@@ -3,12 +3,14 @@
 #  - a volume that holds more than the destination's pool has room for (its
 #    data, clone metadata and the pool reserve) is refused with the bytes
 #    named, and nothing changes;
-#  - a raw volume (no filesystem) of 1 GiB made by workerd, 64 MiB written at
-#    scattered 64 KiB blocks and a raw writer running on it, migrates to a
-#    worker whose pool (300 MiB) fits what the source holds but not the
-#    volume's size: only the source's data crosses the link, the destination's
-#    pool grows by what the source holds, the kernel logs no error, and every
-#    block written (before, and by the writer on both sides) verifies.
+#  - a raw volume (no filesystem) of 1 GiB made and attached by workerd (its
+#    consumer, a raw writer, running), 64 MiB written at scattered 64 KiB
+#    blocks, migrates to a worker whose pool (300 MiB) fits what the source
+#    holds but not the volume's size: only the source's data crosses the
+#    link, the destination's pool grows by what the source holds, the kernel
+#    logs no error; there it is detached, attached again (its consumer writes
+#    again), detached, every block written (before, and by the writer on both
+#    sides) verifies, and it is deleted: the whole lifecycle through the API.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
 VM_GUEST+=" $VM_HERE/guest/room.sh"
@@ -36,7 +38,11 @@ HELD=$(cat "$VM_RUN/src-bytes") RX=$(( $(cat "$VM_RUN/rx1") - $(cat "$VM_RUN/rx0
 vm_check w2 60 "w2: the map skipped what the source does not hold; the pool grew by what it holds; the link carried it" "room_pool_and_link $HELD $RX" && vm_log "$(echo "$VM_OUT" | grep '^source held')"
 
 vm_check w1 120 "w1: the retired source copy holds every block written there" "room_retired_copy_verifies $MIG"
-vm_check w2 300 "every block written (before, on w1 while running, on w2 since boot) reads back" "room_every_block_reads_back"
+vm_check w2 120 "w2: detached (twice: consumer stopped, closed), attached again (consumer writing), detached" \
+  room_detach_and_attach_again
+vm_check w2 300 "every block written (before, on w1 while running, on w2 since boot, after the new attach) reads back" \
+  room_every_block_reads_back
+vm_check w2 60 "w2: deleted through the API: no LV, no key, no volume" room_delete
 
 vm_log "room test $((SECONDS - t0))s in all"
 vm_finish

@@ -72,14 +72,14 @@ mig_completes() {
 mig_source_retired() {
   local mig=$1
   tgtadm --lld iscsi --op show --mode target | fails grep -q ^Target
-  lvs --noheadings -o lv_name,lv_tags vg0 | tee /dev/stderr | grep -q '$mig-retired *volmigrate_retired'
+  lvs --noheadings -o lv_name,lv_tags vg0 | tee /dev/stderr | grep -q "$mig-retired *volmigrate_retired"
   fails lvs vg0/vol-1 2>/dev/null
   ctl volumes | fails grep -q vol-1
 }
 
 mig_retired_listed() {
   local mig=$1
-  ctl retired | tee /dev/stderr | grep -q '$mig-retired *vol-1'
+  ctl retired | tee /dev/stderr | grep -q "$mig-retired *vol-1"
   r=$(ctl --json retired | jn retired_unix); e=$(ctl --json retired | jn expires_unix)
   [ $((e - r)) = 90 ]
 }
@@ -88,7 +88,7 @@ mig_retired_expires() {
   local mig=$1
   wait_until 180 '! lvs vg0/$mig-retired >/dev/null 2>&1'
   [ ! -e "/var/lib/volmigrate/keys/$mig-retired.key" ]
-  grep 'retired copy $mig-retired expired' /shared/workerd.log
+  grep "retired copy $mig-retired expired" /shared/workerd.log
   ctl retired | grep -q 'no retired copies'
 }
 

@@ -4,9 +4,9 @@
 
 room_make_volumes() {
   ctl --timeout 300 volume create raw --size 1G
-  cryptsetup open --key-file /var/lib/volmigrate/keys/raw.key /dev/vg0/raw raw
+  ctl volume attach raw  # opened, and its consumer (a raw writer, from 640 MiB on) started
+  ctl --json volume show raw | jf state | grep -qx VOLUME_STATE_IN_USE
   "$VM_HERE/guest/rawblocks" write /dev/mapper/raw 1024 10240 /shared/raw-init.manifest
-  "$VM_HERE/guest/consumer" start raw /dev/mapper/raw
   ctl --timeout 300 volume create fat --size 512M
   dd if=/dev/zero of=/dev/vg0/fat bs=4M seek=4 count=80 oflag=direct status=none
   lvs vg0
@@ -46,9 +46,34 @@ room_retired_copy_verifies() {
   cryptsetup close retired
 }
 
+# lines_at_least FILE N: FILE has N lines or more.
+lines_at_least() { [ "$(wc -l < "$1")" -ge "$2" ]; }
+
+room_detach_and_attach_again() {
+  local n
+  ctl2 volume detach raw && ctl2 volume detach raw
+  ctl2 --json volume show raw | jf state | grep -qx VOLUME_STATE_AVAILABLE
+  fails pgrep -f ' writer /mnt/raw$'
+  fails dmsetup info raw
+  n=$(wc -l < /shared/raw-raw.log)
+  ctl2 volume attach raw
+  ctl2 --json volume show raw | jf state | grep -qx VOLUME_STATE_IN_USE
+  wait_until 60 lines_at_least /shared/raw-raw.log $((n + 3))
+  ctl2 volume detach raw
+  fails pgrep -f ' writer /mnt/raw$'
+}
+
 room_every_block_reads_back() {
-  "$VM_HERE/guest/consumer" stop raw /dev/mapper/raw
   wc -l /shared/from-w1/raw-* /shared/raw-raw.log
   [ -s /shared/raw-raw.log ]
-  "$VM_HERE/guest/rawblocks" verify /dev/mapper/raw /shared/from-w1/raw-init.manifest /shared/from-w1/raw-raw.log /shared/raw-raw.log
+  cryptsetup open --readonly --key-file /var/lib/volmigrate/keys/raw.key /dev/vg0/raw raw-check
+  "$VM_HERE/guest/rawblocks" verify /dev/mapper/raw-check /shared/from-w1/raw-init.manifest /shared/from-w1/raw-raw.log /shared/raw-raw.log
+  cryptsetup close raw-check
+}
+
+room_delete() {
+  ctl2 volume delete raw
+  fails lvs vg0/raw 2>/dev/null
+  [ ! -e /var/lib/volmigrate/keys/raw.key ]
+  [ "$(ctl2 --json volumes)" = '{"volumes":[]}' ]
 }
