@@ -217,6 +217,19 @@ std::string RetiredTable(const v1::ListRetiredResponse& r) {
   return RenderTable({"NAME", "VOLUME", "HELD", "RETIRED", "EXPIRES"}, rows);
 }
 
+std::string DrainPlanTable(const v1::Drain& d) {
+  if (d.plan_size() == 0) return absl::StrCat("worker ", d.worker(), " holds no volumes to move\n");
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::PlannedMove& m : d.plan()) {
+    rows.push_back({m.volume_id(), m.destination_worker(), FormatBytes(m.bytes()),
+                    absl::StrCat(FormatBytes(static_cast<uint64_t>(m.rate_bytes_per_second())), "/s",
+                                 m.rate_measured() ? "" : " (assumed)"),
+                    FormatDuration(m.eta_seconds())});
+  }
+  return absl::StrCat(RenderTable({"VOLUME", "TO", "BYTES", "RATE", "ETA"}, rows), "plan for ", d.worker(), ": ",
+                      d.plan_size(), " volume(s), about ", FormatDuration(d.eta_seconds()), " in all\n");
+}
+
 std::string ToJson(const google::protobuf::Message& msg) {
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;

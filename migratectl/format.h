@@ -38,6 +38,9 @@ std::string TransferSummary(const v1::Transfer& t);
 std::string SnapshotsTable(const v1::ListSnapshotsResponse& r);
 // Retired source copies: name, volume, bytes held, when retired, when they expire.
 std::string RetiredTable(const v1::ListRetiredResponse& r);
+// A drain's plan: each volume's destination, bytes and ETA (and whether the
+// link's rate was measured or assumed), then the whole drain's ETA.
+std::string DrainPlanTable(const v1::Drain& d);
 
 std::string ToJson(const google::protobuf::Message& msg);
 

@@ -138,6 +138,7 @@ void AddDrain(CLI::App& app, Client& c, int* rc) {
     std::vector<std::string> to;
     uint32_t concurrency = 0;
     bool detach = false;
+    bool plan = false;
   };
   auto a = Own<Args>();
   auto* cmd = app.add_subcommand("drain", "Move every volume off the worker at --server");
@@ -145,21 +146,28 @@ void AddDrain(CLI::App& app, Client& c, int* rc) {
   cmd->add_option("--to", a->to, "destination worker(s); default: peers with the most free thin-pool space");
   cmd->add_option("--concurrency", a->concurrency, "migrations at once (default: the worker's)");
   cmd->add_flag("--detach", a->detach, "start it and return without watching");
+  cmd->add_flag("--plan", a->plan,
+                "print where each volume would go, its bytes and ETA (from each link's last migration), and change "
+                "nothing");
   cmd->callback([a, &c, rc] {
     v1::DrainWorkerRequest r;
     r.set_worker(a->worker);
     for (const auto& d : a->to) r.add_destinations(d);
     r.set_max_concurrent(a->concurrency);
+    r.set_plan(a->plan);
     v1::Drain d;
     *rc = c.Unary(
         &v1::Operator::Stub::DrainWorker, r,
         [](const v1::Drain& dd) {
+          if (dd.state() == "PLANNED" || (dd.id().empty() && dd.migration_ids_size() == 0)) return DrainPlanTable(dd);
           if (dd.migration_ids_size() == 0)
             return absl::StrCat("worker ", dd.worker(), " holds no volumes: nothing to drain\n");
-          return absl::StrCat("draining ", dd.worker(), ": ", dd.migration_ids_size(), " migration(s)\n");
+          std::string out = dd.plan_size() ? DrainPlanTable(dd) : "";
+          return absl::StrCat(out, "draining ", dd.worker(), ": ", dd.migration_ids_size(), " migration(s)\n");
         },
         &d);
-    if (*rc == kOk && !a->detach) *rc = c.WatchMany({d.migration_ids().begin(), d.migration_ids().end()});
+    if (*rc == kOk && !a->detach && !a->plan)
+      *rc = c.WatchMany({d.migration_ids().begin(), d.migration_ids().end()});
   });
 }
 

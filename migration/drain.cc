@@ -1,16 +1,12 @@
 // A drain: one migration per volume of this worker, all sharing a drain id and
 // a concurrency limit that the migrations enforce themselves (QUEUED), so a
 // drain is as durable and resumable as its migrations.
-#include <algorithm>
-#include <tuple>
-
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "admission/admission.h"
 #include "common/random.h"
 #include "common/status.h"
 #include "migration/internal.h"
 #include "migration/machines.h"
+#include "migration/plan.h"
 #include "spdlog/spdlog.h"
 
 namespace volmigrate::migration {
@@ -38,54 +34,28 @@ absl::StatusOr<v1::Drain> Unfinished(Env* env) {
   return d;
 }
 
-// The volumes a drain moves: all but those already migrating. Any other
-// refusal a single migrate would get (a seal, a restore, a delete holding
-// one; a sealed volume) is the operator's to settle first.
-absl::StatusOr<std::vector<volumes::LvRow>> ToMove(Env* env) {
-  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListLvs(volumes::kVolumeTag));
-  std::vector<volumes::LvRow> todo;
-  const admission::Node node{env->store, env->host};
-  for (const auto& lv : vols) {
-    ASSIGN_OR_RETURN(admission::Holder holder, admission::HolderOf(node, lv.name));
-    if (IsMigrationKind(holder.kind)) continue;
-    if (absl::Status refused = admission::Check(node, admission::Op::kMigrate, lv.name); !refused.ok())
-      return absl::FailedPreconditionError(absl::StrCat(refused.message(), "; the drain started nothing"));
-    todo.push_back(lv);
+v1::Drain PlanView(const DrainPlan& plan, const std::string& worker) {
+  v1::Drain d;
+  d.set_worker(worker);
+  d.set_state(plan.moves.empty() ? "DONE" : "PLANNED");
+  for (const PlannedMove& m : plan.moves) {
+    v1::PlannedMove* p = d.add_plan();
+    p->set_volume_id(m.lv.name);
+    p->set_destination_worker(m.destination);
+    p->set_bytes(m.bytes);
+    p->set_rate_bytes_per_second(m.rate);
+    p->set_rate_measured(m.measured);
+    p->set_eta_seconds(m.eta_seconds);
   }
-  // Biggest volumes first, so each goes where the most room is left.
-  std::sort(todo.begin(), todo.end(), [](const volumes::LvRow& a, const volumes::LvRow& b) {
-    return std::make_pair(a.allocated_bytes(), a.name) > std::make_pair(b.allocated_bytes(), b.name);
-  });
-  return todo;
-}
-
-// Free space per destination as it reports it (and as this drain leaves it).
-struct Room {
-  uint64_t left, reported;
-  std::string worker;
-};
-
-// The destinations that answer; Unavailable naming each if none does.
-absl::StatusOr<std::vector<Room>> AskRoom(Env* env, const std::vector<std::string>& destinations) {
-  std::vector<Room> room;
-  std::vector<std::string> unreachable;
-  for (const std::string& w : destinations) {
-    auto h = env->peers->Health(w);
-    if (h.ok()) {
-      room.push_back({h->pool_free_bytes(), h->pool_free_bytes(), w});
-    } else {
-      unreachable.push_back(absl::StrCat(w, " (", h.status().message(), ")"));
-    }
-  }
-  if (room.empty())
-    return absl::UnavailableError(absl::StrCat("no destination answers: ", absl::StrJoin(unreachable, "; ")));
-  return room;
+  d.set_eta_seconds(plan.eta_seconds);
+  return d;
 }
 
 }  // namespace
 
 absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
-                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent) {
+                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent,
+                                     bool plan_only) {
   ASSIGN_OR_RETURN(v1::Drain running, Unfinished(env));
   if (!running.id().empty()) {
     spdlog::info("drain {} is still running: resuming the watch, not starting another", running.id());
@@ -94,34 +64,22 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
   if (destinations.empty()) destinations = all_peers;
   if (destinations.empty())
     return absl::FailedPreconditionError(absl::StrCat("worker ", env->worker, " has no peers to drain to"));
-  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> todo, ToMove(env));
-  v1::Drain d;
-  d.set_id("d-" + RandomHex(5));
-  d.set_worker(env->worker);
-  if (todo.empty()) {
-    d.set_state("DONE");
-    return d;
-  }
-  ASSIGN_OR_RETURN(std::vector<Room> room, AskRoom(env, destinations));
-  RETURN_IF_ERROR(internal::CheckPortal(env));
   if (max_concurrent == 0) max_concurrent = 2;
+  ASSIGN_OR_RETURN(DrainPlan plan, PlanDrain(env, destinations, max_concurrent));
+  v1::Drain d = PlanView(plan, env->worker);
+  if (plan_only) return d;
+  d.set_id("d-" + RandomHex(5));
+  if (plan.moves.empty()) return d;
+  RETURN_IF_ERROR(internal::CheckPortal(env));
   d.set_state("RUNNING");
-  for (const volumes::LvRow& lv : todo) {
-    auto best = std::max_element(room.begin(), room.end(), [](const Room& a, const Room& b) {
-      return std::tie(a.left, a.worker) < std::tie(b.left, b.worker);
-    });
-    const uint64_t need = internal::RoomNeeded(env->opts, lv);
-    const uint64_t bytes = need - (env->opts.pool_reserve_mib << 20);  // the reserve stays free once
-    if (best->left < need)
-      return absl::ResourceExhaustedError(absl::StrCat("no destination has room for ", lv.name, " (", bytes,
-                                                       " bytes); ", d.migration_ids_size(), " migration(s) of drain ",
-                                                       d.id(), " already started"));
-    ASSIGN_OR_RETURN(v1::Migration m, internal::SubmitOutgoing(env, runner, lv, best->worker, best->reported, d.id(),
-                                                               max_concurrent));
-    best->left -= bytes;
-    d.add_migration_ids(m.id());
+  for (const PlannedMove& m : plan.moves) {
+    // The destination's room was counted by the plan: it is not asked again.
+    ASSIGN_OR_RETURN(v1::Migration started,
+                     internal::SubmitOutgoing(env, runner, m.lv, m.destination, UINT64_MAX, d.id(), max_concurrent));
+    d.add_migration_ids(started.id());
   }
-  spdlog::info("drain {}: {} volume(s), at most {} at once", d.id(), d.migration_ids_size(), max_concurrent);
+  spdlog::info("drain {}: {} volume(s), at most {} at once, about {:.0f} s", d.id(), d.migration_ids_size(),
+               max_concurrent, plan.eta_seconds);
   return d;
 }
 

@@ -1,9 +1,9 @@
-// The two durable machines of a live migration, and the calls that start,
-// accept, cancel and drain them. The source ("migration-out") fences the
-// consumer, exports the volume, offers it and maps where it holds data; the
-// destination ("migration-in") formats with the source's layout, clones, marks
-// every region the map leaves out copied, boots the consumer, trims, hydrates
-// and cuts over. Both keep v1.Migration (in MigrationState) as their data.
+// The two durable machines of a live migration, the calls that start,
+// accept, cancel and drain them, and the source copies they retire. The
+// source ("migration-out") fences the consumer, exports the volume, offers it
+// and maps where it holds data; the destination ("migration-in") formats with
+// the source's layout, clones, marks every region the map leaves out copied,
+// boots the consumer, trims, hydrates and cuts over. Both keep v1.Migration (in MigrationState) as their data.
 //
 // Every edge of both machines (their MachineDef's edges and cancel_to; a
 // test holds the two equal). Besides these, every state may stay (a poll)
@@ -55,6 +55,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "fsm/runner.h"
@@ -80,9 +81,10 @@ struct Env {
   fsm::Store* store = nullptr;
   std::function<int64_t()> now_ms;  // wall clock; tests set their own
 
-  // Drain admission: machines admitted but not yet past QUEUED in the store.
-  std::mutex admit_mu;
-  std::set<std::string> admitted;
+  // A drain's concurrency limit: its machines let out of QUEUED whose
+  // records do not show it yet.
+  std::mutex released_mu;
+  std::set<std::string> released;
 };
 
 fsm::MachineDef SourceMachine(Env* env);
@@ -112,9 +114,40 @@ absl::StatusOr<std::string> CancelIncoming(Env* env, fsm::Runner* runner, const 
                                            const std::string& source_worker);
 
 // Operator: migrates every volume of this worker with at most `max_concurrent`
-// at once; destinations among `destinations` (all peers when empty) by free
-// thin-pool space. An unfinished drain is returned instead of a new one.
+// (0: 2) at once; destinations among `destinations` (all peers when empty) by
+// free thin-pool space, as planned first (migration/plan.h): a volume that
+// fits nowhere starts nothing. With `plan_only`, answers the plan (state
+// PLANNED, each move with its bytes and ETA) and changes nothing. An
+// unfinished drain is returned instead of a new one or a plan.
 absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
-                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent);
+                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent,
+                                     bool plan_only = false);
+
+// Source copies kept after a migration ([migration] retire = "keep"): listed,
+// purged one at a time, and expired retire_after_seconds after their
+// migration ended. The expiry is the migration's record's end time plus the
+// grace, both durable (LMDB, LVM), so a restart keeps every timer.
+struct RetiredCopy {
+  std::string name;          // the LV, "<migration>-retired"
+  std::string volume;        // what it is a copy of
+  std::string migration_id;
+  uint64_t bytes = 0;        // what the pool holds for it
+  int64_t retired_unix_ms = 0;  // when its migration ended; 0: its record is gone
+  int64_t expires_unix_ms = 0;  // 0: never (retire_after 0, or no record to date it)
+};
+
+// NotFound "no retired copy 'x' on worker w".
+absl::Status NoRetiredCopy(const std::string& name, const std::string& worker);
+
+// Every retired copy on this worker, oldest first.
+absl::StatusOr<std::vector<RetiredCopy>> ListRetired(Env* env);
+
+// Deletes one: its key, then its LV, so a cut between leaves an LV without a
+// key, which the next purge of it deletes. Idempotent for a copy already half
+// gone; NotFound for a name that is not a retired copy here.
+absl::Status PurgeRetired(Env* env, const std::string& name);
+
+// Purges every copy past its expiry (env->now_ms()); the ones purged.
+absl::StatusOr<std::vector<RetiredCopy>> ExpireRetired(Env* env);
 
 }  // namespace volmigrate::migration

@@ -20,7 +20,7 @@
 #include "common/test_util.h"
 #include "fsm/diagram.h"
 #include "host/fake_host.h"
-#include "migration/retired.h"
+#include "migration/plan.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::migration {
@@ -508,6 +508,48 @@ TEST_P(MachinesTest, DrainRunsAtMostTheLimitAtOnce) {
   for (size_t i = 0; i < spans.size(); ++i)
     for (size_t j = i + 1; j < spans.size(); ++j)
       EXPECT_TRUE(spans[i].second <= spans[j].first || spans[j].second <= spans[i].first) << "overlap " << i << " " << j;
+}
+
+// A plan changes nothing, is the same when asked again, assumes the
+// configured rate for a link nothing measured, and the measured one after a
+// migration over it; a volume that fits nowhere refuses the whole drain
+// before anything starts.
+TEST_P(MachinesTest, ADrainPlanChangesNothingAndLearnsTheLinkRate) {
+  ASSERT_TRUE(w1->host.CreateLv("vol-2", 132u << 20, volumes::kVolumeTag).ok());
+  ASSERT_TRUE(w1->host.Format(w1->host.LvPath("vol-2"), {.data_offset = 4u << 20}, "k").ok());
+  w1->host.keys["vol-2"] = "k";
+  Start();
+  auto plan = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1, /*plan_only=*/true);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->state(), "PLANNED");
+  EXPECT_TRUE(plan->id().empty());
+  ASSERT_EQ(plan->plan_size(), 2);
+  EXPECT_EQ(plan->plan(0).volume_id(), "vol-2");  // biggest first
+  EXPECT_EQ(plan->plan(0).destination_worker(), "w2");
+  EXPECT_FALSE(plan->plan(0).rate_measured());
+  EXPECT_DOUBLE_EQ(plan->plan(0).rate_bytes_per_second(), 10u << 20);
+  EXPECT_DOUBLE_EQ(plan->plan(0).eta_seconds(), static_cast<double>(plan->plan(0).bytes()) / (10u << 20));
+  // One at a time: the whole drain takes the sum.
+  EXPECT_DOUBLE_EQ(plan->eta_seconds(), plan->plan(0).eta_seconds() + plan->plan(1).eta_seconds());
+  EXPECT_TRUE(w1->store->List()->empty());
+  EXPECT_EQ(StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1, true)->DebugString(), plan->DebugString());
+
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(w1->Wait(m->id()), "DONE");
+  auto rates = LinkRates(&w1->env);
+  ASSERT_TRUE(rates.ok()) << rates.status();
+  ASSERT_TRUE(rates->count("w2"));
+  auto again = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1, true);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->plan_size(), 1);
+  EXPECT_TRUE(again->plan(0).rate_measured());
+  EXPECT_DOUBLE_EQ(again->plan(0).rate_bytes_per_second(), rates->at("w2"));
+
+  w2->host.pool_free = 10u << 20;  // vol-2 fits nowhere
+  auto refused = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "started nothing")) << refused.status();
 }
 
 // A fence that fails (the stop hook exits non-zero) is before any boot: the

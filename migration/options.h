@@ -36,6 +36,9 @@ struct Options {
   std::string retire = "keep";         // source copy after success: "keep" (retagged) or "delete"
   // A kept copy is deleted this long after its migration ended; 0: never.
   int64_t retire_after_seconds = 24 * 3600;
+  // The hydration rate a drain plan assumes for a link no migration from
+  // here has measured yet (the demo's guests hydrate at about 10 MiB/s).
+  uint64_t planning_rate_mib = 10;
 };
 
 }  // namespace volmigrate::migration

@@ -1,4 +1,4 @@
-#include "migration/retired.h"
+#include "migration/machines.h"
 
 #include <algorithm>
 #include <tuple>

@@ -29,18 +29,18 @@ absl::StatusOr<fsm::Next> Queued(Env* env, const fsm::StepContext& c) {
   if (st.max_concurrent() == 0) return Go("PREPARING", st);
   // The listing is taken under the lock: one taken before it could show a
   // machine as QUEUED after another caller saw it leave and forgot it.
-  std::lock_guard lock(env->admit_mu);
+  std::lock_guard lock(env->released_mu);
   ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
   std::set<std::string> busy;
   for (const fsm::Record& r : all) {
     if (r.kind() != kOutKind || r.terminal() || r.id() == c.id) continue;
     MigrationState o;
     if (!o.ParseFromString(r.data()) || o.view().drain_id() != st.view().drain_id()) continue;
-    if (r.state() != "QUEUED" || env->admitted.contains(r.id())) busy.insert(r.id());
-    if (r.state() != "QUEUED") env->admitted.erase(r.id());  // its own record shows it now
+    if (r.state() != "QUEUED" || env->released.contains(r.id())) busy.insert(r.id());
+    if (r.state() != "QUEUED") env->released.erase(r.id());  // its own record shows it now
   }
   if (busy.size() >= st.max_concurrent()) return Stay(c, st, kPoll);
-  env->admitted.insert(c.id);
+  env->released.insert(c.id);
   return Go("PREPARING", st);
 }
 

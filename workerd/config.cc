@@ -182,7 +182,7 @@ absl::Status ParseMigration(const std::string& src, const toml::table& root, Con
   RETURN_IF_ERROR(s.Keys({"iscsi_portal", "initiator_name", "consumer_start", "consumer_stop", "hook_timeout_seconds",
                           "region_kib", "hydration_threshold", "hydration_batch", "hydration_max_bytes_per_second",
                           "stall_seconds", "replacement_timeout_seconds", "retire", "retire_after",
-                          "pool_reserve_mib"}));
+                          "pool_reserve_mib", "planning_rate_mib"}));
   RETURN_IF_ERROR(s.String("iscsi_portal", &m.iscsi_portal));
   RETURN_IF_ERROR(s.String("initiator_name", &m.initiator_name));
   RETURN_IF_ERROR(s.String("consumer_start", &m.consumer_start));
@@ -210,6 +210,7 @@ absl::Status ParseMigration(const std::string& src, const toml::table& root, Con
   RETURN_IF_ERROR(s.Int("hydration_max_bytes_per_second", 0, int64_t{1} << 40, &m.hydration_max_bytes_per_second));
   RETURN_IF_ERROR(s.Int("stall_seconds", 5, 86400, &m.stall_seconds));
   RETURN_IF_ERROR(s.Int("replacement_timeout_seconds", 5, 86400, &m.replacement_timeout_seconds));
+  RETURN_IF_ERROR(s.Int("planning_rate_mib", 1, int64_t{1} << 20, &m.planning_rate_mib));
   return s.Int("pool_reserve_mib", 0, int64_t{1} << 30, &m.pool_reserve_mib);
 }
 

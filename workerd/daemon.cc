@@ -17,7 +17,6 @@
 #include "absl/strings/ascii.h"
 #include "common/files.h"
 #include "common/status.h"
-#include "migration/retired.h"
 #include "rpc/channel.h"
 #include "rpc/status.h"
 #include "rpc/tls.h"

@@ -15,7 +15,6 @@
 #include "fsm/store.h"
 #include "host/host.h"
 #include "migration/machines.h"
-#include "migration/peers.h"
 #include "objstore/store.h"
 #include "sealing/machines.h"
 #include "workerd/config.h"

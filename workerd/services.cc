@@ -6,7 +6,6 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/status.h"
-#include "migration/retired.h"
 #include "rpc/status.h"
 #include "rpc/tls.h"
 #include "spdlog/spdlog.h"
@@ -52,7 +51,7 @@ grpc::Status StreamUntilTerminal(fsm::Runner* runner, grpc::ServerContext* ctx, 
 
 }  // namespace
 
-grpc::Status OperatorService::Admit(const grpc::ServerContext* ctx, std::string* peer) const {
+grpc::Status OperatorService::Authorize(const grpc::ServerContext* ctx, std::string* peer) const {
   if (cfg_.plaintext) return grpc::Status::OK;  // development mode: nothing to check against
   std::string cn = rpc::PeerCommonName(*ctx);
   if (cfg_.IsOperator(cn)) return grpc::Status::OK;
@@ -91,7 +90,7 @@ void OperatorService::ShowStoreProblem(const fsm::Record& r, v1::Migration& m) {
 
 grpc::Status OperatorService::Health(grpc::ServerContext* ctx, const v1::HealthRequest*, v1::HealthResponse* out) {
   std::string peer;  // workerd checks its peers' health when it starts
-  if (grpc::Status s = Admit(ctx, &peer); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx, &peer); !s.ok()) return s;
   out->set_worker(cfg_.worker);
   out->set_version(kVersion);
   out->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
@@ -118,7 +117,7 @@ grpc::Status OperatorService::Health(grpc::ServerContext* ctx, const v1::HealthR
 
 grpc::Status OperatorService::ListVolumes(grpc::ServerContext* ctx, const v1::ListVolumesRequest*,
                                           v1::ListVolumesResponse* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   // Without storage the worker truly holds no volumes: an empty list is the answer.
   if (!volumes_) return grpc::Status::OK;
   auto all = volumes_->List();
@@ -131,7 +130,7 @@ grpc::Status OperatorService::ListVolumes(grpc::ServerContext* ctx, const v1::Li
 }
 
 grpc::Status OperatorService::GetVolume(grpc::ServerContext* ctx, const v1::GetVolumeRequest* req, v1::Volume* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
   return Describe(req->id(), out);
 }
@@ -146,7 +145,7 @@ grpc::Status OperatorService::Describe(const std::string& id, v1::Volume* out) {
 }
 
 grpc::Status OperatorService::CreateVolume(grpc::ServerContext* ctx, const v1::CreateVolumeRequest* req, v1::Volume* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateCreateVolume(*req); !s.ok()) return ToGrpc(s);
   if (!volumes_) return ToGrpc(NoStorage(cfg_));
   // An offer or restore of the same name may be deciding that it is free.
@@ -161,7 +160,7 @@ grpc::Status OperatorService::CreateVolume(grpc::ServerContext* ctx, const v1::C
 
 grpc::Status OperatorService::DeleteVolume(grpc::ServerContext* ctx, const v1::DeleteVolumeRequest* req,
                                            v1::DeleteVolumeResponse*) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
   if (!volumes_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
   auto lease = admission::Hold(AdmissionNode(), admission::Op::kDelete, req->id());
@@ -173,7 +172,7 @@ grpc::Status OperatorService::DeleteVolume(grpc::ServerContext* ctx, const v1::D
 
 grpc::Status OperatorService::ListRetired(grpc::ServerContext* ctx, const v1::ListRetiredRequest*,
                                           v1::ListRetiredResponse* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (!env_) return grpc::Status::OK;  // no storage: nothing retired here
   auto all = migration::ListRetired(env_);
   if (!all.ok()) return ToGrpc(all.status());
@@ -191,7 +190,7 @@ grpc::Status OperatorService::ListRetired(grpc::ServerContext* ctx, const v1::Li
 
 grpc::Status OperatorService::PurgeRetired(grpc::ServerContext* ctx, const v1::PurgeRetiredRequest* req,
                                            v1::PurgeRetiredResponse*) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (!ValidName(req->name()))
     return ToGrpc(absl::InvalidArgumentError(absl::StrCat("'", req->name().substr(0, 64), "' is not a retired copy's name")));
   if (!env_) return ToGrpc(migration::NoRetiredCopy(req->name(), cfg_.worker));
@@ -201,7 +200,7 @@ grpc::Status OperatorService::PurgeRetired(grpc::ServerContext* ctx, const v1::P
 }
 
 grpc::Status OperatorService::AttachVolume(grpc::ServerContext* ctx, const v1::AttachVolumeRequest* req, v1::Volume* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
   if (!env_ || !seal_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
   if (absl::Status s = Attach(*env_, req->id()); !s.ok()) return ToGrpc(s);
@@ -210,7 +209,7 @@ grpc::Status OperatorService::AttachVolume(grpc::ServerContext* ctx, const v1::A
 }
 
 grpc::Status OperatorService::DetachVolume(grpc::ServerContext* ctx, const v1::DetachVolumeRequest* req, v1::Volume* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->id()); !s.ok()) return ToGrpc(s);
   if (!env_) return ToGrpc(volumes::NoVolume(req->id(), cfg_.worker));
   if (absl::Status s = Detach(*env_, req->id()); !s.ok()) return ToGrpc(s);
@@ -230,7 +229,7 @@ absl::Status OperatorService::CheckPeer(const std::string& worker) const {
 
 grpc::Status OperatorService::StartMigration(grpc::ServerContext* ctx, const v1::StartMigrationRequest* req,
                                              v1::Migration* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
   if (absl::Status s = CheckPeer(req->destination_worker()); !s.ok()) return ToGrpc(s);
   v1::GetVolumeRequest get;
@@ -245,7 +244,7 @@ grpc::Status OperatorService::StartMigration(grpc::ServerContext* ctx, const v1:
 }
 
 grpc::Status OperatorService::DrainWorker(grpc::ServerContext* ctx, const v1::DrainWorkerRequest* req, v1::Drain* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (!req->worker().empty() && req->worker() != cfg_.worker)
     return ToGrpc(absl::FailedPreconditionError(
         absl::StrCat("this is workerd '", cfg_.worker, "', not '", req->worker().substr(0, 64),
@@ -262,7 +261,7 @@ grpc::Status OperatorService::DrainWorker(grpc::ServerContext* ctx, const v1::Dr
   std::vector<std::string> peers;
   for (const auto& p : cfg_.peers) peers.push_back(p.name);
   auto d = migration::StartDrain(env_, runner_, {req->destinations().begin(), req->destinations().end()}, peers,
-                                 req->max_concurrent());
+                                 req->max_concurrent(), req->plan());
   if (!d.ok()) return ToGrpc(d.status());
   *out = std::move(*d);
   return grpc::Status::OK;
@@ -295,7 +294,7 @@ grpc::Status OperatorService::GetMigration(grpc::ServerContext* ctx, const v1::G
   // Each side of a migration polls the other's record; a peer reads only
   // the migrations it takes part in.
   std::string peer;
-  if (grpc::Status s = Admit(ctx, &peer); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx, &peer); !s.ok()) return s;
   auto m = LoadMigration(req->id(), true);
   if (m.ok() && !peer.empty() && m->source_worker() != peer && m->destination_worker() != peer)
     m = absl::NotFoundError(absl::StrCat("no migration '", req->id(), "' with ", peer, " on worker ", cfg_.worker));
@@ -306,7 +305,7 @@ grpc::Status OperatorService::GetMigration(grpc::ServerContext* ctx, const v1::G
 
 grpc::Status OperatorService::ListMigrations(grpc::ServerContext* ctx, const v1::ListMigrationsRequest* req,
                                              v1::ListMigrationsResponse* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   auto all = runner_->store()->List();
   if (!all.ok()) return ToGrpc(all.status());
   for (const fsm::Record& r : *all) {
@@ -321,13 +320,13 @@ grpc::Status OperatorService::ListMigrations(grpc::ServerContext* ctx, const v1:
 
 grpc::Status OperatorService::WatchMigration(grpc::ServerContext* ctx, const v1::WatchMigrationRequest* req,
                                              grpc::ServerWriter<v1::Migration>* writer) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   return StreamUntilTerminal<v1::Migration>(runner_, ctx, writer, [&] { return LoadMigration(req->id(), false); });
 }
 
 grpc::Status OperatorService::AbortMigration(grpc::ServerContext* ctx, const v1::AbortMigrationRequest* req,
                                              v1::Migration* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (auto m = LoadMigration(req->id(), false); !m.ok()) return ToGrpc(m.status());
   absl::Status s = env_ ? migration::AbortMigration(env_, runner_, req->id()) : runner_->Cancel(req->id());
   if (!s.ok()) return ToGrpc(s);
@@ -349,17 +348,17 @@ grpc::Status OperatorService::Seal(const std::string& volume, bool ship, v1::Tra
 }
 
 grpc::Status OperatorService::SealVolume(grpc::ServerContext* ctx, const v1::SealVolumeRequest* req, v1::Transfer* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   return Seal(req->volume_id(), false, out);
 }
 
 grpc::Status OperatorService::ShipVolume(grpc::ServerContext* ctx, const v1::ShipVolumeRequest* req, v1::Transfer* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   return Seal(req->volume_id(), true, out);
 }
 
 grpc::Status OperatorService::UnsealVolume(grpc::ServerContext* ctx, const v1::UnsealVolumeRequest* req, v1::Volume* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
   if (!seal_) return ToGrpc(NoStorage(cfg_));
   if (absl::Status s = sealing::Unseal(seal_, req->volume_id()); !s.ok()) return ToGrpc(s);
@@ -372,7 +371,7 @@ grpc::Status OperatorService::UnsealVolume(grpc::ServerContext* ctx, const v1::U
 
 grpc::Status OperatorService::RestoreVolume(grpc::ServerContext* ctx, const v1::RestoreVolumeRequest* req,
                                             v1::Transfer* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   for (const std::string* id : {&req->volume_id(), &req->new_volume_id()})
     if (absl::Status s = ValidateVolumeId(*id); !s.ok()) return ToGrpc(s);
   if (!req->key_from().empty())
@@ -387,7 +386,7 @@ grpc::Status OperatorService::RestoreVolume(grpc::ServerContext* ctx, const v1::
 
 grpc::Status OperatorService::ListSnapshots(grpc::ServerContext* ctx, const v1::ListSnapshotsRequest* req,
                                             v1::ListSnapshotsResponse* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   if (absl::Status s = ValidateVolumeId(req->volume_id()); !s.ok()) return ToGrpc(s);
   if (!seal_) return ToGrpc(NoStorage(cfg_));
   auto l = sealing::ListSnapshots(seal_, req->volume_id());
@@ -408,7 +407,7 @@ absl::StatusOr<v1::Transfer> OperatorService::LoadTransfer(const std::string& id
 }
 
 grpc::Status OperatorService::GetTransfer(grpc::ServerContext* ctx, const v1::GetTransferRequest* req, v1::Transfer* out) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   auto t = LoadTransfer(req->id());
   if (!t.ok()) return ToGrpc(t.status());
   *out = std::move(*t);
@@ -417,7 +416,7 @@ grpc::Status OperatorService::GetTransfer(grpc::ServerContext* ctx, const v1::Ge
 
 grpc::Status OperatorService::WatchTransfer(grpc::ServerContext* ctx, const v1::GetTransferRequest* req,
                                             grpc::ServerWriter<v1::Transfer>* writer) {
-  if (grpc::Status s = Admit(ctx); !s.ok()) return s;
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
   return StreamUntilTerminal<v1::Transfer>(runner_, ctx, writer, [&] { return LoadTransfer(req->id()); });
 }
 

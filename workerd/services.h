@@ -53,7 +53,7 @@ class OperatorService final : public v1::Operator::Service {
   // OK for a certificate named in cfg_.operators, and for a peer's when
   // `peer` is given (set to the peer's name; left empty for an operator);
   // PERMISSION_DENIED otherwise.
-  grpc::Status Admit(const grpc::ServerContext* ctx, std::string* peer = nullptr) const;
+  grpc::Status Authorize(const grpc::ServerContext* ctx, std::string* peer = nullptr) const;
   void ShowMigration(v1::Volume& v);
   // The volume as GetVolume shows it.
   grpc::Status Describe(const std::string& id, v1::Volume* out);

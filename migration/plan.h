@@ -1,0 +1,54 @@
+// A drain planned before anything moves: which volume goes where, how many
+// bytes (what the source's pool holds for it), and how long each should take
+// at the rate its link showed in past migrations. Deterministic: the same
+// volumes, room and history give the same plan, so a scheduler can compare a
+// plan with the next one and retry.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "fsm/store.h"
+#include "migration/machines.h"
+#include "volumes/lvm.h"
+
+namespace volmigrate::migration {
+
+struct PlannedMove {
+  volumes::LvRow lv;
+  std::string destination;
+  uint64_t bytes = 0;     // to copy: what the source's pool holds for the volume
+  double rate = 0;        // bytes per second expected on the link
+  bool measured = false;  // the rate comes from a past migration to `destination`
+  double eta_seconds = 0;
+};
+
+struct DrainPlan {
+  std::vector<PlannedMove> moves;  // in the order they start: biggest first
+  double eta_seconds = 0;          // the whole drain, at most max_concurrent at once
+};
+
+// Plans a drain of every volume of this worker not already migrating, to
+// `destinations` (each told by its Health answer how much room it has);
+// changes nothing. A volume no destination has room for, or one any single
+// migrate would refuse (held, sealed), refuses the whole plan.
+absl::StatusOr<DrainPlan> PlanDrain(Env* env, const std::vector<std::string>& destinations, uint32_t max_concurrent);
+
+// The rate each destination's link showed: the latest migration from here to
+// it that ended DONE. Bytes per second.
+absl::StatusOr<std::map<std::string, double>> LinkRates(Env* env);
+
+// What a finished migration copied per second of hydration: the bytes copied
+// over the time from the destination's boot (WAITING plus the blackout's part
+// after the source's fence) to RETIRING; for a copy too short to time that
+// way, the last rate it showed; 0 when neither tells.
+double HydrationRate(const v1::Migration& m, const std::vector<fsm::HistoryEntry>& history);
+
+// How long `durations` take run in order with at most `slots` at once, each
+// starting as soon as one ends.
+double Makespan(const std::vector<double>& durations, uint32_t slots);
+
+}  // namespace volmigrate::migration
