@@ -248,8 +248,14 @@ absl::StatusOr<Next> Runner::Step(const MachineDef& def, const Record& r) {
   auto step = def.steps.find(r.state());
   if (step == def.steps.end()) return absl::InternalError(absl::StrCat("no step for state ", r.state()));
   if (opts_.step_hook) opts_.step_hook(r.kind(), r.state(), false);
+  const absl::Time start = absl::Now();
   absl::StatusOr<Next> res = step->second(StepContext{r.id(), r.state(), r.data(), r.attempts()});
   if (opts_.step_hook) opts_.step_hook(r.kind(), r.state(), true);
+  if (opts_.observe) {
+    const StepOutcome o = res.ok() ? StepOutcome::kOk : IsRetryable(res.status()) ? StepOutcome::kRetry
+                                                                                 : StepOutcome::kFailed;
+    opts_.observe(r.kind(), r.state(), absl::Now() - start, o);
+  }
   return res;
 }
 

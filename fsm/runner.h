@@ -70,6 +70,10 @@ struct MachineDef {
   std::map<std::string, std::set<std::string>> edges;
 };
 
+// What came of a step, for RunnerOptions::observe: it returned (a transition
+// or a poll), its error is retried, or its error fails the machine.
+enum class StepOutcome { kOk, kRetry, kFailed };
+
 struct RunnerOptions {
   int max_concurrent = 4;  // machines executing a step at once
   absl::Duration backoff_initial = absl::Milliseconds(200);
@@ -77,6 +81,8 @@ struct RunnerOptions {
   // Called before each step and after it returns (before its commit). Crash
   // tests kill the process from here; production leaves it empty.
   std::function<void(const std::string& kind, const std::string& state, bool after)> step_hook;
+  // Called after each step with its duration and outcome (metrics count them).
+  std::function<void(const std::string& kind, const std::string& state, absl::Duration took, StepOutcome)> observe;
 };
 
 bool IsRetryable(const absl::Status& s);

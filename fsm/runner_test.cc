@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
+#include <vector>
 #include <string>
 
 #include "common/test_util.h"
@@ -74,11 +76,25 @@ TEST(Runner, RetriesRetryableErrorsAndRecordsThem) {
     if (c.attempt < 3) return absl::UnavailableError("peer not reachable");
     return Next{"DONE", ""};
   };
-  Runner r(store->get(), kFast);
+  RunnerOptions opts = kFast;
+  std::mutex mu;
+  std::vector<StepOutcome> seen;  // what the observer was told, in order
+  opts.observe = [&](const std::string& kind, const std::string& state, absl::Duration took, StepOutcome o) {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(kind + "." + state, "flaky.A");
+    EXPECT_GE(took, absl::ZeroDuration());
+    seen.push_back(o);
+  };
+  Runner r(store->get(), opts);
   ASSERT_TRUE(r.Register(d).ok());
   ASSERT_TRUE(r.Start().ok());
   ASSERT_TRUE(r.Submit("flaky", "x", "").ok());
   EXPECT_EQ(WaitTerminal(r, "x").state(), "DONE");
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen, std::vector<StepOutcome>({StepOutcome::kRetry, StepOutcome::kRetry, StepOutcome::kRetry,
+                                              StepOutcome::kOk}));
+  }
   auto hist = r.store()->History("x");
   ASSERT_EQ(hist->size(), 5u);  // created, 3 errors, done
   EXPECT_EQ((*hist)[1].error(), "UNAVAILABLE: peer not reachable");

@@ -121,7 +121,8 @@ std::string MigrationDetails(const v1::Migration& m) {
                   FormatDuration(p.eta_seconds()), "\n");
   if (p.stalled()) absl::StrAppend(&out, "STALLED:     ", p.stall_reason(), "\n");
   absl::StrAppend(&out, "blackout:    ", m.blackout_seconds() > 0 ? absl::StrFormat("%.2fs", m.blackout_seconds()) : "-",
-                  "\n", "started:     ", UnixTime(m.started_unix()), "\n", "updated:     ", UnixTime(m.updated_unix()),
+                  "\n", "hydration:   ",
+                  m.hydration_seconds() > 0 ? absl::StrFormat("%.1fs", m.hydration_seconds()) : "-", "\n", "started:     ", UnixTime(m.started_unix()), "\n", "updated:     ", UnixTime(m.updated_unix()),
                   "\n");
   if (m.history_size() > 0) {
     out += "history:\n";

@@ -237,6 +237,7 @@ absl::StatusOr<fsm::Next> Booting(Env* env, const fsm::StepContext& c) {
   RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
   RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
   st.set_booted(true);
+  st.set_booted_unix_ms(env->now_ms());
   // The source's part (fence to closed), ours (its WAITING seen to booted), and
   // one poll interval: an upper bound on the gap between the two.
   double here = static_cast<double>(env->now_ms() - st.source_ready_unix_ms()) / 1000.0;
@@ -337,6 +338,7 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
     ASSIGN_OR_RETURN(dm::CloneStatus committed, Status(env, vol, /*committed=*/true));
     if (committed.Hydrated()) {
       UpdateProgress(st, s, env->opts.stall_seconds);
+      st.mutable_view()->set_hydration_seconds(static_cast<double>(s.now_ms - st.booted_unix_ms()) / 1000.0);
       return Go("CUT_OVER", st);
     }
   }

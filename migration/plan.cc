@@ -58,22 +58,12 @@ absl::StatusOr<std::vector<Room>> AskRoom(Env* env, const std::vector<std::strin
   return room;
 }
 
-int64_t At(const std::vector<fsm::HistoryEntry>& history, const std::string& to) {
-  for (const fsm::HistoryEntry& h : history)
-    if (h.to() == to) return h.at_ms();
-  return 0;
-}
-
 }  // namespace
 
-double HydrationRate(const v1::Migration& m, const std::vector<fsm::HistoryEntry>& history) {
-  const int64_t from = At(history, "WAITING"), to = At(history, "RETIRING");
+double HydrationRate(const v1::Migration& m) {
   const uint64_t total = m.progress().total_bytes(), skipped = m.progress().discarded_bytes();
-  // WAITING begins once the source's fence is done; the destination boots
-  // the rest of the blackout later, and hydrates from then on.
-  const double booting = std::max(0.0, m.blackout_seconds() - m.source_fence_seconds());
-  const double seconds = static_cast<double>(to - from) / 1000.0 - booting;
-  if (from > 0 && to > from && total > skipped && seconds > 0) return static_cast<double>(total - skipped) / seconds;
+  if (m.hydration_seconds() > 0 && total > skipped)
+    return static_cast<double>(total - skipped) / m.hydration_seconds();
   return m.progress().rate_bytes_per_second();  // the last rate it showed, for a copy too short to time
 }
 
@@ -97,8 +87,7 @@ absl::StatusOr<std::map<std::string, double>> LinkRates(Env* env) {
   for (const fsm::Record& r : all) {
     if (r.kind() != kOutKind || r.state() != "DONE") continue;
     ASSIGN_OR_RETURN(v1::Migration m, ViewOf(r));
-    ASSIGN_OR_RETURN(std::vector<fsm::HistoryEntry> history, env->store->History(r.id()));
-    const double rate = HydrationRate(m, history);
+    const double rate = HydrationRate(m);
     auto& seen = latest[m.destination_worker()];
     if (rate > 0 && r.updated_ms() >= seen.first) seen = {r.updated_ms(), rate};
   }

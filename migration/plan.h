@@ -42,10 +42,10 @@ absl::StatusOr<DrainPlan> PlanDrain(Env* env, const std::vector<std::string>& de
 absl::StatusOr<std::map<std::string, double>> LinkRates(Env* env);
 
 // What a finished migration copied per second of hydration: the bytes copied
-// over the time from the destination's boot (WAITING plus the blackout's part
-// after the source's fence) to RETIRING; for a copy too short to time that
-// way, the last rate it showed; 0 when neither tells.
-double HydrationRate(const v1::Migration& m, const std::vector<fsm::HistoryEntry>& history);
+// (not marked copied from the map or by fstrim) over its hydration_seconds,
+// as the destination timed them; for a migration that does not tell them,
+// the last rate it showed; 0 when neither tells.
+double HydrationRate(const v1::Migration& m);
 
 // How long `durations` take run in order with at most `slots` at once, each
 // starting as soon as one ends.

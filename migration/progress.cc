@@ -29,30 +29,38 @@ void UpdateRate(MigrationState& st, const Sample& s, v1::MigrationProgress& p) {
   p.set_eta_seconds(p.rate_bytes_per_second() > 0 ? static_cast<double>(left) / p.rate_bytes_per_second() : 0);
 }
 
-// Why no region has been copied for a while, naming the side that fails.
-std::string StallReason(const MigrationState& st, const Sample& s, int64_t idle_ms, const std::string& kernel) {
+// Why no region has been copied for a while, naming the side that fails;
+// `cause` is the short name metrics count stalls by.
+struct Why {
+  std::string cause, reason;
+};
+Why StallReason(const MigrationState& st, const Sample& s, int64_t idle_ms, const std::string& kernel) {
   std::string idle = absl::StrCat("no hydration progress for ", idle_ms / 1000, " s: ");
   const bool offline = absl::EndsWith(s.disk_state, "offline");  // "offline" or "transport-offline"
   const std::string disk =
       offline ? absl::StrCat("; the source's disk ", s.disk, " is ", s.disk_state, ": the kernel fails I/O to it") : "";
   if (s.pool_full)
-    return absl::StrCat(idle, "the destination's thin pool on ", st.view().destination_worker(),
-                        " is full: writes to it fail", kernel);
-  if (s.session_state.empty()) return absl::StrCat(idle, "no iSCSI session to the source", kernel);
+    return {"pool_full", absl::StrCat(idle, "the destination's thin pool on ", st.view().destination_worker(),
+                                      " is full: writes to it fail", kernel)};
+  if (s.session_state.empty()) return {"no_session", absl::StrCat(idle, "no iSCSI session to the source", kernel)};
   if (s.session_state != "LOGGED_IN")
-    return absl::StrCat(idle, "iSCSI session to the source is ", s.session_state, " (link or source down?); ",
-                        offline ? "I/O fails until it logs in again" : "I/O waits for it to recover", disk, kernel);
-  if (offline) return absl::StrCat(idle, "the iSCSI session is logged in", disk, kernel);
-  if (!kernel.empty()) return absl::StrCat(idle, "hydration is failing and dm-clone retries it forever", kernel);
-  return idle + "the source is reachable and the kernel logged no error about the clone or the "
-                "source disk; the consumer's I/O may keep background hydration paused";
+    return {"session_down", absl::StrCat(idle, "iSCSI session to the source is ", s.session_state,
+                                         " (link or source down?); ",
+                                         offline ? "I/O fails until it logs in again" : "I/O waits for it to recover",
+                                         disk, kernel)};
+  if (offline) return {"disk_offline", absl::StrCat(idle, "the iSCSI session is logged in", disk, kernel)};
+  if (!kernel.empty())
+    return {"hydration_failing", absl::StrCat(idle, "hydration is failing and dm-clone retries it forever", kernel)};
+  return {"consumer_io", idle + "the source is reachable and the kernel logged no error about the clone or the "
+                                "source disk; the consumer's I/O may keep background hydration paused"};
 }
 
-void Stall(v1::MigrationProgress& p, std::string reason) {
+void Stall(v1::MigrationProgress& p, Why why) {
   p.set_stalled(true);
   p.set_rate_bytes_per_second(0);
   p.set_eta_seconds(0);
-  p.set_stall_reason(std::move(reason));
+  p.set_stall_cause(std::move(why.cause));
+  p.set_stall_reason(std::move(why.reason));
 }
 
 }  // namespace
@@ -62,6 +70,7 @@ void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
   const std::string kernel = s.kernel_error.empty() ? "" : absl::StrCat("; the kernel logged: ", s.kernel_error);
   if (s.status.failed || s.status.error) {
     p.set_stalled(true);
+    p.set_stall_cause("clone_failed");
     p.set_stall_reason(absl::StrCat(s.status.failed ? "dm-clone metadata is in fail mode"
                                                     : "dm-clone reports an error status",
                                     kernel.empty() ? " (see the kernel log)" : kernel));
@@ -70,14 +79,16 @@ void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
   UpdateRate(st, s, p);
   const uint64_t left = p.total_bytes() - p.hydrated_bytes();
   if (st.pool_low() && left > 0) {
-    return Stall(p, absl::StrCat("hydration paused: the destination's thin pool on ", st.view().destination_worker(),
-                                 s.pool_full ? " is full" : absl::StrCat(" has ", s.pool_free_bytes, " bytes free"),
-                                 " (migration.pool_reserve_mib keeps some free); ", left,
-                                 " bytes are still to copy: free space there and it resumes"));
+    return Stall(p, {"pool_low", absl::StrCat("hydration paused: the destination's thin pool on ",
+                                              st.view().destination_worker(),
+                                              s.pool_full ? " is full" : absl::StrCat(" has ", s.pool_free_bytes, " bytes free"),
+                                              " (migration.pool_reserve_mib keeps some free); ", left,
+                                              " bytes are still to copy: free space there and it resumes")});
   }
   const int64_t idle_ms = s.now_ms - st.last_progress_unix_ms();
   if (left == 0 || st.hydration_paused() || idle_ms < int64_t{stall_seconds} * 1000) {
     p.set_stalled(false);
+    p.clear_stall_cause();
     p.clear_stall_reason();
     return;
   }

@@ -37,11 +37,14 @@ TEST(Progress, StallNamesTheLikelyCause) {
   EXPECT_TRUE(st.view().progress().stalled());
   EXPECT_NE(st.view().progress().stall_reason().find("iSCSI session to the source is FAILED"), std::string::npos)
       << st.view().progress().stall_reason();
+  EXPECT_EQ(st.view().progress().stall_cause(), "session_down");
   UpdateProgress(st, At(33000, 10, ""), 30);
   EXPECT_NE(st.view().progress().stall_reason().find("no iSCSI session"), std::string::npos);
+  EXPECT_EQ(st.view().progress().stall_cause(), "no_session");
   UpdateProgress(st, At(34000, 11), 30);  // progress again
   EXPECT_FALSE(st.view().progress().stalled());
   EXPECT_TRUE(st.view().progress().stall_reason().empty());
+  EXPECT_TRUE(st.view().progress().stall_cause().empty());
 }
 
 // dm-clone retries a failed region forever and only logs it: the stall says
@@ -59,8 +62,10 @@ TEST(Progress, StallNamesTheKernelsFirstError) {
   EXPECT_TRUE(p.stalled());
   EXPECT_NE(p.stall_reason().find("hydration is failing"), std::string::npos) << p.stall_reason();
   EXPECT_NE(p.stall_reason().find("the kernel logged: I/O error, dev sdb"), std::string::npos) << p.stall_reason();
+  EXPECT_EQ(p.stall_cause(), "hydration_failing");
   UpdateProgress(st, At(32000, 10), 30);  // the source reachable and no error logged
   EXPECT_NE(p.stall_reason().find("logged no error"), std::string::npos) << p.stall_reason();
+  EXPECT_EQ(p.stall_cause(), "consumer_io");
 }
 
 // The source reboot: the replacement timeout expired and the kernel

@@ -206,6 +206,7 @@ absl::StatusOr<fsm::Next> Waiting(Env* env, const fsm::StepContext& c) {
   if (!m.ok()) return m.status();
   *st.mutable_view()->mutable_progress() = m->progress();
   st.mutable_view()->set_blackout_seconds(m->blackout_seconds());
+  st.mutable_view()->set_hydration_seconds(m->hydration_seconds());
   if (MayHaveBooted(*m)) {
     st.set_destination_booted(true);
     st.clear_allocation();  // applied before its consumer started

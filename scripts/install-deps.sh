@@ -12,7 +12,7 @@ build_pkgs=(
   liblmdb-dev lmdb-utils libspdlog-dev libfmt-dev libdevmapper-dev libcryptsetup-dev
   libgtest-dev libgmock-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   cryptsetup-bin tgt clang libclang-rt-14-dev libcurl4-openssl-dev curl
-  ceph-mon ceph-osd radosgw shellcheck
+  ceph-mon ceph-osd radosgw shellcheck prometheus-cpp-dev prometheus
 )
 vm_pkgs=(
   qemu-system-x86 qemu-utils socat busybox-static cpio kmod dkms

@@ -119,7 +119,7 @@ namespace {
 absl::Status ParseTop(const std::string& src, const toml::table& root, Config& c) {
   Section s(src, root, "");
   RETURN_IF_ERROR(s.Keys({"worker", "listen", "data_dir", "log_level", "plaintext", "tls", "storage", "fsm",
-                          "migration", "objstore", "peers", "operators"}));
+                          "migration", "objstore", "metrics", "peers", "operators"}));
   RETURN_IF_ERROR(s.String("worker", &c.worker));
   RETURN_IF_ERROR(s.String("listen", &c.listen));
   RETURN_IF_ERROR(s.String("data_dir", &c.data_dir));
@@ -172,6 +172,16 @@ absl::Status ParseFsm(const std::string& src, const toml::table& root, Config& c
   Section s(src, *t, "fsm.");
   RETURN_IF_ERROR(s.Keys({"max_concurrent"}));
   return s.Int("max_concurrent", 1, 64, &c.max_concurrent);
+}
+
+absl::Status ParseMetrics(const std::string& src, const toml::table& root, Config& c) {
+  ASSIGN_OR_RETURN(const toml::table* t, SubTable(src, root, "metrics"));
+  if (!t) return absl::OkStatus();
+  Section s(src, *t, "metrics.");
+  RETURN_IF_ERROR(s.Keys({"listen"}));
+  RETURN_IF_ERROR(s.String("listen", &c.metrics_listen));
+  if (!c.metrics_listen.empty() && !ValidAddress(c.metrics_listen)) return s.Fail("listen", "must be host:port");
+  return absl::OkStatus();
 }
 
 absl::Status ParseMigration(const std::string& src, const toml::table& root, Config& c) {
@@ -298,7 +308,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
         absl::StrCat(src, ":", e.source().begin.line, ":", e.source().begin.column, ": ", std::string(e.description())));
   }
   Config c;
-  for (auto* parse : {ParseTop, ParseTls, ParseStorage, ParseFsm, ParseMigration, ParseObjstore, ParsePeers,
+  for (auto* parse : {ParseTop, ParseTls, ParseStorage, ParseFsm, ParseMigration, ParseObjstore, ParseMetrics, ParsePeers,
                       ParseOperators}) {
     RETURN_IF_ERROR(parse(src, root, c));
   }

@@ -55,6 +55,10 @@ struct Config {
   int max_concurrent = 4;  // machines running a step at once
   migration::Options migration;
   ObjstoreConfig objstore;
+  // [metrics] listen: where Prometheus scrapes GET /metrics (host:port, plain
+  // HTTP, no authentication: bind it to loopback or a management network).
+  // Empty (the default): no metrics server.
+  std::string metrics_listen;
   // Tests only, from VOLMIGRATE_CRASH_DIR (never the file): SIGKILL once before
   // and once after the step of every state, leaving a marker file for each.
   std::string crash_dir;

@@ -1,5 +1,6 @@
 #include "workerd/config.h"
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace volmigrate::workerd {
@@ -126,6 +127,16 @@ TEST(Config, TheShippedExampleParses) {
   EXPECT_EQ(c->migration.retire, "keep");
   EXPECT_EQ(c->objstore.dir, "/var/lib/volmigrate/objects");
   EXPECT_EQ(c->objstore.parallel, 4);
+  EXPECT_EQ(c->metrics_listen, "127.0.0.1:9464");
+}
+
+TEST(Config, MetricsAreOffUnlessAnAddressIsGiven) {
+  const std::string base = "worker = \"w1\"\nplaintext = true\n";
+  EXPECT_EQ(ParseConfig(base, "t")->metrics_listen, "");
+  EXPECT_EQ(ParseConfig(base + "[metrics]\nlisten = \"127.0.0.1:9464\"\n", "t")->metrics_listen, "127.0.0.1:9464");
+  auto bad = ParseConfig(base + "[metrics]\nlisten = \"9464\"\n", "t");
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "metrics.listen")) << bad.status();
+  EXPECT_FALSE(ParseConfig(base + "[metrics]\nport = 9464\n", "t").ok());
 }
 
 TEST(Config, MigrationTableIsChecked) {

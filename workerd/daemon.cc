@@ -107,6 +107,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(Config cfg) {
   }
   RETURN_IF_ERROR(d->runner_->Start());
   RETURN_IF_ERROR(d->Serve(creds));
+  RETURN_IF_ERROR(d->ServeMetrics());
   return d;
 }
 
@@ -114,6 +115,9 @@ absl::Status Daemon::OpenState() {
   RETURN_IF_ERROR(MakeDirs(cfg_.data_dir, 0700));
   ASSIGN_OR_RETURN(store_, fsm::Store::Open(cfg_.data_dir + "/state"));
   fsm::RunnerOptions ro{.max_concurrent = cfg_.max_concurrent};
+  steps_ = std::make_shared<metrics::Steps>();
+  ro.observe = [steps = steps_](const std::string& kind, const std::string& state, absl::Duration took,
+                                fsm::StepOutcome o) { steps->Observe(kind, state, took, o); };
   if (!cfg_.crash_dir.empty()) ro.step_hook = CrashOncePerState(cfg_.crash_dir);
   if (!cfg_.halt_before.empty()) ro.step_hook = HaltBefore(cfg_.halt_before);
   runner_ = std::make_unique<fsm::Runner>(store_.get(), ro);
@@ -207,9 +211,18 @@ absl::Status Daemon::Serve(std::shared_ptr<grpc::ServerCredentials> creds) {
   return absl::OkStatus();
 }
 
+absl::Status Daemon::ServeMetrics() {
+  if (cfg_.metrics_listen.empty()) return absl::OkStatus();
+  auto records = std::make_shared<metrics::Records>(store_.get(), host_.get(), seal_.get());
+  ASSIGN_OR_RETURN(metrics_, metrics::Server::Start(cfg_.metrics_listen, {records, steps_->registry()}));
+  spdlog::info("metrics on http://{}/metrics (port {})", cfg_.metrics_listen, metrics_->port());
+  return absl::OkStatus();
+}
+
 Daemon::~Daemon() { Shutdown(absl::Seconds(5)); }
 
 void Daemon::Shutdown(absl::Duration grace) {
+  metrics_.reset();
   {
     std::lock_guard lock(expiry_mu_);
     stopping_ = true;

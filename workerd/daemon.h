@@ -14,6 +14,7 @@
 #include "fsm/runner.h"
 #include "fsm/store.h"
 #include "host/host.h"
+#include "metrics/metrics.h"
 #include "migration/machines.h"
 #include "objstore/store.h"
 #include "sealing/machines.h"
@@ -42,12 +43,14 @@ class Daemon {
 
   // Start's parts, in this order: the state store and runner; the host and
   // the volumes on it (only with [storage]); the migration and
-  // sealing machines, registered before the runner resumes any; the server.
+  // sealing machines, registered before the runner resumes any; the server;
+  // the metrics server ([metrics] listen).
   absl::Status OpenState();
   absl::Status OpenStorage();
   absl::Status StartMigrations();
   absl::Status StartSealing();
   absl::Status Serve(std::shared_ptr<grpc::ServerCredentials> creds);
+  absl::Status ServeMetrics();
   // Deletes retired copies past [migration] retire_after, until Shutdown.
   void ExpireRetiredLoop();
   luks::Pbkdf Pbkdf() const { return {cfg_.storage.pbkdf, cfg_.storage.pbkdf_iterations}; }
@@ -64,6 +67,7 @@ class Daemon {
   std::unique_ptr<objstore::ObjectStore> objects_;
   std::unique_ptr<sealing::Env> seal_;
   std::unique_ptr<fsm::Store> store_;
+  std::shared_ptr<metrics::Steps> steps_;
   std::unique_ptr<fsm::Runner> runner_;
   std::unique_ptr<OperatorService> operator_;
   std::unique_ptr<PeerService> peer_;
@@ -73,6 +77,7 @@ class Daemon {
   std::condition_variable expiry_cv_;
   bool stopping_ = false;  // guarded by expiry_mu_
   std::thread expiry_;
+  std::unique_ptr<metrics::Server> metrics_;  // reads the store, host and sealing: goes first
 };
 
 // Calls Health on every configured peer over mutual TLS, as this worker.

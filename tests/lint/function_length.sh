@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$1"
 limit=${2:-60}
-modules=(workerd host admission migration sealing fsm migratectl common dmutil iscsi luks volumes lsvd objstore rpc)
+modules=(workerd host admission migration sealing fsm migratectl common dmutil iscsi luks volumes lsvd objstore rpc metrics)
 mapfile -t files < <(find "${modules[@]}" -name '*.cc' -not -name '*_test.cc' -not -name 'bench.cc' | sort)
 awk -v limit="$limit" '
   FNR == 1 { start = 0 }

@@ -37,6 +37,8 @@ mkdir -p "$VM_RUN/w2/shared/from-w1" && cp "$VM_RUN/w1/shared/dst.json" "$VM_RUN
 HELD=$(cat "$VM_RUN/src-bytes") RX=$(( $(cat "$VM_RUN/rx1") - $(cat "$VM_RUN/rx0") ))
 vm_check w2 60 "w2: the map skipped what the source does not hold; the pool grew by what it holds; the link carried it" "room_pool_and_link $HELD $RX" && vm_log "$(echo "$VM_OUT" | grep '^source held')"
 
+vm_check w2 30 "w2's metrics (GET /metrics): the migration ended done, its blackout, hydration time and skipped bytes" room_metrics
+
 vm_check w1 120 "w1: the retired source copy holds every block written there" "room_retired_copy_verifies $MIG"
 vm_check w2 120 "w2: detached (twice: consumer stopped, closed), attached again (consumer writing), detached" \
   room_detach_and_attach_again

@@ -53,6 +53,8 @@ consumer_stop = "$VM_HERE/guest/consumer-stop"
 stall_seconds = 10
 replacement_timeout_seconds = 120
 ${WORKERS_MIGRATION:-}
+[metrics]
+listen = "127.0.0.1:9464"
 [[peers]]
 name = "w$((3 - i))"
 address = "169.254.0.$((3 - i)):7443"

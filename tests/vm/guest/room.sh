@@ -39,6 +39,21 @@ room_pool_and_link() {
   lvs vg0
 }
 
+# What Prometheus would read on the destination after the one migration: the
+# same bytes and times as its record.
+room_metrics() {
+  curl -fsS http://127.0.0.1:9464/metrics > /tmp/metrics
+  grep -E '^volmigrate_(migrations_ended_total|migration_(blackout|hydration)_seconds_(count|sum)|migration_bytes_total|thin_pool_bytes)' /tmp/metrics
+  grep -qx 'volmigrate_migrations_ended_total{outcome="done",side="destination"} 1' /tmp/metrics
+  grep -qx 'volmigrate_migration_blackout_seconds_count 1' /tmp/metrics
+  grep -qx 'volmigrate_migration_hydration_seconds_count 1' /tmp/metrics
+  local skipped hydration
+  skipped=$(jn discarded_bytes < /shared/from-w1/dst.json) hydration=$(jn hydration_seconds < /shared/from-w1/dst.json)
+  grep -qx "volmigrate_migration_bytes_total{kind=\"skipped\"} $skipped" /tmp/metrics
+  echo "hydration took $hydration s"
+  [ "$(echo "$hydration > 0" | bc)" = 1 ]
+}
+
 room_retired_copy_verifies() {
   local mig=$1
   cryptsetup open --readonly --key-file "/var/lib/volmigrate/keys/$mig-retired.key" "/dev/vg0/$mig-retired" retired
