@@ -2,8 +2,10 @@
 # The demo behind scripts/demo.sh: two local VMs (w1, w2) on a private link, each
 # running workerd with mutual TLS. w1 holds an encrypted volume with a filesystem,
 # files and a running consumer (a writer), formatted as an older cryptsetup did
-# (4 MiB LUKS2 data offset). The operator drains w1 with migratectl: the consumer
-# is back up on w2 within seconds while the blocks are still being pulled; after
+# (4 MiB LUKS2 data offset). The operator first migrates a smaller volume, from
+# which w1 learns the link's hydration rate, then plans and drains w1 with
+# migratectl: the consumer is back up on w2 within seconds while the blocks are
+# still being pulled; the plan's ETA is printed beside the time it took; after
 # the cutover every checksum (the files from w1 and those written on w2) verifies.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
@@ -18,6 +20,8 @@ step "w1 checks its configuration and its peer w2 over mutual TLS"
 vm_run w1 30 "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check" || exit 1
 step "w1: volume vol-1 (LUKS2, 4 MiB data offset), ext4, 32 MiB of files, its consumer writing"
 vm_run w1 300 "volume_make vol-1 512 32 >/dev/null && ctl volumes && ctl health" || exit 1
+step "w1: vol-0 (256 MiB, 16 MiB of files, its consumer writing) migrated to w2 first: w1 learns the link's rate"
+vm_run w1 600 "volume_make vol-0 256 16 >/dev/null && ctl migrate vol-0 --to w2 >/dev/null && ctl migrations -a" || exit 1
 step "operator: migratectl drain w1 --plan: where each volume would go, its bytes and ETA; nothing changes"
 vm_run w1 60 "ctl drain w1 --plan && ctl --json drain w1 --plan > /shared/plan.json" || exit 1
 step "operator: migratectl drain w1 (detached, then watched)"
@@ -29,7 +33,7 @@ vm_run w1 900 "ctl drain w1 && ctl migrations -a" || exit 1
 step "w1: the plan's ETA against the time the hydration took"
 vm_run w1 30 demo_eta_against_actual || exit 1
 step "w2: volumes; then the consumer stopped and every checksum compared"
-vm_run w2 300 "ctl2 volumes && volume_verify vol-1" || exit 1
+vm_run w2 300 "ctl2 volumes && volume_verify vol-1 && volume_verify vol-0" || exit 1
 step "w1: no export left; the source copy retired, kept out of the volume list"
 vm_run w1 30 "tgtadm --lld iscsi --op show --mode target; lvs -o lv_name,lv_size,lv_tags vg0"
 step "both guests' kernel logs: no device timeout, I/O error or failed hydration"

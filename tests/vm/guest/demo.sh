@@ -8,15 +8,12 @@ demo_consumer_up_on_w2() {
 }
 
 # The plan's ETA for the drain's one volume against the hydration it took
-# (from the destination's boot to the source's RETIRING: what a plan's rate
-# counts, see migration/plan.h).
+# (the destination's consumer start to every region copied: what a plan's
+# link rate counts, see migration/plan.h).
 demo_eta_against_actual() {
-  local id eta waiting retiring blackout fence
-  eta=$(jv eta_seconds < /shared/plan.json)
-  id=$(ctl --json migrations -a | jf id)
-  ctl --json status "$id" > /tmp/s
-  waiting=$(grep -o '"at_unix_ms":"[0-9]*","from":"[A-Z_]*","to":"WAITING"' /tmp/s | cut -d'"' -f4)
-  retiring=$(grep -o '"at_unix_ms":"[0-9]*","from":"[A-Z_]*","to":"RETIRING"' /tmp/s | cut -d'"' -f4)
-  blackout=$(jn blackout_seconds < /tmp/s) fence=$(jn source_fence_seconds < /tmp/s)
-  echo "planned ETA $(printf %.1f "$eta") s; hydration took $(echo "scale=1; ($retiring - $waiting) / 1000 - ($blackout - $fence)" | bc) s"
+  local eta measured id took
+  eta=$(jv eta_seconds < /shared/plan.json) measured=$(jv rate_measured < /shared/plan.json)
+  id=$(ctl --json migrations -a | grep -o '"id":"[^"]*","volume_id":"vol-1"' | cut -d'"' -f4)
+  took=$(ctl --json status "$id" | jn hydration_seconds)
+  echo "planned ETA $(printf %.1f "$eta") s (rate measured on the link: ${measured:-false}); hydration took $(printf %.1f "$took") s; error $(echo "scale=1; 100 * ($eta - $took) / $took" | bc) %"
 }
