@@ -168,7 +168,7 @@ absl::StatusOr<dm::PoolSpace> FakeHost::PoolSpace() {
   FAKE_CALL("PoolSpace");
   ++pool_reads;
   const uint64_t free = pool_free;
-  return dm::PoolSpace{.free_bytes = free, .total_bytes = 20ull << 30, .out_of_data_space = free == 0};
+  return dm::PoolSpace{.free_bytes = free, .total_bytes = pool_size, .out_of_data_space = free == 0};
 }
 
 absl::StatusOr<volumes::ThinMap> FakeHost::Mappings(uint64_t thin_id) {

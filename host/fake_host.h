@@ -66,6 +66,7 @@ class FakeHost final : public Host {
   std::vector<std::string> events;           // maps taken, discards, hooks: in order, repeats collapsed
   std::set<uint64_t> marked;                 // clone regions a discard marked hydrated
   std::atomic<uint64_t> pool_free = 10ull << 30;
+  std::atomic<uint64_t> pool_size = 20ull << 30;
   std::atomic<int> pool_reads = 0;           // PoolSpace calls
   std::atomic<bool> consumer_busy = false;   // the device always has I/O in flight
   std::atomic<uint64_t> busy_ms = 0;

@@ -231,6 +231,17 @@ std::string DrainPlanTable(const v1::Drain& d) {
                       d.plan_size(), " volume(s), about ", FormatDuration(d.eta_seconds()), " in all\n");
 }
 
+std::string PoolUseTable(const v1::Drain& d) {
+  auto use = [](uint64_t used, uint64_t size) {
+    return absl::StrFormat("%s (%.1f%%)", FormatBytes(used), size ? 100.0 * static_cast<double>(used) / static_cast<double>(size) : 0.0);
+  };
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::PoolUse& p : d.pools())
+    rows.push_back({p.worker(), FormatBytes(p.size_bytes()), use(p.used_bytes(), p.size_bytes()),
+                    use(p.planned_used_bytes(), p.size_bytes())});
+  return RenderTable({"POOL", "SIZE", "USED", "PLANNED"}, rows);
+}
+
 std::string ToJson(const google::protobuf::Message& msg) {
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;

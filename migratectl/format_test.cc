@@ -1,5 +1,7 @@
 #include "migratectl/format.h"
 
+#include <tuple>
+
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -59,6 +61,33 @@ v1::Migration Halfway() {
   p->set_rate_bytes_per_second(20 << 20);
   p->set_eta_seconds(102.4);
   return m;
+}
+
+TEST(Format, PlansAndPools) {
+  v1::Drain d;
+  d.set_worker("w1");
+  v1::PlannedMove* m = d.add_plan();
+  m->set_volume_id("vol-2");
+  m->set_destination_worker("w2");
+  m->set_bytes(64u << 20);
+  m->set_rate_bytes_per_second(8u << 20);
+  m->set_eta_seconds(8);
+  d.set_eta_seconds(8);
+  EXPECT_EQ(DrainPlanTable(d),
+            "VOLUME  TO  BYTES     RATE                 ETA\n"
+            "vol-2   w2  64.0 MiB  8.0 MiB/s (assumed)  8s\n"
+            "plan for w1: 1 volume(s), about 8s in all\n");
+  for (auto [w, used, planned] : {std::tuple{"w1", 128u, 64u}, std::tuple{"w2", 0u, 64u}}) {
+    v1::PoolUse* p = d.add_pools();
+    p->set_worker(w);
+    p->set_size_bytes(1u << 30);
+    p->set_used_bytes(uint64_t{used} << 20);
+    p->set_planned_used_bytes(uint64_t{planned} << 20);
+  }
+  EXPECT_EQ(PoolUseTable(d),
+            "POOL  SIZE     USED               PLANNED\n"
+            "w1    1.0 GiB  128.0 MiB (12.5%)  64.0 MiB (6.2%)\n"
+            "w2    1.0 GiB  0 B (0.0%)         64.0 MiB (6.2%)\n");
 }
 
 TEST(Format, ProgressLine) {

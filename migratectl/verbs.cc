@@ -171,6 +171,58 @@ void AddDrain(CLI::App& app, Client& c, int* rc) {
   });
 }
 
+void AddRebalance(CLI::App& app, Client& c, int* rc) {
+  struct Args {
+    std::vector<std::string> to;
+    uint32_t concurrency = 0;
+    double tolerance = 0, ceiling = 0;
+    bool detach = false;
+    bool plan = false, apply = false;
+  };
+  auto a = Own<Args>();
+  auto* cmd = app.add_subcommand(
+      "rebalance", "Move some volumes off the worker at --server until its thin pool's use is near the fleet's mean");
+  cmd->add_option("--to", a->to, "destination worker(s), also the fleet the mean is taken over; default: all peers");
+  cmd->add_option("--concurrency", a->concurrency, "migrations at once (default 2)");
+  cmd->add_option("--tolerance", a->tolerance,
+                  "percent above the fleet's mean pool use (allocated / size) this worker may stay (default 10)")
+      ->check(CLI::Range(0.0, 1000.0));
+  cmd->add_option("--ceiling", a->ceiling,
+                  "instead: move until this worker's pool use is under this percent, putting no destination over it")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_flag("--detach", a->detach, "with --apply: start it and return without watching");
+  // One of the two, said out loud: a rebalance moves volumes nobody named.
+  auto* mode = cmd->add_option_group("mode", "one of");
+  mode->add_flag("--plan", a->plan,
+                 "print the moves (volume, destination, bytes, ETA) and each pool's use now and after, and change "
+                 "nothing; the same volumes, pools and history give the same plan");
+  mode->add_flag("--apply", a->apply, "plan, then run the moves as migrations (watched like a drain)");
+  mode->require_option(1);
+  cmd->callback([a, &c, rc] {
+    v1::RebalanceRequest r;
+    for (const auto& d : a->to) r.add_destinations(d);
+    r.set_max_concurrent(a->concurrency);
+    r.set_tolerance_percent(a->tolerance);
+    r.set_ceiling_percent(a->ceiling);
+    r.set_plan(a->plan);
+    v1::Drain d;
+    *rc = c.Unary(
+        &v1::Operator::Stub::Rebalance, r,
+        [](const v1::Drain& dd) {
+          if (dd.plan_size() == 0 && dd.migration_ids_size() == 0)
+            return absl::StrCat(PoolUseTable(dd), "nothing to move: the pools are as even as moves of ", dd.worker(),
+                                "'s volumes can make them\n");
+          std::string out = absl::StrCat(DrainPlanTable(dd), PoolUseTable(dd));
+          if (dd.migration_ids_size() == 0) return out;
+          return absl::StrCat(out, "rebalancing ", dd.worker(), " (", dd.id(), "): ", dd.migration_ids_size(),
+                              " migration(s)\n");
+        },
+        &d);
+    if (*rc == kOk && !a->detach && !a->plan)
+      *rc = c.WatchMany({d.migration_ids().begin(), d.migration_ids().end()});
+  });
+}
+
 void AddMigrations(CLI::App& app, Client& c, int* rc) {
   auto all = Own<bool>();
   auto* cmd = app.add_subcommand("migrations", "List migrations on the worker");
@@ -339,6 +391,7 @@ void AddVerbs(CLI::App& app, Client& c, int* rc) {
   AddVolumeDelete(*vol, c, rc);
   AddMigrate(app, c, rc);
   AddDrain(app, c, rc);
+  AddRebalance(app, c, rc);
   AddMigrations(app, c, rc);
   AddStatus(app, c, rc);
   AddWatch(app, c, rc);

@@ -51,25 +51,23 @@ v1::Drain PlanView(const DrainPlan& plan, const std::string& worker) {
   return d;
 }
 
-}  // namespace
-
-absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
-                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent,
-                                     bool plan_only) {
-  ASSIGN_OR_RETURN(v1::Drain running, Unfinished(env));
-  if (!running.id().empty()) {
-    spdlog::info("drain {} is still running: resuming the watch, not starting another", running.id());
-    return running;
-  }
+// Destinations to use (all peers when none are named) and the concurrency
+// (2 when 0); FailedPrecondition when there is nowhere to go.
+absl::Status Defaults(Env* env, const std::vector<std::string>& all_peers, std::vector<std::string>& destinations,
+                      uint32_t& max_concurrent) {
   if (destinations.empty()) destinations = all_peers;
   if (destinations.empty())
-    return absl::FailedPreconditionError(absl::StrCat("worker ", env->worker, " has no peers to drain to"));
+    return absl::FailedPreconditionError(absl::StrCat("worker ", env->worker, " has no peers to move volumes to"));
   if (max_concurrent == 0) max_concurrent = 2;
-  ASSIGN_OR_RETURN(DrainPlan plan, PlanDrain(env, destinations, max_concurrent));
-  v1::Drain d = PlanView(plan, env->worker);
-  if (plan_only) return d;
-  d.set_id("d-" + RandomHex(5));
-  if (plan.moves.empty()) return d;
+  return absl::OkStatus();
+}
+
+// Starts every move of `plan` as a migration of drain `d`, whose id is made
+// here with `prefix`.
+absl::Status Run(Env* env, fsm::Runner* runner, const DrainPlan& plan, uint32_t max_concurrent,
+                 const std::string& prefix, v1::Drain& d) {
+  d.set_id(prefix + RandomHex(5));
+  if (plan.moves.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(internal::CheckPortal(env));
   d.set_state("RUNNING");
   for (const PlannedMove& m : plan.moves) {
@@ -80,6 +78,47 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
   }
   spdlog::info("drain {}: {} volume(s), at most {} at once, about {:.0f} s", d.id(), d.migration_ids_size(),
                max_concurrent, plan.eta_seconds);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
+                                     const std::vector<std::string>& all_peers, uint32_t max_concurrent,
+                                     bool plan_only) {
+  ASSIGN_OR_RETURN(v1::Drain running, Unfinished(env));
+  if (!running.id().empty()) {
+    spdlog::info("drain {} is still running: resuming the watch, not starting another", running.id());
+    return running;
+  }
+  RETURN_IF_ERROR(Defaults(env, all_peers, destinations, max_concurrent));
+  ASSIGN_OR_RETURN(DrainPlan plan, PlanDrain(env, destinations, max_concurrent));
+  v1::Drain d = PlanView(plan, env->worker);
+  if (plan_only) return d;
+  RETURN_IF_ERROR(Run(env, runner, plan, max_concurrent, "d-", d));
+  return d;
+}
+
+absl::StatusOr<v1::Drain> StartRebalance(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
+                                         const std::vector<std::string>& all_peers, uint32_t max_concurrent,
+                                         const RebalanceTarget& target, bool plan_only) {
+  ASSIGN_OR_RETURN(v1::Drain running, Unfinished(env));
+  if (!running.id().empty()) {
+    spdlog::info("drain {} is still running: resuming the watch, not starting a rebalance", running.id());
+    return running;
+  }
+  RETURN_IF_ERROR(Defaults(env, all_peers, destinations, max_concurrent));
+  ASSIGN_OR_RETURN(RebalancePlan plan, PlanRebalance(env, destinations, max_concurrent, target));
+  v1::Drain d = PlanView(plan.drain, env->worker);
+  for (const PoolUse& p : plan.pools) {
+    v1::PoolUse* u = d.add_pools();
+    u->set_worker(p.worker);
+    u->set_size_bytes(p.size);
+    u->set_used_bytes(p.used);
+    u->set_planned_used_bytes(p.planned);
+  }
+  if (plan_only) return d;
+  RETURN_IF_ERROR(Run(env, runner, plan.drain, max_concurrent, "r-", d));
   return d;
 }
 

@@ -123,6 +123,19 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
                                      const std::vector<std::string>& all_peers, uint32_t max_concurrent,
                                      bool plan_only = false);
 
+// Operator: moves some of this worker's volumes to `destinations` (all peers
+// when empty) until its pool use meets `target`, as planned by PlanRebalance
+// (migration/plan.h), each move a migration of one drain (id "r-..."),
+// watched like one. `plan_only` and an unfinished drain: as StartDrain. The
+// answer's pools give each worker's use now and as planned.
+struct RebalanceTarget {
+  double tolerance_percent = 10;  // pool use (allocated / size) at most this far above the fleet's mean (relative)
+  double ceiling_percent = 0;     // when > 0 instead: pool use under this, no destination put over it
+};
+absl::StatusOr<v1::Drain> StartRebalance(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
+                                         const std::vector<std::string>& all_peers, uint32_t max_concurrent,
+                                         const RebalanceTarget& target, bool plan_only = false);
+
 // Source copies kept after a migration ([migration] retire = "keep"): listed,
 // purged one at a time, and expired retire_after_seconds after their
 // migration ended. The expiry is the migration's record's end time plus the

@@ -138,6 +138,7 @@ absl::StatusOr<v1::HealthResponse> LoopPeers::Health(const std::string& w) {
   h.set_worker(w);
   h.set_initiator_iqn(workers[w]->env.initiator_iqn);
   h.set_pool_free_bytes(workers[w]->host.pool_free);
+  h.set_pool_size_bytes(workers[w]->host.pool_size);
   return h;
 }
 absl::StatusOr<v1::OfferMigrationResponse> LoopPeers::Offer(const std::string& w, const v1::OfferMigrationRequest& r) {
@@ -550,6 +551,64 @@ TEST_P(MachinesTest, ADrainPlanChangesNothingAndLearnsTheLinkRate) {
   auto refused = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "started nothing")) << refused.status();
+}
+
+// w1 holds vol-2 (13.6 MiB allocated), vol-1 and vol-3 (6.8 each: the fake
+// allocates 10 % of an LV) in a 1 GiB pool; w2's 1 GiB pool is empty.
+TEST_P(MachinesTest, ARebalanceMovesWhatEvensThePools) {
+  for (const char* name : {"vol-2", "vol-3"}) {
+    ASSERT_TRUE(w1->host.CreateLv(name, 68u << 20, volumes::kVolumeTag).ok());
+    ASSERT_TRUE(w1->host.Format(w1->host.LvPath(name), {.data_offset = 4u << 20}, "k").ok());
+    w1->host.keys[name] = "k";
+    w1->host.MapBlocks(name, 64, 32);
+  }
+  w1->host.lvs["vol-2"].data_percent = 20;
+  const uint64_t held = w1->host.GetLv("vol-1")->allocated_bytes() + w1->host.GetLv("vol-2")->allocated_bytes() +
+                        w1->host.GetLv("vol-3")->allocated_bytes();
+  w1->host.pool_size = w2->host.pool_size = w2->host.pool_free = 1u << 30;
+  w1->host.pool_free = (1u << 30) - held;
+  Start();
+  auto plan = StartRebalance(&w1->env, w1->runner.get(), {}, {"w2"}, 2, RebalanceTarget{}, /*plan_only=*/true);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->state(), "PLANNED");
+  // vol-2 alone leaves 13.6 MiB on each.
+  ASSERT_EQ(plan->plan_size(), 1) << plan->DebugString();
+  EXPECT_EQ(plan->plan(0).volume_id(), "vol-2");
+  ASSERT_EQ(plan->pools_size(), 2);
+  EXPECT_EQ(plan->pools(0).worker(), "w1");
+  EXPECT_EQ(plan->pools(0).used_bytes(), held);
+  EXPECT_EQ(plan->pools(0).planned_used_bytes(), held - plan->plan(0).bytes());
+  EXPECT_EQ(plan->pools(1).planned_used_bytes(), plan->plan(0).bytes());
+  EXPECT_TRUE(w1->store->List()->empty());  // nothing changed
+  auto again = StartRebalance(&w1->env, w1->runner.get(), {}, {"w2"}, 2, RebalanceTarget{}, true);
+  EXPECT_EQ(again->DebugString(), plan->DebugString());  // deterministic
+
+  // Under a ceiling of 1 % (10.24 MiB) per pool: vol-2 would put w2 over it,
+  // vol-3 fits (of two equal, the later name goes first), and then vol-1
+  // would not: one move, w1 still over.
+  auto ceiling = StartRebalance(&w1->env, w1->runner.get(), {}, {"w2"}, 2, RebalanceTarget{.ceiling_percent = 1}, true);
+  ASSERT_TRUE(ceiling.ok()) << ceiling.status();
+  ASSERT_EQ(ceiling->plan_size(), 1) << ceiling->DebugString();
+  EXPECT_EQ(ceiling->plan(0).volume_id(), "vol-3");
+
+  // Three equal volumes: one moves (2 : 1); a second would leave w2 over the
+  // mean's 10 % (1 : 2), however little the volumes differ.
+  w1->host.lvs["vol-2"].data_percent = 10.01;
+  w1->host.pool_free = (1u << 30) - 3 * w1->host.GetLv("vol-1")->allocated_bytes();
+  auto equal = StartRebalance(&w1->env, w1->runner.get(), {}, {"w2"}, 2, RebalanceTarget{}, true);
+  ASSERT_TRUE(equal.ok()) << equal.status();
+  EXPECT_EQ(equal->plan_size(), 1) << equal->DebugString();
+  w1->host.lvs["vol-2"].data_percent = 20;
+  w1->host.pool_free = (1u << 30) - held;
+
+  auto run = StartRebalance(&w1->env, w1->runner.get(), {}, {"w2"}, 2, RebalanceTarget{});
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->state(), "RUNNING");
+  EXPECT_TRUE(absl::StartsWith(run->id(), "r-")) << run->id();
+  ASSERT_EQ(run->migration_ids_size(), 1);
+  ASSERT_EQ(w1->Wait(run->migration_ids(0)), "DONE");
+  EXPECT_TRUE(w2->host.lvs.count("vol-2"));
+  EXPECT_TRUE(w1->host.lvs.count("vol-1") && w1->host.lvs.count("vol-3"));
 }
 
 // A fence that fails (the stop hook exits non-zero) is before any boot: the

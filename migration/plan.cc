@@ -39,6 +39,7 @@ absl::StatusOr<std::vector<volumes::LvRow>> ToMove(Env* env) {
 struct Room {
   uint64_t left;
   std::string worker;
+  uint64_t size = 0;  // the pool's
 };
 
 // The destinations that answer; Unavailable naming each if none does.
@@ -48,7 +49,7 @@ absl::StatusOr<std::vector<Room>> AskRoom(Env* env, const std::vector<std::strin
   for (const std::string& w : destinations) {
     auto h = env->peers->Health(w);
     if (h.ok()) {
-      room.push_back({h->pool_free_bytes(), w});
+      room.push_back({h->pool_free_bytes(), w, h->pool_size_bytes()});
     } else {
       unreachable.push_back(absl::StrCat(w, " (", h.status().message(), ")"));
     }
@@ -56,6 +57,24 @@ absl::StatusOr<std::vector<Room>> AskRoom(Env* env, const std::vector<std::strin
   if (room.empty())
     return absl::UnavailableError(absl::StrCat("no destination answers: ", absl::StrJoin(unreachable, "; ")));
   return room;
+}
+
+// Each move's rate and ETA (its link's measured rate, else the assumed one),
+// and the whole plan's at most `slots` at once.
+absl::Status Estimate(Env* env, uint32_t slots, DrainPlan& plan) {
+  std::map<std::string, double> rates;  // (a comma in the type would split the macro's arguments)
+  ASSIGN_OR_RETURN(rates, LinkRates(env));
+  const double assumed = static_cast<double>(env->opts.planning_rate_mib << 20);
+  std::vector<double> durations;
+  for (PlannedMove& m : plan.moves) {
+    auto rate = rates.find(m.destination);
+    m.measured = rate != rates.end();
+    m.rate = m.measured ? rate->second : assumed;
+    m.eta_seconds = static_cast<double>(m.bytes) / m.rate;
+    durations.push_back(m.eta_seconds);
+  }
+  plan.eta_seconds = Makespan(durations, slots);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -102,10 +121,6 @@ absl::StatusOr<DrainPlan> PlanDrain(Env* env, const std::vector<std::string>& de
   DrainPlan plan;
   if (todo.empty()) return plan;
   ASSIGN_OR_RETURN(std::vector<Room> room, AskRoom(env, destinations));
-  std::map<std::string, double> rates;
-  ASSIGN_OR_RETURN(rates, LinkRates(env));
-  const double assumed = static_cast<double>(env->opts.planning_rate_mib << 20);
-  std::vector<double> durations;
   for (const volumes::LvRow& lv : todo) {
     auto best = std::max_element(room.begin(), room.end(), [](const Room& a, const Room& b) {
       return std::tie(a.left, a.worker) < std::tie(b.left, b.worker);
@@ -117,15 +132,57 @@ absl::StatusOr<DrainPlan> PlanDrain(Env* env, const std::vector<std::string>& de
                                                        " bytes with its clone metadata) after the volumes planned "
                                                        "before it; the drain started nothing"));
     best->left -= bytes;
-    PlannedMove m{.lv = lv, .destination = best->worker, .bytes = lv.allocated_bytes()};
-    auto rate = rates.find(m.destination);
-    m.measured = rate != rates.end();
-    m.rate = m.measured ? rate->second : assumed;
-    m.eta_seconds = static_cast<double>(m.bytes) / m.rate;
-    durations.push_back(m.eta_seconds);
-    plan.moves.push_back(std::move(m));
+    plan.moves.push_back({.lv = lv, .destination = best->worker, .bytes = lv.allocated_bytes()});
   }
-  plan.eta_seconds = Makespan(durations, max_concurrent);
+  RETURN_IF_ERROR(Estimate(env, max_concurrent, plan));
+  return plan;
+}
+
+namespace {
+
+double Use(const PoolUse& p) { return p.size ? static_cast<double>(p.planned) / static_cast<double>(p.size) : 1.0; }
+
+}  // namespace
+
+absl::StatusOr<RebalancePlan> PlanRebalance(Env* env, const std::vector<std::string>& destinations,
+                                            uint32_t max_concurrent, const RebalanceTarget& target) {
+  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> todo, ToMove(env));
+  ASSIGN_OR_RETURN(dm::PoolSpace here, env->host->PoolSpace());
+  ASSIGN_OR_RETURN(std::vector<Room> room, AskRoom(env, destinations));
+  RebalancePlan plan;
+  auto pool = [](const std::string& w, uint64_t size, uint64_t free) {
+    const uint64_t used = size - std::min(size, free);
+    return PoolUse{.worker = w, .size = size, .used = used, .planned = used};
+  };
+  plan.pools.push_back(pool(env->worker, here.total_bytes, here.free_bytes));
+  for (const Room& r : room) plan.pools.push_back(pool(r.worker, r.size, r.left));
+  uint64_t used = 0, size = 0;
+  for (const PoolUse& p : plan.pools) used += p.used, size += p.size;
+  const double mean = size ? static_cast<double>(used) / static_cast<double>(size) : 0;
+  // What this worker aims to get under, and no destination may be put over:
+  // so no move overshoots, and the plan does not flip when the volumes grow
+  // a little between a plan and its apply.
+  const double limit =
+      target.ceiling_percent > 0 ? target.ceiling_percent / 100 : mean * (1 + target.tolerance_percent / 100);
+  PoolUse& self = plan.pools[0];
+  for (const volumes::LvRow& lv : todo) {  // biggest first
+    if (Use(self) <= limit) break;
+    const uint64_t need = internal::RoomNeeded(env->opts, lv), bytes = lv.allocated_bytes();
+    size_t best = 0;  // the destination (pools[i], room[i - 1]) least used after taking it, among those it fits
+    double best_use = 0;
+    for (size_t i = 1; i < plan.pools.size(); ++i) {
+      if (room[i - 1].left < need) continue;
+      PoolUse after = plan.pools[i];
+      after.planned += bytes;
+      if (best == 0 || Use(after) < best_use) best = i, best_use = Use(after);
+    }
+    if (best == 0 || best_use > limit) continue;
+    self.planned -= std::min(self.planned, bytes);
+    plan.pools[best].planned += bytes;
+    room[best - 1].left -= need - (env->opts.pool_reserve_mib << 20);
+    plan.drain.moves.push_back({.lv = lv, .destination = room[best - 1].worker, .bytes = bytes});
+  }
+  RETURN_IF_ERROR(Estimate(env, max_concurrent, plan.drain));
   return plan;
 }
 

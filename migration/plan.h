@@ -37,6 +37,29 @@ struct DrainPlan {
 // migrate would refuse (held, sealed), refuses the whole plan.
 absl::StatusOr<DrainPlan> PlanDrain(Env* env, const std::vector<std::string>& destinations, uint32_t max_concurrent);
 
+struct PoolUse {
+  std::string worker;
+  uint64_t size = 0;
+  uint64_t used = 0;     // now
+  uint64_t planned = 0;  // after the planned moves
+};
+
+struct RebalancePlan {
+  DrainPlan drain;              // the moves, run as a drain of those volumes
+  std::vector<PoolUse> pools;   // this worker first, then each destination that answered
+};
+
+// Plans moves of this worker's volumes to `destinations` until its pool use
+// meets `target`; changes nothing. Biggest volume first, each to the
+// destination least used after taking it, where it fits (as a drain counts
+// room), and only when that destination stays within the target itself (so
+// no move overshoots into the other side); a volume that would not is
+// passed over for smaller ones. Deterministic, as PlanDrain. Pool use here
+// counts a moved volume as gone: with [migration] retire = "keep" its copy
+// stays until retire_after.
+absl::StatusOr<RebalancePlan> PlanRebalance(Env* env, const std::vector<std::string>& destinations,
+                                            uint32_t max_concurrent, const RebalanceTarget& target);
+
 // The rate each destination's link showed: the latest migration from here to
 // it that ended DONE. Bytes per second.
 absl::StatusOr<std::map<std::string, double>> LinkRates(Env* env);

@@ -111,6 +111,7 @@ grpc::Status OperatorService::Health(grpc::ServerContext* ctx, const v1::HealthR
     auto pool = env_->host->PoolSpace();
     if (!pool.ok()) return ToGrpc(pool.status());
     out->set_pool_free_bytes(pool->free_bytes);
+    out->set_pool_size_bytes(pool->total_bytes);
   }
   return grpc::Status::OK;
 }
@@ -243,25 +244,55 @@ grpc::Status OperatorService::StartMigration(grpc::ServerContext* ctx, const v1:
   return grpc::Status::OK;
 }
 
+absl::Status OperatorService::CheckMoveOut(const std::string& worker,
+                                          const google::protobuf::RepeatedPtrField<std::string>& destinations,
+                                          uint32_t max_concurrent) const {
+  if (!worker.empty() && worker != cfg_.worker)
+    return absl::FailedPreconditionError(absl::StrCat("this is workerd '", cfg_.worker, "', not '", worker.substr(0, 64),
+                                                      "': point --server at the worker to move volumes off"));
+  for (const std::string& d : destinations) RETURN_IF_ERROR(CheckPeer(d));
+  if (max_concurrent > 64) return absl::InvalidArgumentError("max_concurrent must be 0..64");
+  return absl::OkStatus();
+}
+
+std::vector<std::string> OperatorService::PeerNames() const {
+  std::vector<std::string> peers;
+  for (const auto& p : cfg_.peers) peers.push_back(p.name);
+  return peers;
+}
+
 grpc::Status OperatorService::DrainWorker(grpc::ServerContext* ctx, const v1::DrainWorkerRequest* req, v1::Drain* out) {
   if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
-  if (!req->worker().empty() && req->worker() != cfg_.worker)
-    return ToGrpc(absl::FailedPreconditionError(
-        absl::StrCat("this is workerd '", cfg_.worker, "', not '", req->worker().substr(0, 64),
-                     "': point --server at the worker to drain")));
-  for (const std::string& d : req->destinations())
-    if (absl::Status s = CheckPeer(d); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = CheckMoveOut(req->worker(), req->destinations(), req->max_concurrent()); !s.ok())
+    return ToGrpc(s);
   if (!env_) {
     // No storage, no volumes: the drain is complete as soon as it is asked for.
     out->set_worker(cfg_.worker);
     out->set_state("DONE");
     return grpc::Status::OK;
   }
-  if (req->max_concurrent() > 64) return ToGrpc(absl::InvalidArgumentError("max_concurrent must be 0..64"));
-  std::vector<std::string> peers;
-  for (const auto& p : cfg_.peers) peers.push_back(p.name);
-  auto d = migration::StartDrain(env_, runner_, {req->destinations().begin(), req->destinations().end()}, peers,
+  auto d = migration::StartDrain(env_, runner_, {req->destinations().begin(), req->destinations().end()}, PeerNames(),
                                  req->max_concurrent(), req->plan());
+  if (!d.ok()) return ToGrpc(d.status());
+  *out = std::move(*d);
+  return grpc::Status::OK;
+}
+
+grpc::Status OperatorService::Rebalance(grpc::ServerContext* ctx, const v1::RebalanceRequest* req, v1::Drain* out) {
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
+  if (absl::Status s = CheckMoveOut(req->worker(), req->destinations(), req->max_concurrent()); !s.ok())
+    return ToGrpc(s);
+  // NaN fails both comparisons, so it is refused too.
+  if (!(req->tolerance_percent() >= 0 && req->tolerance_percent() <= 1000))
+    return ToGrpc(absl::InvalidArgumentError("tolerance_percent must be 0..1000"));
+  if (!(req->ceiling_percent() >= 0 && req->ceiling_percent() <= 100))
+    return ToGrpc(absl::InvalidArgumentError("ceiling_percent must be 0..100"));
+  if (!env_) return ToGrpc(absl::FailedPreconditionError(absl::StrCat("worker ", cfg_.worker, " has no [storage]")));
+  migration::RebalanceTarget target;
+  if (req->tolerance_percent() > 0) target.tolerance_percent = req->tolerance_percent();
+  target.ceiling_percent = req->ceiling_percent();
+  auto d = migration::StartRebalance(env_, runner_, {req->destinations().begin(), req->destinations().end()},
+                                     PeerNames(), req->max_concurrent(), target, req->plan());
   if (!d.ok()) return ToGrpc(d.status());
   *out = std::move(*d);
   return grpc::Status::OK;

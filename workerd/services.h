@@ -30,6 +30,7 @@ class OperatorService final : public v1::Operator::Service {
   grpc::Status DetachVolume(grpc::ServerContext*, const v1::DetachVolumeRequest*, v1::Volume*) override;
   grpc::Status StartMigration(grpc::ServerContext*, const v1::StartMigrationRequest*, v1::Migration*) override;
   grpc::Status DrainWorker(grpc::ServerContext*, const v1::DrainWorkerRequest*, v1::Drain*) override;
+  grpc::Status Rebalance(grpc::ServerContext*, const v1::RebalanceRequest*, v1::Drain*) override;
   grpc::Status GetMigration(grpc::ServerContext*, const v1::GetMigrationRequest*, v1::Migration*) override;
   grpc::Status ListMigrations(grpc::ServerContext*, const v1::ListMigrationsRequest*,
                               v1::ListMigrationsResponse*) override;
@@ -50,6 +51,12 @@ class OperatorService final : public v1::Operator::Service {
   grpc::Status Seal(const std::string& volume, bool ship, v1::Transfer* out);
   absl::StatusOr<v1::Migration> LoadMigration(const std::string& id, bool with_history);
   absl::Status CheckPeer(const std::string& worker) const;
+  // What a drain and a rebalance both check first: `worker` is this one (or
+  // empty), each destination a peer, max_concurrent 0..64.
+  absl::Status CheckMoveOut(const std::string& worker,
+                            const google::protobuf::RepeatedPtrField<std::string>& destinations,
+                            uint32_t max_concurrent) const;
+  std::vector<std::string> PeerNames() const;
   // OK for a certificate named in cfg_.operators, and for a peer's when
   // `peer` is given (set to the peer's name; left empty for an operator);
   // PERMISSION_DENIED otherwise.

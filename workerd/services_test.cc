@@ -1,6 +1,8 @@
 // The operator service over a real in-process gRPC server, backed by a real store.
 #include "workerd/services.h"
 
+#include <cmath>
+
 #include <grpcpp/server_builder.h>
 
 #include <signal.h>
@@ -209,6 +211,28 @@ TEST_F(ServicesTest, DrainOfAnotherWorkerIsRefused) {
   req.set_worker("w2");
   v1::Drain d;
   EXPECT_EQ(stub_->DrainWorker(&ctx, req, &d).error_code(), grpc::FAILED_PRECONDITION);
+}
+
+TEST_F(ServicesTest, RebalanceInputIsChecked) {
+  auto call = [this](const v1::RebalanceRequest& req) {
+    grpc::ClientContext ctx;
+    v1::Drain d;
+    return stub_->Rebalance(&ctx, req, &d);
+  };
+  v1::RebalanceRequest req;
+  req.set_worker("w2");
+  EXPECT_EQ(call(req).error_code(), grpc::FAILED_PRECONDITION);  // another worker
+  req.clear_worker();
+  req.add_destinations("w9");
+  EXPECT_EQ(call(req).error_code(), grpc::NOT_FOUND) << call(req).error_message();  // not a peer
+  req.clear_destinations();
+  req.set_ceiling_percent(120);
+  EXPECT_EQ(call(req).error_code(), grpc::INVALID_ARGUMENT);
+  req.set_ceiling_percent(0);
+  req.set_tolerance_percent(-1);
+  EXPECT_EQ(call(req).error_code(), grpc::INVALID_ARGUMENT);
+  req.set_tolerance_percent(std::nan(""));
+  EXPECT_EQ(call(req).error_code(), grpc::INVALID_ARGUMENT);
 }
 
 TEST_F(ServicesTest, GetListWatchAndAbortAMigration) {

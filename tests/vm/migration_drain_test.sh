@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A drain of three volumes with at most two migrating at once (checked from the
-# migrations' histories), then the destination guest powered off mid-hydration
+# migrations' histories), a rebalance of them back (planned, then applied: the
+# pools end as planned), then the destination guest powered off mid-hydration
 # and booted again: hydration resumes from dm-clone's metadata, not from zero;
 # then powered off again with CUT_OVER committed: the clone's metadata already
 # holds every region; then the source powered off mid-hydration and booted again: it
@@ -20,8 +21,18 @@ for v in vol-a vol-b vol-c; do
 done
 vm_check w1 900 "drain w1 with --concurrency 2: three migrations DONE" "drain_three_volumes"
 vm_check w1 30 "never more than two migrated at once (PREPARING..DONE spans from the histories)" "drain_at_most_two_at_once"
+
+# Rebalance: three volumes on w2, none on w1 once its retired copies are purged.
+vm_check w1 60 "w1: the drain's retired copies purged (migratectl retired purge)" drain_purge_retired
+vm_check w2 60 "w2: rebalance --plan moves volumes so the pools end nearer each other; nothing starts" rebalance_plan
+vm_check w2 900 "w2: rebalance --apply runs the planned moves to DONE" rebalance_apply
+vm_run w1 20 "held_bytes pool" > "$VM_RUN/w1-pool" || vm_fail "w1's pool use"
+vm_check w2 30 "each pool's use is what the plan said" "rebalance_matches_plan $(cat "$VM_RUN/w1-pool")" &&
+  vm_log "$(echo "$VM_OUT" | grep '^w2: planned')"
+moved=$(grep -o '"volume_id":"[^"]*"' "$VM_RUN/w2/shared/rb-plan.json" | cut -d'"' -f4)
 for v in vol-a vol-b vol-c; do
-  vm_check w2 300 "$v verifies on w2" "volume_verify $v"
+  if echo "$moved" | grep -qx "$v"; then g=w1; else g=w2; fi
+  vm_check $g 300 "$v verifies on $g" "volume_verify $v"
 done
 
 # Hydration held to 1 MiB/s on w2 so the power cut lands mid-hydration; w2

@@ -66,3 +66,45 @@ drain_no_io_error() {
   fails grep -E 'I/O error|rejecting I/O|hydration failed|EXT4-fs error' /tmp/since
   fails grep -i error /run/consumer-vol-t.log
 }
+
+# The operator purges w1's retired copies from the drain: its pool then holds
+# nothing, and the rebalance below sees w2 full and w1 empty.
+drain_purge_retired() {
+  local n
+  for n in $(ctl --json retired | grep -o '"name":"[^"]*"' | cut -d'"' -f4); do ctl retired purge "$n"; done
+  [ -z "$(lvs --noheadings -o lv_name @volmigrate_retired)" ]
+}
+
+# On w2: the plan moves volumes to w1 so the two pools end nearer the mean
+# than now, and starts nothing.
+rebalance_plan() {
+  ctl2 rebalance --plan
+  ctl2 --json rebalance --plan > /shared/rb-plan.json
+  grep -q '"volume_id"' /shared/rb-plan.json
+  if ctl2 --json migrations | grep -q '"id"'; then echo "the plan started a migration"; return 1; fi
+  local now2 now1 plan2 plan1
+  now2=$(jv used_bytes 1 < /shared/rb-plan.json) now1=$(jv used_bytes 2 < /shared/rb-plan.json)
+  plan2=$(jv planned_used_bytes 1 < /shared/rb-plan.json) plan1=$(jv planned_used_bytes 2 < /shared/rb-plan.json)
+  echo "w2 now $now2, planned $plan2; w1 now $now1, planned $plan1"
+  # Equal pools: the gap between them shrinks.
+  [ $(( plan2 > plan1 ? plan2 - plan1 : plan1 - plan2 )) -lt $(( now2 - now1 )) ]
+}
+
+rebalance_apply() {
+  ctl2 rebalance --apply > /tmp/rb.out 2>&1; rc=$?; tail -5 /tmp/rb.out; [ $rc = 0 ]
+}
+
+# near A B: A within 5 % of B, plus 8 MiB (the destination's pool allocates
+# a little more than the source held: its own LUKS2 header and whole blocks).
+near() { local d=$(( $1 > $2 ? $1 - $2 : $2 - $1 )); [ $d -le $(( $2 / 20 + (8 << 20) )) ]; }
+
+# Each pool as the plan said: w1's (read there, passed in) and w2's, whose
+# moved volumes stay as retired copies until retire_after.
+rebalance_matches_plan() {
+  local w1_used=$1 retired=0 n w2_used plan2 plan1
+  for n in $(lvs --noheadings -o lv_name @volmigrate_retired); do retired=$((retired + $(held_bytes "$n"))); done
+  w2_used=$(( $(held_bytes pool) - retired ))
+  plan2=$(jv planned_used_bytes 1 < /shared/rb-plan.json) plan1=$(jv planned_used_bytes 2 < /shared/rb-plan.json)
+  echo "w2: planned $plan2, now $w2_used (and $retired in retired copies); w1: planned $plan1, now $w1_used"
+  near "$w2_used" "$plan2" && near "$w1_used" "$plan1"
+}
