@@ -85,19 +85,23 @@ struct Round {
   bool all_done = true;
   uint64_t done = 0, total = 0;
   std::vector<std::string> lines;  // one per migration, for the terminal
+  std::string drain;               // the drain's line, if one is followed
+  bool changed = false;            // some migration changed since the last round
 };
 
 // Redraws the block of lines the previous round drew (cursor up, then over).
 void Draw(const Round& r, int* drawn) {
   if (*drawn) std::cout << "\033[" << *drawn << "A";
   for (const auto& l : r.lines) std::cout << "\r" << l << "\033[K\n";
-  std::cout << "\rtotal " << FormatBytes(r.done) << " of " << FormatBytes(r.total) << "\033[K\n" << std::flush;
+  std::cout << "\rtotal " << FormatBytes(r.done) << " of " << FormatBytes(r.total);
+  if (!r.drain.empty()) std::cout << "; " << r.drain;
+  std::cout << "\033[K\n" << std::flush;
   *drawn = static_cast<int>(r.lines.size()) + 1;
 }
 
 }  // namespace
 
-int Client::WatchMany(const std::vector<std::string>& ids) {
+int Client::WatchMany(const std::vector<std::string>& ids, const std::string& drain) {
   if (ids.empty()) return kOk;
   if (int rc = Connect(); rc != kOk) return rc;
   bool tty = isatty(STDOUT_FILENO) && !o_.json;
@@ -120,8 +124,19 @@ int Client::WatchMany(const std::vector<std::string>& ids) {
       if (o_.json && changed) std::cout << ToJson(m) << std::endl;
       if (!tty && !o_.json && changed) std::cout << id << " " << ProgressLine(m, 30) << std::endl;
       r.lines.push_back(absl::StrCat(id, " ", ProgressLine(m, 30)));
+      r.changed |= changed;
       last[id] = m;
     }
+    if (!drain.empty() && !o_.json) {
+      grpc::ClientContext ctx;
+      SetDeadline(ctx);
+      v1::GetDrainRequest req;
+      req.set_id(drain);
+      v1::Drain d;
+      // An older workerd without GetDrain: no drain line, the watch goes on.
+      if (stub_->GetDrain(&ctx, req, &d).ok()) r.drain = DrainLine(d);
+    }
+    if (!tty && !o_.json && r.changed && !r.drain.empty()) std::cout << r.drain << std::endl;
     if (tty) Draw(r, &drawn);
     if (r.all_done) break;
     std::this_thread::sleep_for(std::chrono::seconds(1));  // a poll interval, not a wait for a condition

@@ -64,8 +64,9 @@ class Client {
   int Watch(const std::string& id);
   // The same for a seal, ship or restore; a summary line when it is done.
   int WatchTransfer(const std::string& id);
-  // Follows several migrations by polling: one progress line each, then a total.
-  int WatchMany(const std::vector<std::string>& ids);
+  // Follows several migrations by polling: one progress line each, then a
+  // total; with `drain`, also that drain's migrations ended and time left.
+  int WatchMany(const std::vector<std::string>& ids, const std::string& drain = "");
 
   // Prints an RPC error (and its JSON with --json); returns its exit code.
   int Error(const grpc::Status& s);

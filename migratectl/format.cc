@@ -231,6 +231,12 @@ std::string DrainPlanTable(const v1::Drain& d) {
                       d.plan_size(), " volume(s), about ", FormatDuration(d.eta_seconds()), " in all\n");
 }
 
+std::string DrainLine(const v1::Drain& d) {
+  std::string out = absl::StrCat("drain ", d.id(), ": ", d.ended(), " of ", d.migration_ids_size(), " ended");
+  if (d.state() == "RUNNING") return absl::StrCat(out, ", about ", FormatDuration(d.remaining_seconds()), " left");
+  return absl::StrCat(out, " (", d.state(), ")");
+}
+
 std::string PoolUseTable(const v1::Drain& d) {
   auto use = [](uint64_t used, uint64_t size) {
     return absl::StrFormat("%s (%.1f%%)", FormatBytes(used), size ? 100.0 * static_cast<double>(used) / static_cast<double>(size) : 0.0);

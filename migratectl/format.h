@@ -41,6 +41,8 @@ std::string RetiredTable(const v1::ListRetiredResponse& r);
 // A drain's plan: each volume's destination, bytes and ETA (and whether the
 // link's rate was measured or assumed), then the whole drain's ETA.
 std::string DrainPlanTable(const v1::Drain& d);
+// A running drain in one line: "drain d-x: 1 of 3 ended, about 42s left".
+std::string DrainLine(const v1::Drain& d);
 // A rebalance's pools: each worker's size, use now and as planned.
 std::string PoolUseTable(const v1::Drain& d);
 

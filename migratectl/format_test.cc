@@ -90,6 +90,20 @@ TEST(Format, PlansAndPools) {
             "w2    1.0 GiB  0 B (0.0%)         64.0 MiB (6.2%)\n");
 }
 
+TEST(Format, DrainLine) {
+  v1::Drain d;
+  d.set_id("d-1");
+  d.set_state("RUNNING");
+  d.add_migration_ids("m-1");
+  d.add_migration_ids("m-2");
+  d.set_ended(1);
+  d.set_remaining_seconds(42);
+  EXPECT_EQ(DrainLine(d), "drain d-1: 1 of 2 ended, about 42s left");
+  d.set_state("ENDED");
+  d.set_ended(2);
+  EXPECT_EQ(DrainLine(d), "drain d-1: 2 of 2 ended (ENDED)");
+}
+
 TEST(Format, ProgressLine) {
   EXPECT_EQ(ProgressLine(Halfway(), 10), "[#####.....]  50.0%  2.0 GiB/4.0 GiB  20.0 MiB/s  ETA 1m42s  HYDRATING");
   v1::Migration m = Halfway();

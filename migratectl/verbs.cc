@@ -139,6 +139,7 @@ void AddDrain(CLI::App& app, Client& c, int* rc) {
     uint32_t concurrency = 0;
     bool detach = false;
     bool plan = false;
+    bool abort = false;
   };
   auto a = Own<Args>();
   auto* cmd = app.add_subcommand("drain", "Move every volume off the worker at --server");
@@ -149,7 +150,20 @@ void AddDrain(CLI::App& app, Client& c, int* rc) {
   cmd->add_flag("--plan", a->plan,
                 "print where each volume would go, its bytes and ETA (from each link's last migration), and change "
                 "nothing");
+  cmd->add_flag("--abort", a->abort,
+                "abort the running drain: its migrations before their destination's boot roll back, the rest "
+                "finish; `drain` again resumes with the volumes still here")
+      ->excludes("--plan");
   cmd->callback([a, &c, rc] {
+    if (a->abort) {
+      *rc = c.Unary(&v1::Operator::Stub::AbortDrain, v1::AbortDrainRequest{}, [](const v1::Drain& dd) {
+        const int back = dd.rolling_back_ids_size();
+        return absl::StrCat("drain ", dd.id(), " aborted: ", back, " migration(s) roll back (before their "
+                            "destination's boot), ", dd.migration_ids_size() - static_cast<int>(dd.ended()) - back,
+                            " finish; run `migratectl drain` again to resume with the volumes still here\n");
+      });
+      return;
+    }
     v1::DrainWorkerRequest r;
     r.set_worker(a->worker);
     for (const auto& d : a->to) r.add_destinations(d);
@@ -167,7 +181,7 @@ void AddDrain(CLI::App& app, Client& c, int* rc) {
         },
         &d);
     if (*rc == kOk && !a->detach && !a->plan)
-      *rc = c.WatchMany({d.migration_ids().begin(), d.migration_ids().end()});
+      *rc = c.WatchMany({d.migration_ids().begin(), d.migration_ids().end()}, d.id());
   });
 }
 
@@ -219,7 +233,7 @@ void AddRebalance(CLI::App& app, Client& c, int* rc) {
         },
         &d);
     if (*rc == kOk && !a->detach && !a->plan)
-      *rc = c.WatchMany({d.migration_ids().begin(), d.migration_ids().end()});
+      *rc = c.WatchMany({d.migration_ids().begin(), d.migration_ids().end()}, d.id());
   });
 }
 

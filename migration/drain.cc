@@ -12,26 +12,60 @@
 namespace volmigrate::migration {
 namespace {
 
-// The drain still running on this worker, if any.
-absl::StatusOr<v1::Drain> Unfinished(Env* env) {
+// The id of the drain still running on this worker; "" if none.
+absl::StatusOr<std::string> Running(Env* env) {
   ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
+  for (const fsm::Record& r : all) {
+    MigrationState st;
+    if (r.kind() == kOutKind && !r.terminal() && st.ParseFromString(r.data()) && !st.view().drain_id().empty())
+      return st.view().drain_id();
+  }
+  return "";
+}
+
+// The drain `id` from its migrations' records; NotFound if it has none.
+absl::StatusOr<v1::Drain> Collect(Env* env, const std::string& id) {
+  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
+  ASSIGN_OR_RETURN(const auto rates, LinkRates(env));
+  const double assumed = static_cast<double>(env->opts.planning_rate_mib << 20);
   v1::Drain d;
-  for (const fsm::Record& r : all) {
-    MigrationState st;
-    if (r.kind() != kOutKind || r.terminal() || !st.ParseFromString(r.data()) || st.view().drain_id().empty())
-      continue;
-    d.set_id(st.view().drain_id());
-    break;
-  }
-  if (d.id().empty()) return d;
-  for (const fsm::Record& r : all) {
-    MigrationState st;
-    if (r.kind() == kOutKind && st.ParseFromString(r.data()) && st.view().drain_id() == d.id())
-      d.add_migration_ids(r.id());
-  }
+  d.set_id(id);
   d.set_worker(env->worker);
-  d.set_state("RUNNING");
+  std::vector<double> hydrating, waiting;  // seconds left of each unfinished migration
+  uint32_t slots = 1, failed = 0;
+  for (const fsm::Record& r : all) {
+    MigrationState st;
+    if (r.kind() != kOutKind || !st.ParseFromString(r.data()) || st.view().drain_id() != id) continue;
+    d.add_migration_ids(r.id());
+    slots = std::max(slots, st.max_concurrent());
+    if (r.terminal()) {
+      d.set_ended(d.ended() + 1);
+      failed += r.state() != "DONE";
+      continue;
+    }
+    const v1::MigrationProgress& p = st.view().progress();
+    if (st.destination_booted() && p.total_bytes() > 0) {
+      hydrating.push_back(p.eta_seconds());
+    } else {
+      auto rate = rates.find(st.view().destination_worker());
+      waiting.push_back(static_cast<double>(st.allocated_bytes()) / (rate != rates.end() ? rate->second : assumed));
+    }
+  }
+  if (d.migration_ids_size() == 0)
+    return absl::NotFoundError(absl::StrCat("no drain '", id, "' on worker ", env->worker));
+  // The ones hydrating hold their slots now; the others follow as slots free.
+  hydrating.insert(hydrating.end(), waiting.begin(), waiting.end());
+  d.set_remaining_seconds(Makespan(hydrating, slots));
+  const bool running = d.ended() < static_cast<uint32_t>(d.migration_ids_size());
+  d.set_state(running ? "RUNNING" : failed ? "ENDED" : "DONE");
   return d;
+}
+
+// The drain still running on this worker, if any (an empty id otherwise).
+absl::StatusOr<v1::Drain> Unfinished(Env* env) {
+  ASSIGN_OR_RETURN(std::string id, Running(env));
+  if (id.empty()) return v1::Drain{};
+  return Collect(env, id);
 }
 
 v1::Drain PlanView(const DrainPlan& plan, const std::string& worker) {
@@ -96,6 +130,27 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
   v1::Drain d = PlanView(plan, env->worker);
   if (plan_only) return d;
   RETURN_IF_ERROR(Run(env, runner, plan, max_concurrent, "d-", d));
+  return d;
+}
+
+absl::StatusOr<v1::Drain> GetDrain(Env* env, const std::string& id) {
+  if (!id.empty()) return Collect(env, id);
+  ASSIGN_OR_RETURN(v1::Drain d, Unfinished(env));
+  if (d.id().empty()) return absl::NotFoundError(absl::StrCat("no drain is running on worker ", env->worker));
+  return d;
+}
+
+absl::StatusOr<v1::Drain> AbortDrain(Env* env, fsm::Runner* runner, const std::string& id) {
+  ASSIGN_OR_RETURN(v1::Drain d, GetDrain(env, id));
+  if (d.state() != "RUNNING")
+    return absl::FailedPreconditionError(absl::StrCat("drain ", d.id(), " has already ended (", d.state(), ")"));
+  for (const std::string& m : d.migration_ids()) {
+    absl::Status s = AbortMigration(env, runner, m);
+    // Refused: it ended meanwhile, or its destination booted (it finishes).
+    if (s.ok()) d.add_rolling_back_ids(m);
+    else if (s.code() != absl::StatusCode::kFailedPrecondition) return s;
+  }
+  spdlog::info("drain {} aborted: {} migration(s) roll back, the rest finish", d.id(), d.rolling_back_ids_size());
   return d;
 }
 

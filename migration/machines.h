@@ -123,6 +123,18 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
                                      const std::vector<std::string>& all_peers, uint32_t max_concurrent,
                                      bool plan_only = false);
 
+// Operator: a drain (or rebalance) from its migrations' records: state,
+// how many ended, the time left (remaining_seconds). `id` empty: the one
+// running. NotFound when there is no such drain.
+absl::StatusOr<v1::Drain> GetDrain(Env* env, const std::string& id);
+
+// Operator: aborts the running drain `id` (empty: the one running). Each of
+// its migrations still before its destination's boot is cancelled (rolls
+// back); those past it finish. The answer names the ones rolling back.
+// StartDrain later resumes with the volumes still here.
+// FailedPrecondition when it has ended; NotFound as GetDrain.
+absl::StatusOr<v1::Drain> AbortDrain(Env* env, fsm::Runner* runner, const std::string& id);
+
 // Operator: moves some of this worker's volumes to `destinations` (all peers
 // when empty) until its pool use meets `target`, as planned by PlanRebalance
 // (migration/plan.h), each move a migration of one drain (id "r-..."),

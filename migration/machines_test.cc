@@ -553,6 +553,50 @@ TEST_P(MachinesTest, ADrainPlanChangesNothingAndLearnsTheLinkRate) {
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "started nothing")) << refused.status();
 }
 
+// A drain of two volumes one at a time, aborted while the first hydrates
+// (held) and the second waits: the first finishes, the second rolls back;
+// draining again resumes with the volume still here.
+TEST_P(MachinesTest, ADrainAbortedMidwayFinishesWhatBootedAndResumes) {
+  ASSERT_TRUE(w1->host.CreateLv("vol-2", 68u << 20, volumes::kVolumeTag).ok());
+  ASSERT_TRUE(w1->host.Format(w1->host.LvPath("vol-2"), {.data_offset = 4u << 20}, "k").ok());
+  w1->host.keys["vol-2"] = "k";
+  w1->host.MapBlocks("vol-2", 64, 32);
+  w2->host.dm.hold = true;
+  Start();
+  auto d = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->migration_ids_size(), 2);
+  const std::string first = d->migration_ids(0), second = d->migration_ids(1);
+  ASSERT_TRUE(w2->WaitFor(first, [](const fsm::Record& r) { return r.state() == "HYDRATING"; }));
+  auto running = GetDrain(&w1->env, "");
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->id(), d->id());
+  EXPECT_EQ(running->state(), "RUNNING");
+  EXPECT_EQ(running->ended(), 0u);
+  EXPECT_GT(running->remaining_seconds(), 0);
+
+  auto aborted = AbortDrain(&w1->env, w1->runner.get(), d->id());
+  ASSERT_TRUE(aborted.ok()) << aborted.status();
+  ASSERT_EQ(aborted->rolling_back_ids_size(), 1);
+  EXPECT_EQ(aborted->rolling_back_ids(0), second);
+  EXPECT_EQ(w1->Wait(second), "ABORTED");
+  w2->host.dm.hold = false;
+  EXPECT_EQ(w1->Wait(first), "DONE");
+  auto ended = GetDrain(&w1->env, d->id());
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->state(), "ENDED");
+  EXPECT_EQ(ended->ended(), 2u);
+  EXPECT_EQ(AbortDrain(&w1->env, w1->runner.get(), d->id()).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(GetDrain(&w1->env, "").status().code(), absl::StatusCode::kNotFound);  // none running
+
+  auto resumed = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_EQ(resumed->migration_ids_size(), 1);
+  EXPECT_EQ(w1->Wait(resumed->migration_ids(0)), "DONE");
+  EXPECT_EQ(GetDrain(&w1->env, resumed->id())->state(), "DONE");
+  EXPECT_TRUE(w2->host.lvs.count("vol-1") && w2->host.lvs.count("vol-2"));
+}
+
 // w1 holds vol-2 (13.6 MiB allocated), vol-1 and vol-3 (6.8 each: the fake
 // allocates 10 % of an LV) in a 1 GiB pool; w2's 1 GiB pool is empty.
 TEST_P(MachinesTest, ARebalanceMovesWhatEvensThePools) {

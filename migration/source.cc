@@ -359,6 +359,7 @@ absl::StatusOr<v1::Migration> SubmitOutgoing(Env* env, fsm::Runner* runner, cons
   st.mutable_view()->set_destination_worker(destination);
   st.mutable_view()->set_drain_id(drain_id);
   st.set_max_concurrent(max_concurrent);
+  st.set_allocated_bytes(lv.allocated_bytes());  // what a drain's ETA counts until PREPARING maps it exactly
   const std::string id = "m-" + RandomHex(5);
   RETURN_IF_ERROR(runner->Submit(kOutKind, id, st.SerializeAsString(), {lv.name}));
   spdlog::info("{} migration to {} started", LogTag(lv.name, id), destination);

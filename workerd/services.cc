@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -293,6 +294,37 @@ grpc::Status OperatorService::Rebalance(grpc::ServerContext* ctx, const v1::Reba
   target.ceiling_percent = req->ceiling_percent();
   auto d = migration::StartRebalance(env_, runner_, {req->destinations().begin(), req->destinations().end()},
                                      PeerNames(), req->max_concurrent(), target, req->plan());
+  if (!d.ok()) return ToGrpc(d.status());
+  *out = std::move(*d);
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// A drain id is "d-" or "r-" and ten hex digits; empty: the one running.
+absl::Status ValidDrainId(const std::string& id) {
+  if (id.empty() || (ValidName(id) && (absl::StartsWith(id, "d-") || absl::StartsWith(id, "r-"))))
+    return absl::OkStatus();
+  return absl::InvalidArgumentError("drain id is invalid: d-... or r-..., 1-63 characters [a-z0-9-]");
+}
+
+}  // namespace
+
+grpc::Status OperatorService::GetDrain(grpc::ServerContext* ctx, const v1::GetDrainRequest* req, v1::Drain* out) {
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
+  if (absl::Status s = ValidDrainId(req->id()); !s.ok()) return ToGrpc(s);
+  if (!env_) return ToGrpc(absl::NotFoundError(absl::StrCat("no drain on worker ", cfg_.worker)));
+  auto d = migration::GetDrain(env_, req->id());
+  if (!d.ok()) return ToGrpc(d.status());
+  *out = std::move(*d);
+  return grpc::Status::OK;
+}
+
+grpc::Status OperatorService::AbortDrain(grpc::ServerContext* ctx, const v1::AbortDrainRequest* req, v1::Drain* out) {
+  if (grpc::Status s = Authorize(ctx); !s.ok()) return s;
+  if (absl::Status s = ValidDrainId(req->id()); !s.ok()) return ToGrpc(s);
+  if (!env_) return ToGrpc(absl::NotFoundError(absl::StrCat("no drain on worker ", cfg_.worker)));
+  auto d = migration::AbortDrain(env_, runner_, req->id());
   if (!d.ok()) return ToGrpc(d.status());
   *out = std::move(*d);
   return grpc::Status::OK;

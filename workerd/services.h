@@ -31,6 +31,8 @@ class OperatorService final : public v1::Operator::Service {
   grpc::Status StartMigration(grpc::ServerContext*, const v1::StartMigrationRequest*, v1::Migration*) override;
   grpc::Status DrainWorker(grpc::ServerContext*, const v1::DrainWorkerRequest*, v1::Drain*) override;
   grpc::Status Rebalance(grpc::ServerContext*, const v1::RebalanceRequest*, v1::Drain*) override;
+  grpc::Status GetDrain(grpc::ServerContext*, const v1::GetDrainRequest*, v1::Drain*) override;
+  grpc::Status AbortDrain(grpc::ServerContext*, const v1::AbortDrainRequest*, v1::Drain*) override;
   grpc::Status GetMigration(grpc::ServerContext*, const v1::GetMigrationRequest*, v1::Migration*) override;
   grpc::Status ListMigrations(grpc::ServerContext*, const v1::ListMigrationsRequest*,
                               v1::ListMigrationsResponse*) override;

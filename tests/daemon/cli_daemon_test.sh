@@ -75,6 +75,9 @@ expect 4 "invalid volume id refused" -- "$CTL" "${S[@]}" volume show 'Bad/Id'
 expect 2 "bad size is a usage error" -- "$CTL" "${S[@]}" volume create vol-1 --size 10X
 expect 0 "drain of an empty worker" -- "$CTL" "${S[@]}" drain w1
 expect 4 "drain of another worker refused" -- "$CTL" "${S[@]}" drain w2
+expect 3 "drain --abort with no drain running: not found" -- "$CTL" "${S[@]}" drain --abort
+expect 2 "rebalance needs --plan or --apply" -- "$CTL" "${S[@]}" rebalance
+expect 4 "rebalance of a worker without storage refused" -- "$CTL" "${S[@]}" rebalance --plan
 expect 5 "unreachable workerd" -- "$CTL" --server 127.0.0.1:1 --timeout 2 health
 [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] && ok "unreachable: one line" || bad "unreachable: $out"
 expect 5 "wrong server name refused by the client" -- "$CTL" --server "127.0.0.1:$p1" --server-name w2 --timeout 3 health
