@@ -13,6 +13,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   cryptsetup-bin tgt clang libclang-rt-14-dev libcurl4-openssl-dev curl
   ceph-mon ceph-osd radosgw shellcheck prometheus-cpp-dev prometheus
+  dpkg-dev lintian
 )
 vm_pkgs=(
   qemu-system-x86 qemu-utils socat busybox-static cpio kmod dkms

@@ -36,5 +36,7 @@ rc=0
 echo "== VM tests"
 cmake -S . -B "$build" "${plain[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target workerd migratectl plumb
+echo "== Debian packages"
+(cd "$build" && ctest --output-on-failure -L package) || rc=1
 (cd "$build" && ctest --output-on-failure --timeout 1800 -L vm) || rc=1
 exit $rc

@@ -14,10 +14,17 @@ step() { echo; echo "== $1"; }
 workers_boot
 workers_config w1 1
 workers_config w2 2
+step "the Debian packages (cpack: volmigrate, volmigrate-dm-clone-dkms) installed in both guests; workerd runs from them"
+rm -rf "$VM_RUN/pkg" && (cd "$VM_BUILD" && cpack -G DEB -B "$VM_RUN/pkg" > "$VM_RUN/cpack.log" 2>&1) ||
+  { cat "$VM_RUN/cpack.log"; exit 1; }
+for g in w1 w2; do
+  mkdir -p "$VM_RUN/$g/shared/pkg" && cp "$VM_RUN"/pkg/*.deb "$VM_RUN/$g/shared/pkg/" &&
+    vm_run $g 300 demo_install_packages || exit 1
+done
 step "w1, w2: local disk -> LVM thin pool; tgtd, iscsid; workerd starts"
 workers_start w1 && workers_start w2 || exit 1
 step "w1 checks its configuration and its peer w2 over mutual TLS"
-vm_run w1 30 "$VM_BUILD/workerd/workerd -c /shared/workerd.toml --check" || exit 1
+vm_run w1 30 '"$(bin_workerd)" -c /shared/workerd.toml --check' || exit 1
 step "w1: volume vol-1 (LUKS2, 4 MiB data offset), ext4, 32 MiB of files, its consumer writing"
 vm_run w1 300 "volume_make vol-1 512 32 >/dev/null && ctl volumes && ctl health" || exit 1
 step "w1: vol-0 (256 MiB, 16 MiB of files, its consumer writing) migrated to w2 first: w1 learns the link's rate"

@@ -1,6 +1,17 @@
 # shellcheck shell=bash
 # The guest side of demo.sh (see lib.sh vm_run).
 
+# The two packages cpack made, installed as an operator would; from here on
+# this guest runs workerd and migratectl from them (bin_workerd).
+demo_install_packages() {
+  dpkg -i /shared/pkg/volmigrate-dm-clone-dkms_*.deb /shared/pkg/volmigrate_*.deb > /tmp/dpkg.log 2>&1 ||
+    { cat /tmp/dpkg.log; return 1; }
+  dpkg-query -W -f '${Package} ${Version} ${Status}\n' volmigrate volmigrate-dm-clone-dkms
+  modprobe -n -v dm-clone  # the postinst leaves a dm-clone the kernel can already load as it is
+  touch /shared/installed
+  echo "workerd: $(bin_workerd)"
+}
+
 demo_consumer_up_on_w2() {
   wait_until 600 'ctl2 --json migrations > /tmp/m; [ "$(jf state < /tmp/m)" = HYDRATING ]'
   ctl2 migrations
@@ -14,6 +25,9 @@ demo_eta_against_actual() {
   local eta measured id took
   eta=$(jv eta_seconds < /shared/plan.json) measured=$(jv rate_measured < /shared/plan.json)
   id=$(ctl --json migrations -a | grep -o '"id":"[^"]*","volume_id":"vol-1"' | cut -d'"' -f4)
-  took=$(ctl --json status "$id" | jn hydration_seconds)
-  echo "planned ETA $(printf %.1f "$eta") s (rate measured on the link: ${measured:-false}); hydration took $(printf %.1f "$took") s; error $(echo "scale=1; 100 * ($eta - $took) / $took" | bc) %"
+  ctl --json status "$id" > /tmp/s
+  took=$(jn hydration_seconds < /tmp/s)
+  local copied=$(( $(jn total_bytes < /tmp/s) - $(jn discarded_bytes < /tmp/s) ))
+  echo "planned ETA $(printf %.1f "$eta") s for $(jv bytes < /shared/plan.json) bytes at $(jv rate_bytes_per_second < /shared/plan.json) B/s (measured on the link: ${measured:-false})"
+  echo "hydration took $(printf %.1f "$took") s for $copied bytes copied ($(echo "$copied / $took" | bc) B/s); ETA error $(echo "scale=1; 100 * ($eta - $took) / $took" | bc) %"
 }

@@ -2,13 +2,21 @@
 # The guest side of workers.sh: workerd, its storage and its volumes in a
 # guest, and migratectl as the operator. Sourced by vm_run (see lib.sh).
 
+# The binaries: the build tree's, or the installed package's in a guest the
+# demo installed it in (/shared/installed marks it; the guest's root is the
+# host's under an overlay, so a path alone cannot tell).
+bin_workerd() { if [ -e /shared/installed ]; then echo /usr/sbin/workerd; else echo "$VM_BUILD/workerd/workerd"; fi; }
+bin_migratectl() {
+  if [ -e /shared/installed ]; then echo /usr/bin/migratectl; else echo "$VM_BUILD/migratectl/migratectl"; fi
+}
+
 # ctl, ctl2 ARGS...: migratectl as the operator, talking to w1, w2.
-ctl() { "$VM_BUILD/migratectl/migratectl" --server 169.254.0.1:7443 --server-name w1 --ca /shared/tls/ca.crt \
+ctl() { "$(bin_migratectl)" --server 169.254.0.1:7443 --server-name w1 --ca /shared/tls/ca.crt \
   --cert /shared/tls/operator.crt --key /shared/tls/operator.key "$@"; }
-ctl2() { "$VM_BUILD/migratectl/migratectl" --server 169.254.0.2:7443 --server-name w2 --ca /shared/tls/ca.crt \
+ctl2() { "$(bin_migratectl)" --server 169.254.0.2:7443 --server-name w2 --ca /shared/tls/ca.crt \
   --cert /shared/tls/operator.crt --key /shared/tls/operator.key "$@"; }
 export VM_BUILD
-export -f ctl ctl2  # for the shells a check starts in the background
+export -f ctl ctl2 bin_migratectl  # for the shells a check starts in the background
 
 # worker_start POOL [VAR=VALUE...]: modules, the thin pool (POOL big) and the
 # state LV on the guest's NVMe disk (made once: they survive a reboot, as on a
@@ -36,7 +44,7 @@ worker_start() {
   setsid env "$@" bash -c 'while [ ! -e /shared/stop-workerd ]; do
       "$0" -c /shared/workerd.toml >> /shared/workerd.log 2>&1; echo "workerd exited $?" >> /shared/workerd.log
       sleep 0.3
-    done' "$VM_BUILD/workerd/workerd" < /dev/null > /dev/null 2>&1 &
+    done' "$(bin_workerd)" < /dev/null > /dev/null 2>&1 &
   # This start's line, not one an earlier start left in the log.
   wait_until --every 0.1 20 '[ "$(workerd_starts)" -gt "$before" ]'
 }
