@@ -12,9 +12,8 @@ namespace {
 
 class GrpcPeers final : public Peers {
  public:
-  GrpcPeers(std::map<std::string, std::string> addresses, std::shared_ptr<grpc::ChannelCredentials> creds,
-            absl::Duration timeout)
-      : addresses_(std::move(addresses)), creds_(std::move(creds)), timeout_(timeout) {}
+  GrpcPeers(AddressOf address_of, std::shared_ptr<grpc::ChannelCredentials> creds, absl::Duration timeout)
+      : address_of_(std::move(address_of)), creds_(std::move(creds)), timeout_(timeout) {}
 
   absl::StatusOr<v1::HealthResponse> Health(const std::string& worker) override {
     v1::HealthResponse out;
@@ -86,9 +85,9 @@ class GrpcPeers final : public Peers {
       std::lock_guard lock(mu_);
       auto it = stubs_.find(worker);
       if (it == stubs_.end()) {
-        auto addr = addresses_.find(worker);
-        if (addr == addresses_.end()) return absl::NotFoundError(absl::StrCat("unknown worker '", worker, "'"));
-        auto ch = rpc::Dial(addr->second, creds_, worker);
+        const std::string addr = address_of_(worker);
+        if (addr.empty()) return absl::NotFoundError(absl::StrCat("unknown worker '", worker, "'"));
+        auto ch = rpc::Dial(addr, creds_, worker);
         it = stubs_.emplace(worker, std::make_shared<Stubs>(Stubs{v1::Operator::NewStub(ch), v1::Peer::NewStub(ch)}))
                  .first;
       }
@@ -107,7 +106,7 @@ class GrpcPeers final : public Peers {
     return Annotate(FromGrpc(st), absl::StrCat(what, " on ", worker));
   }
 
-  const std::map<std::string, std::string> addresses_;
+  const AddressOf address_of_;
   const std::shared_ptr<grpc::ChannelCredentials> creds_;
   const absl::Duration timeout_;
   std::mutex mu_;
@@ -116,9 +115,9 @@ class GrpcPeers final : public Peers {
 
 }  // namespace
 
-std::unique_ptr<Peers> NewGrpcPeers(std::map<std::string, std::string> addresses,
-                                    std::shared_ptr<grpc::ChannelCredentials> creds, absl::Duration timeout) {
-  return std::make_unique<GrpcPeers>(std::move(addresses), std::move(creds), timeout);
+std::unique_ptr<Peers> NewGrpcPeers(AddressOf address_of, std::shared_ptr<grpc::ChannelCredentials> creds,
+                                    absl::Duration timeout) {
+  return std::make_unique<GrpcPeers>(std::move(address_of), std::move(creds), timeout);
 }
 
 }  // namespace volmigrate::migration

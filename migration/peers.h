@@ -2,6 +2,7 @@
 // interface so the machines' logic is tested without a network.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -35,8 +36,10 @@ class Peers {
   }
 };
 
-// Over gRPC with this worker's client certificate; `addresses`: worker -> host:port.
-std::unique_ptr<Peers> NewGrpcPeers(std::map<std::string, std::string> addresses,
-                                    std::shared_ptr<grpc::ChannelCredentials> creds, absl::Duration timeout);
+// Over gRPC with this worker's client certificate; `address_of`: a worker's
+// host:port, "" for a worker that is not a peer.
+using AddressOf = std::function<std::string(const std::string& worker)>;
+std::unique_ptr<Peers> NewGrpcPeers(AddressOf address_of, std::shared_ptr<grpc::ChannelCredentials> creds,
+                                    absl::Duration timeout);
 
 }  // namespace volmigrate::migration

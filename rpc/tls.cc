@@ -1,5 +1,7 @@
 #include "rpc/tls.h"
 
+#include <grpc/grpc_security_constants.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -54,6 +56,29 @@ std::string PeerCommonName(const grpc::ServerContext& ctx) {
   if (!auth || !auth->IsPeerAuthenticated()) return "";
   auto cn = auth->FindPropertyValues("x509_common_name");
   return cn.empty() ? "" : std::string(cn.front().data(), cn.front().size());
+}
+
+Role ParseRoleUri(const std::string& uri) {
+  constexpr absl::string_view kPrefix = "spiffe://volmigrate/";
+  if (!absl::StartsWith(uri, kPrefix)) return {};
+  const std::string rest = uri.substr(kPrefix.size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string::npos) return {};
+  Role r{rest.substr(0, slash), rest.substr(slash + 1)};
+  const bool known = r.role == "worker" || r.role == "operator";
+  const bool valid = !r.name.empty() && r.name.size() <= 63 && r.name[0] != '-' &&
+                     r.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+  return known && valid ? r : Role{};
+}
+
+Role PeerRole(const grpc::ServerContext& ctx) {
+  auto auth = ctx.auth_context();
+  if (!auth || !auth->IsPeerAuthenticated()) return {};
+  for (const auto& v : auth->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
+    Role r = ParseRoleUri(std::string(v.data(), v.size()));
+    if (!r.role.empty()) return r;
+  }
+  return {};
 }
 
 }  // namespace volmigrate::rpc

@@ -29,4 +29,14 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(cons
 // The authenticated client's certificate common name, or "" (plaintext, none).
 std::string PeerCommonName(const grpc::ServerContext& ctx);
 
+// A role a certificate carries as a URI SAN "spiffe://volmigrate/<role>/<name>"
+// (deploy/tls/make-certs.sh issue --role): "worker" or "operator", and whose.
+struct Role {
+  std::string role, name;  // both empty: the certificate carries none
+};
+// The URI's role, if it is one (a valid name of 1-63 [a-z0-9-] included).
+Role ParseRoleUri(const std::string& uri);
+// The authenticated client's role; the first of its URI SANs that is one.
+Role PeerRole(const grpc::ServerContext& ctx);
+
 }  // namespace volmigrate::rpc

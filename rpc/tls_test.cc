@@ -34,5 +34,15 @@ TEST(Tls, EmptyPathSaysWhatIsMissing) {
   EXPECT_EQ(c.status().message(), "no TLS CA file configured");
 }
 
+TEST(Tls, RolesComeFromOneUriForm) {
+  EXPECT_EQ(ParseRoleUri("spiffe://volmigrate/worker/w1").role, "worker");
+  EXPECT_EQ(ParseRoleUri("spiffe://volmigrate/worker/w1").name, "w1");
+  EXPECT_EQ(ParseRoleUri("spiffe://volmigrate/operator/alice").role, "operator");
+  for (const char* bad : {"spiffe://volmigrate/admin/x", "spiffe://volmigrate/worker/", "spiffe://volmigrate/worker/W1",
+                          "spiffe://volmigrate/worker/a/b", "spiffe://other/worker/w1", "https://volmigrate/worker/w1",
+                          "spiffe://volmigrate/worker/-x", "spiffe://volmigrate/worker"})
+    EXPECT_TRUE(ParseRoleUri(bad).role.empty()) << bad;
+}
+
 }  // namespace
 }  // namespace volmigrate::rpc

@@ -35,7 +35,7 @@ rc=0
 # beside them starves them.
 echo "== VM tests"
 cmake -S . -B "$build" "${plain[@]}" >/dev/null
-cmake --build "$build" -j"$(nproc)" --target workerd migratectl plumb
+cmake --build "$build" -j"$(nproc)" --target workerd migratectl plumb peer_probe
 echo "== Debian packages"
 (cd "$build" && ctest --output-on-failure -L package) || rc=1
 (cd "$build" && ctest --output-on-failure --timeout 1800 -L vm) || rc=1

@@ -4,8 +4,10 @@
 #include <optional>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "common/files.h"
 #include "common/status.h"
@@ -110,6 +112,16 @@ const PeerConfig* Config::FindPeer(const std::string& name) const {
   return nullptr;
 }
 
+bool Config::IsPeer(const std::string& name) const {
+  return FindPeer(name) || (!address_template.empty() && ValidName(name) && name != worker);
+}
+
+std::string Config::PeerAddress(const std::string& name) const {
+  if (const PeerConfig* p = FindPeer(name)) return p->address;
+  if (!IsPeer(name)) return "";
+  return absl::StrReplaceAll(address_template, {{"{name}", name}});
+}
+
 bool Config::IsOperator(const std::string& name) const {
   return std::find(operators.begin(), operators.end(), name) != operators.end();
 }
@@ -119,7 +131,7 @@ namespace {
 absl::Status ParseTop(const std::string& src, const toml::table& root, Config& c) {
   Section s(src, root, "");
   RETURN_IF_ERROR(s.Keys({"worker", "listen", "data_dir", "log_level", "plaintext", "tls", "storage", "fsm",
-                          "migration", "objstore", "metrics", "peers", "operators"}));
+                          "migration", "objstore", "metrics", "fleet", "peers", "operators"}));
   RETURN_IF_ERROR(s.String("worker", &c.worker));
   RETURN_IF_ERROR(s.String("listen", &c.listen));
   RETURN_IF_ERROR(s.String("data_dir", &c.data_dir));
@@ -181,6 +193,18 @@ absl::Status ParseMetrics(const std::string& src, const toml::table& root, Confi
   RETURN_IF_ERROR(s.Keys({"listen"}));
   RETURN_IF_ERROR(s.String("listen", &c.metrics_listen));
   if (!c.metrics_listen.empty() && !ValidAddress(c.metrics_listen)) return s.Fail("listen", "must be host:port");
+  return absl::OkStatus();
+}
+
+absl::Status ParseFleet(const std::string& src, const toml::table& root, Config& c) {
+  ASSIGN_OR_RETURN(const toml::table* t, SubTable(src, root, "fleet"));
+  if (!t) return absl::OkStatus();
+  Section s(src, *t, "fleet.");
+  RETURN_IF_ERROR(s.Keys({"address_template"}));
+  RETURN_IF_ERROR(s.String("address_template", &c.address_template));
+  if (!absl::StrContains(c.address_template, "{name}") ||
+      !ValidAddress(absl::StrReplaceAll(c.address_template, {{"{name}", "w"}})))
+    return s.Fail("address_template", "must be host:port with {name} in it, e.g. \"{name}.workers.example:7443\"");
   return absl::OkStatus();
 }
 
@@ -308,8 +332,8 @@ absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& s
         absl::StrCat(src, ":", e.source().begin.line, ":", e.source().begin.column, ": ", std::string(e.description())));
   }
   Config c;
-  for (auto* parse : {ParseTop, ParseTls, ParseStorage, ParseFsm, ParseMigration, ParseObjstore, ParseMetrics, ParsePeers,
-                      ParseOperators}) {
+  for (auto* parse : {ParseTop, ParseTls, ParseStorage, ParseFsm, ParseMigration, ParseObjstore, ParseMetrics,
+                      ParseFleet, ParsePeers, ParseOperators}) {
     RETURN_IF_ERROR(parse(src, root, c));
   }
   return c;

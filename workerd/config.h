@@ -67,12 +67,21 @@ struct Config {
   // so a test can cut the power with exactly that state committed.
   std::string halt_before;
   std::vector<PeerConfig> peers;
+  // [fleet] address_template, e.g. "{name}.workers.example:7443": any worker
+  // whose certificate has the worker role is a peer, reached at the template
+  // with its name; the peers listed are still reached at their own address.
+  // Empty: only the listed peers.
+  std::string address_template;
   // Certificate common names that may call the Operator service. Peers may
   // only ask for Health (workerd checks its peers at start) and read the
   // migrations they take part in; anyone else is refused.
   std::vector<std::string> operators = {"operator"};
 
   const PeerConfig* FindPeer(const std::string& name) const;
+  // Listed, or any other valid worker name with an address template.
+  bool IsPeer(const std::string& name) const;
+  // Where to reach peer `name`; "" if it is not a peer.
+  std::string PeerAddress(const std::string& name) const;
   bool IsOperator(const std::string& name) const;
 };
 

@@ -130,6 +130,25 @@ TEST(Config, TheShippedExampleParses) {
   EXPECT_EQ(c->metrics_listen, "127.0.0.1:9464");
 }
 
+TEST(Config, AFleetFindsPeersByTemplate) {
+  const std::string base = "worker = \"w1\"\nplaintext = true\n";
+  auto c = ParseConfig(base + "[fleet]\naddress_template = \"{name}.workers.example:7443\"\n"
+                              "[[peers]]\nname = \"w2\"\naddress = \"10.0.0.2:7443\"\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->PeerAddress("w2"), "10.0.0.2:7443");  // the list first
+  EXPECT_EQ(c->PeerAddress("w9"), "w9.workers.example:7443");
+  EXPECT_EQ(c->PeerAddress("w1"), "");  // itself
+  EXPECT_EQ(c->PeerAddress("Bad/Name"), "");
+  EXPECT_TRUE(c->IsPeer("w9"));
+  auto listed = ParseConfig(base + "[[peers]]\nname = \"w2\"\naddress = \"10.0.0.2:7443\"\n", "t");
+  EXPECT_FALSE(listed->IsPeer("w9"));
+  EXPECT_EQ(listed->PeerAddress("w9"), "");
+  for (const char* bad : {"workers.example:7443", "{name}.workers.example", "{name}:port"}) {
+    auto b = ParseConfig(base + "[fleet]\naddress_template = \"" + bad + "\"\n", "t");
+    EXPECT_TRUE(absl::StrContains(b.status().message(), "fleet.address_template")) << bad << ": " << b.status();
+  }
+}
+
 TEST(Config, MetricsAreOffUnlessAnAddressIsGiven) {
   const std::string base = "worker = \"w1\"\nplaintext = true\n";
   EXPECT_EQ(ParseConfig(base, "t")->metrics_listen, "");

@@ -139,9 +139,8 @@ absl::Status Daemon::OpenStorage() {
 
 absl::Status Daemon::StartMigrations() {
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> client, PeerCredentials(cfg_));
-  std::map<std::string, std::string> addresses;
-  for (const PeerConfig& p : cfg_.peers) addresses[p.name] = p.address;
-  peers_ = migration::NewGrpcPeers(std::move(addresses), client, absl::Seconds(10));
+  peers_ = migration::NewGrpcPeers([this](const std::string& w) { return cfg_.PeerAddress(w); }, client,
+                                   absl::Seconds(10));
   env_ = std::make_unique<migration::Env>();
   migration::Env& e = *env_;
   e.worker = cfg_.worker;

@@ -16,6 +16,18 @@
 namespace volmigrate::workerd {
 namespace {
 
+// The worker a client certificate speaks for; "" if it is not a peer. A
+// worker-role certificate names it (any worker with [fleet]
+// address_template, a listed one otherwise); one without a role, by its
+// common name, only if listed; an operator-role one never.
+std::string PeerName(const Config& cfg, const grpc::ServerContext& ctx) {
+  const rpc::Role r = rpc::PeerRole(ctx);
+  if (r.role == "worker") return cfg.IsPeer(r.name) ? r.name : "";
+  if (!r.role.empty()) return "";
+  std::string cn = rpc::PeerCommonName(ctx);
+  return cfg.FindPeer(cn) ? cn : "";
+}
+
 constexpr char kVersion[] = "0.1.0";
 // Health writes a marker when nothing has written the store for this long.
 constexpr absl::Duration kStoreProbeInterval = absl::Seconds(5);
@@ -55,10 +67,12 @@ grpc::Status StreamUntilTerminal(fsm::Runner* runner, grpc::ServerContext* ctx, 
 grpc::Status OperatorService::Authorize(const grpc::ServerContext* ctx, std::string* peer) const {
   if (cfg_.plaintext) return grpc::Status::OK;  // development mode: nothing to check against
   std::string cn = rpc::PeerCommonName(*ctx);
-  if (cfg_.IsOperator(cn)) return grpc::Status::OK;
-  if (peer && cfg_.FindPeer(cn)) {
-    *peer = cn;
-    return grpc::Status::OK;
+  const rpc::Role role = rpc::PeerRole(*ctx);
+  // A role decides; a certificate without one is judged by its common name.
+  if (role.role == "operator" || (role.role.empty() && cfg_.IsOperator(cn))) return grpc::Status::OK;
+  if (peer) {
+    *peer = PeerName(cfg_, *ctx);
+    if (!peer->empty()) return grpc::Status::OK;
   }
   spdlog::warn("operator call refused: client certificate '{}' is not an operator", cn.substr(0, 64));
   return ToGrpc(absl::PermissionDeniedError(absl::StrCat("client certificate '", cn.substr(0, 64),
@@ -222,7 +236,7 @@ grpc::Status OperatorService::DetachVolume(grpc::ServerContext* ctx, const v1::D
 absl::Status OperatorService::CheckPeer(const std::string& worker) const {
   if (worker == cfg_.worker)
     return absl::InvalidArgumentError(absl::StrCat("destination ", worker, " is this worker itself"));
-  if (cfg_.FindPeer(worker)) return absl::OkStatus();
+  if (cfg_.IsPeer(worker)) return absl::OkStatus();
   std::vector<std::string> names;
   for (const auto& p : cfg_.peers) names.push_back(p.name);
   return absl::NotFoundError(absl::StrCat("unknown worker '", worker.substr(0, 64), "' (peers of ", cfg_.worker, ": ",
@@ -488,11 +502,12 @@ PeerService::PeerService(const Config& cfg, fsm::Runner* runner, migration::Env*
 
 absl::StatusOr<std::string> PeerService::Authorize(const grpc::ServerContext& ctx) const {
   if (cfg_.plaintext) return std::string();  // development mode: nothing to check against
+  if (std::string name = PeerName(cfg_, ctx); !name.empty()) return name;
   std::string cn = rpc::PeerCommonName(ctx);
-  if (cfg_.FindPeer(cn)) return cn;
-  spdlog::warn("peer call refused: client certificate '{}' is not a configured peer", cn.substr(0, 64));
-  return absl::PermissionDeniedError(
-      absl::StrCat("client certificate '", cn.substr(0, 64), "' is not a peer of worker ", cfg_.worker));
+  spdlog::warn("peer call refused: client certificate '{}' is not a peer", cn.substr(0, 64));
+  return absl::PermissionDeniedError(absl::StrCat(
+      "client certificate '", cn.substr(0, 64), "' is not a peer of worker ", cfg_.worker,
+      cfg_.address_template.empty() ? " (workerd.toml: peers)" : " (it has no worker role: make-certs.sh --role worker)"));
 }
 
 namespace {

@@ -2,16 +2,20 @@
 # Makes a test CA and certificates for workers and operators (mutual TLS).
 #
 #   make-certs.sh ca DIR                      DIR/ca.crt, DIR/ca.key (kept if present)
-#   make-certs.sh issue DIR NAME [SAN...]     DIR/NAME.crt, DIR/NAME.key signed by DIR/ca
+#   make-certs.sh issue DIR NAME [--role worker|operator] [SAN...]
+#                                             DIR/NAME.crt, DIR/NAME.key signed by DIR/ca
 #
 # NAME becomes the certificate's common name and a DNS name in it: workers are
-# verified by their worker name, whatever address they are dialled at, and a
+# verified by their worker name, whatever address they are dialled at. --role
+# adds the URI SAN spiffe://volmigrate/ROLE/NAME: a workerd with
+# [fleet] address_template takes any worker-role certificate as a peer and
+# every workerd takes an operator-role one as an operator; without a role, a
 # workerd admits peer calls only from certificates naming a configured peer.
 # Extra SANs: ip:169.254.0.1, dns:w1.example. Keys are EC P-256, mode 0600.
 # For tests and labs; production uses the operator's own PKI.
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" >&2; exit 2; }
+usage() { sed -n '2,17p' "$0" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1 dir=$2
 mkdir -p "$dir"
@@ -30,6 +34,10 @@ case "$cmd" in
     [[ "$name" =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || { echo "make-certs.sh: bad name '$name'" >&2; exit 2; }
     [ -s "$dir/ca.key" ] || { echo "make-certs.sh: no CA in $dir (run: $0 ca $dir)" >&2; exit 1; }
     san="DNS:$name"
+    if [ "${1:-}" = --role ]; then
+      [[ "${2:-}" =~ ^(worker|operator)$ ]] || { echo "make-certs.sh: --role must be worker or operator" >&2; exit 2; }
+      san="$san,URI:spiffe://volmigrate/$2/$name"; shift 2
+    fi
     for s in "$@"; do
       case "$s" in
         ip:*) san="$san,IP:${s#ip:}" ;;

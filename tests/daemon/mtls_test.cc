@@ -20,7 +20,10 @@ class MtlsTest : public ::testing::Test {
     std::string d = *dir_, rogue = d + "/rogue";
     std::string cmd = std::string("set -e; M=") + MAKE_CERTS + "; $M ca " + d + "; $M issue " + d +
                       " w1 ip:127.0.0.1; $M issue " + d + " w2; $M issue " + d + " operator; $M issue " + d +
-                      " w3; $M ca " + rogue + "; $M issue " + rogue + " w2";
+                      " w3; $M ca " + rogue + "; $M issue " + rogue + " w2; mkdir -p " + d + "/roles; cp " + d + "/ca.* " + d +
+                      "/roles/; $M issue " + d + "/roles w7 --role worker; $M issue " + d +
+                      "/roles ops --role operator; $M issue " + d + "/roles w8; $M issue " + d +
+                      "/roles w1 --role worker ip:127.0.0.1";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
   }
 
@@ -101,6 +104,39 @@ TEST_F(MtlsTest, OnlyOperatorsOperate) {
   v1::Migration m;
   EXPECT_EQ(v1::Operator::NewStub(Channel(Files("", "w2")))->GetMigration(&ctx, req, &m).error_code(), grpc::NOT_FOUND);
   EXPECT_EQ(Health(Channel(Files("", "w3"))).error_code(), grpc::PERMISSION_DENIED) << "neither peer nor operator";
+}
+
+// A fleet: no peers listed, an address template. Any worker-role
+// certificate is a peer, an operator-role one an operator; a certificate
+// without the worker role is refused on the peer API, even one whose name
+// would do.
+TEST_F(MtlsTest, RolesInTheCertificateDecideInAFleet) {
+  daemon_.reset();
+  workerd::Config cfg;
+  cfg.worker = "w1";
+  cfg.listen = "127.0.0.1:0";
+  cfg.data_dir = *dir_ + "/state-fleet";
+  cfg.tls = Files("roles", "w1");
+  cfg.address_template = "{name}.workers.test:7443";
+  auto d = workerd::Daemon::Start(cfg);
+  ASSERT_TRUE(d.ok()) << d.status();
+  daemon_ = std::move(*d);
+  addr_ = "127.0.0.1:" + std::to_string(daemon_->port());
+  EXPECT_EQ(Offer(Channel(Files("roles", "w7"))).error_code(), grpc::INVALID_ARGUMENT) << "w7 is a peer";
+  grpc::Status s = Offer(Channel(Files("roles", "w8")));
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED) << s.error_message();
+  EXPECT_NE(s.error_message().find("no worker role"), std::string::npos) << s.error_message();
+  EXPECT_EQ(Offer(Channel(Files("roles", "ops"))).error_code(), grpc::PERMISSION_DENIED) << "an operator is no peer";
+  EXPECT_TRUE(Health(Channel(Files("roles", "ops"))).ok());
+  auto list = [](const std::shared_ptr<grpc::Channel>& ch) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::ListVolumesResponse r;
+    return v1::Operator::NewStub(ch)->ListVolumes(&ctx, {}, &r);
+  };
+  EXPECT_TRUE(list(Channel(Files("roles", "ops"))).ok());
+  EXPECT_EQ(list(Channel(Files("roles", "w7"))).error_code(), grpc::PERMISSION_DENIED) << "a worker does not operate";
+  EXPECT_EQ(daemon_->config().PeerAddress("w7"), "w7.workers.test:7443");
 }
 
 TEST_F(MtlsTest, ForeignCaIsRefused) {

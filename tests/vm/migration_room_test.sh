@@ -11,15 +11,21 @@
 #    logs no error; there it is detached, attached again (its consumer writes
 #    again), detached, every block written (before, and by the writer on both
 #    sides) verifies, and it is deleted: the whole lifecycle through the API.
+# The two workers run as a fleet: neither lists the other; each trusts the
+# other by the worker role in its certificate and reaches it by the address
+# template; a certificate of the same CA without that role is refused on the
+# peer API.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/workers.sh"
 VM_GUEST+=" $VM_HERE/guest/room.sh"
 t0=$SECONDS
 workers_boot 3G 2G
-workers_config w1 1
-workers_config w2 2
+WORKERS_FLEET=1 workers_config w1 1
+WORKERS_FLEET=1 workers_config w2 2
 WORKERS_POOL=1600M workers_start w1 || exit 1
 WORKERS_POOL=300M workers_start w2 || exit 1
+vm_check w1 30 "a fleet: no peers listed; w2's peer API takes w1's worker-role certificate and refuses w3's (no role)" \
+  room_fleet_roles
 
 vm_check w1 300 "w1: raw (1 GiB, no filesystem, 64 MiB at scattered blocks, raw writer running); fat (320 MiB written)" "room_make_volumes"
 

@@ -1,9 +1,12 @@
 # shellcheck shell=bash
 # workerd in the guests, sourced by the migration tests and the demo after lib.sh:
 #   workers_boot [DISK1 DISK2]   vm_setup, both guests booted and serving, workers_pki
-#   workers_pki                  a CA and certificates for w1, w2 and the operator
+#   workers_pki                  a CA and certificates for w1, w2 (worker role), the operator
+#                                (operator role) and w3 (no role: no peer of a fleet)
 #   workers_config NAME I [TOML] workerd.toml for guest I (peer: the other guest), extra TOML appended
-#                                ($WORKERS_MIGRATION: extra lines for its [migration] table)
+#                                ($WORKERS_MIGRATION: extra lines for its [migration] table;
+#                                WORKERS_FLEET=1: no peers listed, each found by its certificate's
+#                                role at {name}.workers.test, which the guests' /etc/hosts resolve)
 #   workers_start NAME           modules, thin pool, state LV, tgtd, iscsid; workerd under a
 #                                supervisor that restarts it when it dies ($WORKERS_ENV: its environment)
 #   workers_stop NAME            the supervisor and workerd (SIGTERM)
@@ -25,8 +28,9 @@ workers_boot() {
 }
 
 workers_pki() {
-  local m=$VM_REPO/deploy/tls/make-certs.sh n
-  $m ca "$VM_RUN/pki" >/dev/null && for n in w1 w2 operator; do $m issue "$VM_RUN/pki" $n >/dev/null; done
+  local m=$VM_REPO/deploy/tls/make-certs.sh
+  $m ca "$VM_RUN/pki" >/dev/null && $m issue "$VM_RUN/pki" w1 --role worker && $m issue "$VM_RUN/pki" w2 --role worker &&
+    $m issue "$VM_RUN/pki" operator --role operator && $m issue "$VM_RUN/pki" w3
 }
 
 workers_config() {
@@ -55,11 +59,19 @@ replacement_timeout_seconds = 120
 ${WORKERS_MIGRATION:-}
 [metrics]
 listen = "127.0.0.1:9464"
-[[peers]]
-name = "w$((3 - i))"
-address = "169.254.0.$((3 - i)):7443"
+$(workers_peers "$i")
 $extra
 TOML
+}
+
+# The other guest as a listed peer, or with WORKERS_FLEET=1 the address
+# template it is found by.
+workers_peers() {
+  if [ "${WORKERS_FLEET:-0}" = 1 ]; then
+    printf '[fleet]\naddress_template = "{name}.workers.test:7443"\n'
+  else
+    printf '[[peers]]\nname = "w%s"\naddress = "169.254.0.%s:7443"\n' "$((3 - $1))" "$((3 - $1))"
+  fi
 }
 
 workers_start() {

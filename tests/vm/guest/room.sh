@@ -2,6 +2,18 @@
 # The guest side of migration_room_test.sh, one function per check (see
 # lib.sh vm_run).
 
+# peer_probe from here to w2 with certificate NAME: the status it got.
+probe_w2() {
+  "$VM_BUILD/tests/vm/peer_probe" w2.workers.test:7443 w2 /shared/tls/ca.crt "/shared/tls/$1.crt" "/shared/tls/$1.key"
+}
+
+room_fleet_roles() {
+  if grep -q '^\[\[peers\]\]' /shared/workerd.toml; then echo "a peer is listed"; return 1; fi
+  grep -A1 '^\[fleet\]' /shared/workerd.toml
+  probe_w2 w1 | tee /tmp/w1 && grep -q '^INVALID_ARGUMENT' /tmp/w1  # a peer: past authorization
+  probe_w2 w3 | tee /tmp/w3 && grep -q "^PERMISSION_DENIED: client certificate 'w3' is not a peer of worker w2 (it has no worker role" /tmp/w3
+}
+
 room_make_volumes() {
   ctl --timeout 300 volume create raw --size 1G
   ctl volume attach raw  # opened, and its consumer (a raw writer, from 640 MiB on) started

@@ -34,6 +34,8 @@ worker_start() {
   fi
   vgchange -q -ay vg0 >/dev/null
   mkdir -p /var/lib/volmigrate && { mountpoint -q /var/lib/volmigrate || mount /dev/vg0/state /var/lib/volmigrate; }
+  # Names a fleet's address template uses (workers_config WORKERS_FLEET=1).
+  grep -q workers.test /etc/hosts || printf '169.254.0.1 w1.workers.test\n169.254.0.2 w2.workers.test\n' >> /etc/hosts
   pgrep -x tgtd >/dev/null || tgtd
   wait_until --every 0.1 10 'tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1'
   pgrep -x iscsid >/dev/null || iscsid
