@@ -188,6 +188,13 @@ class MachinesTest : public ::testing::TestWithParam<bool> {
     w1->runner->Stop();
     w2->runner->Stop();
   }
+  // Another closed volume on w1 like vol-1 (68 MiB, 2 MiB of data, key "k").
+  void AddVolume(const std::string& name) {
+    ASSERT_TRUE(w1->host.CreateLv(name, 68u << 20, volumes::kVolumeTag).ok());
+    ASSERT_TRUE(w1->host.Format(w1->host.LvPath(name), {.data_offset = 4u << 20}, "k").ok());
+    w1->host.keys[name] = "k";
+    w1->host.MapBlocks(name, 64, 32);
+  }
   void Start() {
     ASSERT_TRUE(w1->runner->Start().ok());
     ASSERT_TRUE(w2->runner->Start().ok());
@@ -482,12 +489,7 @@ TEST_P(MachinesTest, CancelIsRefusedOnceTheDestinationBooted) {
 }
 
 TEST_P(MachinesTest, DrainRunsAtMostTheLimitAtOnce) {
-  for (const char* v : {"vol-2", "vol-3"}) {
-    ASSERT_TRUE(w1->host.CreateLv(v, 68u << 20, volumes::kVolumeTag).ok());
-    ASSERT_TRUE(w1->host.Format(w1->host.LvPath(v), {.data_offset = 4u << 20}, "k").ok());
-    w1->host.keys[v] = "k";
-    w1->host.MapBlocks(v, 64, 32);
-  }
+  for (const char* v : {"vol-2", "vol-3"}) ASSERT_NO_FATAL_FAILURE(AddVolume(v));
   Start();
   auto d = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1);
   ASSERT_TRUE(d.ok()) << d.status();
@@ -557,10 +559,7 @@ TEST_P(MachinesTest, ADrainPlanChangesNothingAndLearnsTheLinkRate) {
 // (held) and the second waits: the first finishes, the second rolls back;
 // draining again resumes with the volume still here.
 TEST_P(MachinesTest, ADrainAbortedMidwayFinishesWhatBootedAndResumes) {
-  ASSERT_TRUE(w1->host.CreateLv("vol-2", 68u << 20, volumes::kVolumeTag).ok());
-  ASSERT_TRUE(w1->host.Format(w1->host.LvPath("vol-2"), {.data_offset = 4u << 20}, "k").ok());
-  w1->host.keys["vol-2"] = "k";
-  w1->host.MapBlocks("vol-2", 64, 32);
+  ASSERT_NO_FATAL_FAILURE(AddVolume("vol-2"));
   w2->host.dm.hold = true;
   Start();
   auto d = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1);
@@ -600,12 +599,7 @@ TEST_P(MachinesTest, ADrainAbortedMidwayFinishesWhatBootedAndResumes) {
 // w1 holds vol-2 (13.6 MiB allocated), vol-1 and vol-3 (6.8 each: the fake
 // allocates 10 % of an LV) in a 1 GiB pool; w2's 1 GiB pool is empty.
 TEST_P(MachinesTest, ARebalanceMovesWhatEvensThePools) {
-  for (const char* name : {"vol-2", "vol-3"}) {
-    ASSERT_TRUE(w1->host.CreateLv(name, 68u << 20, volumes::kVolumeTag).ok());
-    ASSERT_TRUE(w1->host.Format(w1->host.LvPath(name), {.data_offset = 4u << 20}, "k").ok());
-    w1->host.keys[name] = "k";
-    w1->host.MapBlocks(name, 64, 32);
-  }
+  for (const char* v : {"vol-2", "vol-3"}) ASSERT_NO_FATAL_FAILURE(AddVolume(v));
   w1->host.lvs["vol-2"].data_percent = 20;
   const uint64_t held = w1->host.GetLv("vol-1")->allocated_bytes() + w1->host.GetLv("vol-2")->allocated_bytes() +
                         w1->host.GetLv("vol-3")->allocated_bytes();

@@ -65,6 +65,13 @@ class MtlsTest : public ::testing::Test {
     return v1::Peer::NewStub(ch)->OfferMigration(&ctx, {}, &r);
   }
 
+  static grpc::Status List(const std::shared_ptr<grpc::Channel>& ch) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::ListVolumesResponse r;
+    return v1::Operator::NewStub(ch)->ListVolumes(&ctx, {}, &r);
+  }
+
   static std::string* dir_;
   std::unique_ptr<workerd::Daemon> daemon_;
   std::string addr_;
@@ -86,14 +93,8 @@ TEST_F(MtlsTest, PeerCallsOnlyFromConfiguredPeers) {
 // Every worker holds a certificate of the CA: none may operate another
 // (delete, unseal, migrate its volumes); it may only ask for health.
 TEST_F(MtlsTest, OnlyOperatorsOperate) {
-  auto list = [](const std::shared_ptr<grpc::Channel>& ch) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    v1::ListVolumesResponse r;
-    return v1::Operator::NewStub(ch)->ListVolumes(&ctx, {}, &r);
-  };
-  EXPECT_TRUE(list(Channel(Files("", "operator"))).ok());
-  grpc::Status s = list(Channel(Files("", "w2")));
+  EXPECT_TRUE(List(Channel(Files("", "operator"))).ok());
+  grpc::Status s = List(Channel(Files("", "w2")));
   EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED) << s.error_message();
   EXPECT_NE(s.error_message().find("'w2' is not an operator of worker w1"), std::string::npos) << s.error_message();
   EXPECT_TRUE(Health(Channel(Files("", "w2"))).ok()) << "peers check each other's health";
@@ -128,14 +129,8 @@ TEST_F(MtlsTest, RolesInTheCertificateDecideInAFleet) {
   EXPECT_NE(s.error_message().find("no worker role"), std::string::npos) << s.error_message();
   EXPECT_EQ(Offer(Channel(Files("roles", "ops"))).error_code(), grpc::PERMISSION_DENIED) << "an operator is no peer";
   EXPECT_TRUE(Health(Channel(Files("roles", "ops"))).ok());
-  auto list = [](const std::shared_ptr<grpc::Channel>& ch) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    v1::ListVolumesResponse r;
-    return v1::Operator::NewStub(ch)->ListVolumes(&ctx, {}, &r);
-  };
-  EXPECT_TRUE(list(Channel(Files("roles", "ops"))).ok());
-  EXPECT_EQ(list(Channel(Files("roles", "w7"))).error_code(), grpc::PERMISSION_DENIED) << "a worker does not operate";
+  EXPECT_TRUE(List(Channel(Files("roles", "ops"))).ok());
+  EXPECT_EQ(List(Channel(Files("roles", "w7"))).error_code(), grpc::PERMISSION_DENIED) << "a worker does not operate";
   EXPECT_EQ(daemon_->config().PeerAddress("w7"), "w7.workers.test:7443");
 }
 
