@@ -48,7 +48,8 @@ struct Scrape {
                                     .Register(reg);
   Family<Histogram>& hydration = BuildHistogram()
                                      .Name("volmigrate_migration_hydration_seconds")
-                                     .Help("Incoming migrations' hydration: consumer started here to every region copied")
+                                     .Help("Incoming migrations' hydration: consumer started here to every "
+                                           "region copied")
                                      .Register(reg);
   Family<Counter>& bytes = BuildCounter()
                                .Name("volmigrate_migration_bytes_total")

@@ -130,8 +130,8 @@ TEST(Server, ServesEveryCollectableOverHttp) {
   const std::string got = Get((*server)->port(), "/metrics");
   EXPECT_TRUE(absl::StrContains(got, "200 OK")) << got;
   EXPECT_TRUE(absl::StrContains(got, "process_resident_memory_bytes ")) << got;
-  EXPECT_TRUE(absl::StrContains(got, "volmigrate_fsm_steps_total{kind=\"seal\",outcome=\"failed\",state=\"UPLOADING\"} 1"))
-      << got;
+  const char* step = "volmigrate_fsm_steps_total{kind=\"seal\",outcome=\"failed\",state=\"UPLOADING\"} 1";
+  EXPECT_TRUE(absl::StrContains(got, step)) << got;
 
   auto taken = Server::Start(absl::StrCat("127.0.0.1:", (*server)->port()), {});
   EXPECT_EQ(taken.status().code(), absl::StatusCode::kUnavailable) << taken.status();

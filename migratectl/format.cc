@@ -122,7 +122,8 @@ std::string MigrationDetails(const v1::Migration& m) {
   if (p.stalled()) absl::StrAppend(&out, "STALLED:     ", p.stall_reason(), "\n");
   absl::StrAppend(&out, "blackout:    ", m.blackout_seconds() > 0 ? absl::StrFormat("%.2fs", m.blackout_seconds()) : "-",
                   "\n", "hydration:   ",
-                  m.hydration_seconds() > 0 ? absl::StrFormat("%.1fs", m.hydration_seconds()) : "-", "\n", "started:     ", UnixTime(m.started_unix()), "\n", "updated:     ", UnixTime(m.updated_unix()),
+                  m.hydration_seconds() > 0 ? absl::StrFormat("%.1fs", m.hydration_seconds()) : "-", "\n");
+  absl::StrAppend(&out, "started:     ", UnixTime(m.started_unix()), "\n", "updated:     ", UnixTime(m.updated_unix()),
                   "\n");
   if (m.history_size() > 0) {
     out += "history:\n";
@@ -239,7 +240,8 @@ std::string DrainLine(const v1::Drain& d) {
 
 std::string PoolUseTable(const v1::Drain& d) {
   auto use = [](uint64_t used, uint64_t size) {
-    return absl::StrFormat("%s (%.1f%%)", FormatBytes(used), size ? 100.0 * static_cast<double>(used) / static_cast<double>(size) : 0.0);
+    const double percent = size ? 100.0 * static_cast<double>(used) / static_cast<double>(size) : 0.0;
+    return absl::StrFormat("%s (%.1f%%)", FormatBytes(used), percent);
   };
   std::vector<std::vector<std::string>> rows;
   for (const v1::PoolUse& p : d.pools())

@@ -12,9 +12,9 @@
 namespace volmigrate::migration {
 namespace {
 
-// The id of the drain still running on this worker; "" if none.
-absl::StatusOr<std::string> Running(Env* env) {
-  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
+// The id of the drain still running among `all` (the store's records); ""
+// if none.
+std::string Running(const std::vector<fsm::Record>& all) {
   for (const fsm::Record& r : all) {
     MigrationState st;
     if (r.kind() == kOutKind && !r.terminal() && st.ParseFromString(r.data()) && !st.view().drain_id().empty())
@@ -23,11 +23,10 @@ absl::StatusOr<std::string> Running(Env* env) {
   return "";
 }
 
-// The drain `id` from its migrations' records; NotFound if it has none.
-absl::StatusOr<v1::Drain> Collect(Env* env, const std::string& id) {
-  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
-  ASSIGN_OR_RETURN(const auto rates, LinkRates(env));
-  const double assumed = static_cast<double>(env->opts.planning_rate_mib << 20);
+// The drain `id` from its migrations' records among `all` (the store's);
+// NotFound if it has none.
+absl::StatusOr<v1::Drain> Collect(Env* env, const std::vector<fsm::Record>& all, const std::string& id) {
+  ASSIGN_OR_RETURN(const auto rates, LinkRates(all));
   v1::Drain d;
   d.set_id(id);
   d.set_worker(env->worker);
@@ -47,8 +46,8 @@ absl::StatusOr<v1::Drain> Collect(Env* env, const std::string& id) {
     if (st.destination_booted() && p.total_bytes() > 0) {
       hydrating.push_back(p.eta_seconds());
     } else {
-      auto rate = rates.find(st.view().destination_worker());
-      waiting.push_back(static_cast<double>(st.allocated_bytes()) / (rate != rates.end() ? rate->second : assumed));
+      const ExpectedRate rate = RateTo(*env, rates, st.view().destination_worker());
+      waiting.push_back(static_cast<double>(st.allocated_bytes()) / rate.bytes_per_second);
     }
   }
   if (d.migration_ids_size() == 0)
@@ -63,9 +62,10 @@ absl::StatusOr<v1::Drain> Collect(Env* env, const std::string& id) {
 
 // The drain still running on this worker, if any (an empty id otherwise).
 absl::StatusOr<v1::Drain> Unfinished(Env* env) {
-  ASSIGN_OR_RETURN(std::string id, Running(env));
+  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
+  const std::string id = Running(all);
   if (id.empty()) return v1::Drain{};
-  return Collect(env, id);
+  return Collect(env, all, id);
 }
 
 v1::Drain PlanView(const DrainPlan& plan, const std::string& worker) {
@@ -134,7 +134,10 @@ absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<
 }
 
 absl::StatusOr<v1::Drain> GetDrain(Env* env, const std::string& id) {
-  if (!id.empty()) return Collect(env, id);
+  if (!id.empty()) {
+    ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
+    return Collect(env, all, id);
+  }
   ASSIGN_OR_RETURN(v1::Drain d, Unfinished(env));
   if (d.id().empty()) return absl::NotFoundError(absl::StrCat("no drain is running on worker ", env->worker));
   return d;

@@ -540,7 +540,7 @@ TEST_P(MachinesTest, ADrainPlanChangesNothingAndLearnsTheLinkRate) {
   auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_EQ(w1->Wait(m->id()), "DONE");
-  auto rates = LinkRates(&w1->env);
+  auto rates = LinkRates(*w1->store->List());
   ASSERT_TRUE(rates.ok()) << rates.status();
   ASSERT_TRUE(rates->count("w2"));
   auto again = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1, true);

@@ -62,14 +62,14 @@ absl::StatusOr<std::vector<Room>> AskRoom(Env* env, const std::vector<std::strin
 // Each move's rate and ETA (its link's measured rate, else the assumed one),
 // and the whole plan's at most `slots` at once.
 absl::Status Estimate(Env* env, uint32_t slots, DrainPlan& plan) {
+  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
   std::map<std::string, double> rates;  // (a comma in the type would split the macro's arguments)
-  ASSIGN_OR_RETURN(rates, LinkRates(env));
-  const double assumed = static_cast<double>(env->opts.planning_rate_mib << 20);
+  ASSIGN_OR_RETURN(rates, LinkRates(all));
   std::vector<double> durations;
   for (PlannedMove& m : plan.moves) {
-    auto rate = rates.find(m.destination);
-    m.measured = rate != rates.end();
-    m.rate = m.measured ? rate->second : assumed;
+    const ExpectedRate r = RateTo(*env, rates, m.destination);
+    m.measured = r.measured;
+    m.rate = r.bytes_per_second;
     m.eta_seconds = static_cast<double>(m.bytes) / m.rate;
     durations.push_back(m.eta_seconds);
   }
@@ -100,10 +100,9 @@ double Makespan(const std::vector<double>& durations, uint32_t slots) {
   return last;
 }
 
-absl::StatusOr<std::map<std::string, double>> LinkRates(Env* env) {
-  ASSIGN_OR_RETURN(std::vector<fsm::Record> all, env->store->List());
+absl::StatusOr<std::map<std::string, double>> LinkRates(const std::vector<fsm::Record>& records) {
   std::map<std::string, std::pair<int64_t, double>> latest;  // destination -> (ended, rate)
-  for (const fsm::Record& r : all) {
+  for (const fsm::Record& r : records) {
     if (r.kind() != kOutKind || r.state() != "DONE") continue;
     ASSIGN_OR_RETURN(v1::Migration m, ViewOf(r));
     const double rate = HydrationRate(m);
@@ -114,6 +113,12 @@ absl::StatusOr<std::map<std::string, double>> LinkRates(Env* env) {
   for (const auto& [w, seen] : latest)
     if (seen.second > 0) out[w] = seen.second;
   return out;
+}
+
+ExpectedRate RateTo(const Env& env, const std::map<std::string, double>& rates, const std::string& destination) {
+  auto rate = rates.find(destination);
+  if (rate != rates.end()) return {rate->second, true};
+  return {static_cast<double>(env.opts.planning_rate_mib << 20), false};
 }
 
 absl::StatusOr<DrainPlan> PlanDrain(Env* env, const std::vector<std::string>& destinations, uint32_t max_concurrent) {

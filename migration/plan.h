@@ -61,8 +61,16 @@ absl::StatusOr<RebalancePlan> PlanRebalance(Env* env, const std::vector<std::str
                                             uint32_t max_concurrent, const RebalanceTarget& target);
 
 // The rate each destination's link showed: the latest migration from here to
-// it that ended DONE. Bytes per second.
-absl::StatusOr<std::map<std::string, double>> LinkRates(Env* env);
+// it that ended DONE, among `records` (the state store's). Bytes per second.
+absl::StatusOr<std::map<std::string, double>> LinkRates(const std::vector<fsm::Record>& records);
+
+// The rate to expect to `destination`: its link's from `rates`, else
+// [migration] planning_rate_mib (`measured` false).
+struct ExpectedRate {
+  double bytes_per_second = 0;
+  bool measured = false;
+};
+ExpectedRate RateTo(const Env& env, const std::map<std::string, double>& rates, const std::string& destination);
 
 // What a finished migration copied per second of hydration: the bytes copied
 // (not marked copied from the map or by fstrim) over its hydration_seconds,

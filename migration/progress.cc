@@ -79,9 +79,9 @@ void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds) {
   UpdateRate(st, s, p);
   const uint64_t left = p.total_bytes() - p.hydrated_bytes();
   if (st.pool_low() && left > 0) {
+    const std::string room = s.pool_full ? " is full" : absl::StrCat(" has ", s.pool_free_bytes, " bytes free");
     return Stall(p, {"pool_low", absl::StrCat("hydration paused: the destination's thin pool on ",
-                                              st.view().destination_worker(),
-                                              s.pool_full ? " is full" : absl::StrCat(" has ", s.pool_free_bytes, " bytes free"),
+                                              st.view().destination_worker(), room,
                                               " (migration.pool_reserve_mib keeps some free); ", left,
                                               " bytes are still to copy: free space there and it resumes")});
   }
