@@ -148,7 +148,7 @@ void AddDrain(CLI::App& app, Client& c, int* rc) {
   cmd->add_option("--concurrency", a->concurrency, "migrations at once (default: the worker's)");
   cmd->add_flag("--detach", a->detach, "start it and return without watching");
   cmd->add_flag("--plan", a->plan,
-                "print where each volume would go, its bytes and ETA (from each link's last migration), and change "
+                "print where each volume would go, its bytes and ETA (from each link's recent migrations), and change "
                 "nothing");
   cmd->add_flag("--abort", a->abort,
                 "abort the running drain: its migrations before their destination's boot roll back, the rest "

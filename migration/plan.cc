@@ -101,17 +101,22 @@ double Makespan(const std::vector<double>& durations, uint32_t slots) {
 }
 
 absl::StatusOr<std::map<std::string, double>> LinkRates(const std::vector<fsm::Record>& records) {
-  std::map<std::string, std::pair<int64_t, double>> latest;  // destination -> (ended, rate)
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> seen;  // destination -> (ended, rate)
   for (const fsm::Record& r : records) {
     if (r.kind() != kOutKind || r.state() != "DONE") continue;
     ASSIGN_OR_RETURN(v1::Migration m, ViewOf(r));
-    const double rate = HydrationRate(m);
-    auto& seen = latest[m.destination_worker()];
-    if (rate > 0 && r.updated_ms() >= seen.first) seen = {r.updated_ms(), rate};
+    if (const double rate = HydrationRate(m); rate > 0) seen[m.destination_worker()].emplace_back(r.updated_ms(), rate);
   }
   std::map<std::string, double> out;
-  for (const auto& [w, seen] : latest)
-    if (seen.second > 0) out[w] = seen.second;
+  for (auto& [w, rates] : seen) {
+    // The newest first (equal times by rate: the same answer every time).
+    std::sort(rates.begin(), rates.end(), std::greater<>());
+    rates.resize(std::min(rates.size(), kLinkRateSamples));
+    std::vector<double> r;
+    for (const auto& [at, rate] : rates) r.push_back(rate);
+    std::sort(r.begin(), r.end());
+    out[w] = r.size() % 2 ? r[r.size() / 2] : (r[r.size() / 2 - 1] + r[r.size() / 2]) / 2;
+  }
   return out;
 }
 

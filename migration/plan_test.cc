@@ -1,7 +1,10 @@
 // The pure parts of a drain's plan; PlanDrain itself runs in machines_test.
 #include "migration/plan.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "migration/machines.h"
+#include "migration/state.pb.h"
 
 namespace volmigrate::migration {
 namespace {
@@ -15,6 +18,36 @@ TEST(HydrationRate, CopiedBytesOverTheHydrationTime) {
   EXPECT_EQ(HydrationRate(m), 1e6);  // the last rate shown
   m.set_hydration_seconds(20);
   EXPECT_DOUBLE_EQ(HydrationRate(m), (100u << 20) / 20.0);  // the copied 100 MiB over the time it took
+}
+
+// A migration out of here to `dest` that ended in `state` at `ended_ms`,
+// having copied 100 MiB at `mib_per_second`.
+fsm::Record Out(const std::string& dest, const std::string& state, int64_t ended_ms, double mib_per_second) {
+  MigrationState st;
+  st.mutable_view()->set_destination_worker(dest);
+  st.mutable_view()->mutable_progress()->set_total_bytes(100u << 20);
+  st.mutable_view()->set_hydration_seconds(100 / mib_per_second);
+  fsm::Record r;
+  r.set_id(absl::StrCat("m-", ended_ms));
+  r.set_kind(kOutKind);
+  r.set_state(state);
+  r.set_updated_ms(ended_ms);
+  r.set_data(st.SerializeAsString());
+  return r;
+}
+
+TEST(LinkRates, TheMedianOfEachLinksNewestCopies) {
+  std::vector<fsm::Record> records = {Out("w2", "DONE", 1, 1), Out("w2", "DONE", 2, 1), Out("w3", "DONE", 3, 8),
+                                      Out("w2", "DONE", 4, 9), Out("w2", "FAILED", 5, 50)};
+  auto rates = LinkRates(records);
+  ASSERT_TRUE(rates.ok()) << rates.status();
+  EXPECT_DOUBLE_EQ(rates->at("w2"), 1u << 20);  // 1, 1, 9: one fast copy moves nothing; a failed one never counts
+  EXPECT_DOUBLE_EQ(rates->at("w3"), 8u << 20);
+  records.push_back(Out("w2", "DONE", 6, 10));
+  EXPECT_DOUBLE_EQ(LinkRates(records)->at("w2"), 5u << 20);  // 1, 1, 9, 10: between the middle two
+  for (int64_t at = 7; at < 10; ++at) records.push_back(Out("w2", "DONE", at, 10));
+  EXPECT_DOUBLE_EQ(LinkRates(records)->at("w2"), 10u << 20);  // only the newest five: 9 and four 10s
+  EXPECT_FALSE(LinkRates({})->count("w2"));
 }
 
 TEST(Makespan, EachMoveTakesTheSlotThatFreesFirst) {

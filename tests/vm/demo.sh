@@ -2,8 +2,8 @@
 # The demo behind scripts/demo.sh: two local VMs (w1, w2) on a private link, each
 # running workerd with mutual TLS. w1 holds an encrypted volume with a filesystem,
 # files and a running consumer (a writer), formatted as an older cryptsetup did
-# (4 MiB LUKS2 data offset). The operator first migrates a smaller volume, from
-# which w1 learns the link's hydration rate, then plans and drains w1 with
+# (4 MiB LUKS2 data offset). The operator first migrates a volume of the same
+# shape, from which w1 learns the link's hydration rate, then plans and drains w1 with
 # migratectl: the consumer is back up on w2 within seconds while the blocks are
 # still being pulled; the plan's ETA is printed beside the time it took; after
 # the cutover every checksum (the files from w1 and those written on w2) verifies.
@@ -27,8 +27,9 @@ step "w1 checks its configuration and its peer w2 over mutual TLS"
 vm_run w1 30 '"$(bin_workerd)" -c /shared/workerd.toml --check' || exit 1
 step "w1: volume vol-1 (LUKS2, 4 MiB data offset), ext4, 32 MiB of files, its consumer writing"
 vm_run w1 300 "volume_make vol-1 512 32 >/dev/null && ctl volumes && ctl health" || exit 1
-step "w1: vol-0 (256 MiB, 16 MiB of files, its consumer writing) migrated to w2 first: w1 learns the link's rate"
-vm_run w1 600 "volume_make vol-0 256 16 >/dev/null && ctl migrate vol-0 --to w2 >/dev/null && ctl migrations -a" || exit 1
+# The same shape as vol-1: a plan's rate is a link's, learned from copies like the one planned.
+step "w1: vol-0 (512 MiB, 32 MiB of files, its consumer writing) migrated to w2 first: w1 learns the link's rate"
+vm_run w1 600 "volume_make vol-0 512 32 >/dev/null && ctl migrate vol-0 --to w2 >/dev/null && ctl migrations -a" || exit 1
 step "operator: migratectl drain w1 --plan: where each volume would go, its bytes and ETA; nothing changes"
 vm_run w1 60 "ctl drain w1 --plan && ctl --json drain w1 --plan > /shared/plan.json" || exit 1
 step "operator: migratectl drain w1 (detached, then watched)"
