@@ -247,7 +247,9 @@ std::string PoolUseTable(const v1::Drain& d) {
   for (const v1::PoolUse& p : d.pools())
     rows.push_back({p.worker(), FormatBytes(p.size_bytes()), use(p.used_bytes(), p.size_bytes()),
                     use(p.planned_used_bytes(), p.size_bytes())});
-  return RenderTable({"POOL", "SIZE", "USED", "PLANNED"}, rows);
+  std::string out = RenderTable({"POOL", "SIZE", "USED", "PLANNED"}, rows);
+  for (const std::string& k : d.kept()) absl::StrAppend(&out, "kept on ", d.worker(), ": ", k, "\n");
+  return out;
 }
 
 std::string ToJson(const google::protobuf::Message& msg) {

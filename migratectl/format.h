@@ -43,7 +43,8 @@ std::string RetiredTable(const v1::ListRetiredResponse& r);
 std::string DrainPlanTable(const v1::Drain& d);
 // A running drain in one line: "drain d-x: 1 of 3 ended, about 42s left".
 std::string DrainLine(const v1::Drain& d);
-// A rebalance's pools: each worker's size, use now and as planned.
+// A rebalance's pools: each worker's size, use now and as planned; then a
+// line per volume it keeps where it is, and why.
 std::string PoolUseTable(const v1::Drain& d);
 
 std::string ToJson(const google::protobuf::Message& msg);

@@ -2,6 +2,7 @@
 
 #include <tuple>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -88,6 +89,9 @@ TEST(Format, PlansAndPools) {
             "POOL  SIZE     USED               PLANNED\n"
             "w1    1.0 GiB  128.0 MiB (12.5%)  64.0 MiB (6.2%)\n"
             "w2    1.0 GiB  0 B (0.0%)         64.0 MiB (6.2%)\n");
+  d.add_kept("vol-3: volume vol-3 is sealed");
+  EXPECT_TRUE(absl::EndsWith(PoolUseTable(d), "64.0 MiB (6.2%)\nkept on w1: vol-3: volume vol-3 is sealed\n"))
+      << PoolUseTable(d);
 }
 
 TEST(Format, DrainLine) {

@@ -175,6 +175,7 @@ absl::StatusOr<v1::Drain> StartRebalance(Env* env, fsm::Runner* runner, std::vec
     u->set_used_bytes(p.used);
     u->set_planned_used_bytes(p.planned);
   }
+  for (const std::string& k : plan.kept) d.add_kept(k);
   if (plan_only) return d;
   RETURN_IF_ERROR(Run(env, runner, plan.drain, max_concurrent, "r-", d));
   return d;

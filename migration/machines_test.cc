@@ -649,6 +649,26 @@ TEST_P(MachinesTest, ARebalanceMovesWhatEvensThePools) {
   EXPECT_TRUE(w1->host.lvs.count("vol-1") && w1->host.lvs.count("vol-3"));
 }
 
+// A sealed volume may not migrate: a drain refuses to start, a rebalance
+// plans around it (it counts where it is) and says so.
+TEST_P(MachinesTest, ARebalanceKeepsASealedVolumeWhereItIs) {
+  ASSERT_NO_FATAL_FAILURE(AddVolume("vol-2"));
+  w1->host.lvs["vol-2"].data_percent = 20;
+  ASSERT_TRUE(w1->host.Snapshot("vol-2", "vol-2_p1").ok());
+  w1->host.pool_size = w2->host.pool_size = w2->host.pool_free = 1u << 30;
+  w1->host.pool_free = (1u << 30) - 3 * w1->host.GetLv("vol-1")->allocated_bytes();
+  Start();
+  auto drain = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1, /*plan_only=*/true);
+  EXPECT_TRUE(absl::IsFailedPrecondition(drain.status()) && absl::StrContains(drain.status().message(), "sealed"))
+      << drain.status();
+  auto plan = StartRebalance(&w1->env, w1->runner.get(), {}, {"w2"}, 2, RebalanceTarget{}, /*plan_only=*/true);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->plan_size(), 1) << plan->DebugString();
+  EXPECT_EQ(plan->plan(0).volume_id(), "vol-1");
+  ASSERT_EQ(plan->kept_size(), 1);
+  EXPECT_TRUE(absl::StartsWith(plan->kept(0), "vol-2: volume vol-2 is sealed")) << plan->kept(0);
+}
+
 // A fence that fails (the stop hook exits non-zero) is before any boot: the
 // source rolls back like an abort, export gone and consumer started again,
 // instead of ending FAILED with the workload down.

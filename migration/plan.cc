@@ -18,15 +18,21 @@ namespace {
 // refusal a single migrate would get (a seal, a restore, a delete holding
 // one; a sealed volume) is the operator's to settle first. Biggest first, so
 // each goes where the most room is left.
-absl::StatusOr<std::vector<volumes::LvRow>> ToMove(Env* env) {
+// This worker's volumes not already migrating, biggest first. One that may
+// not migrate now refuses them all, unless `kept` takes it ("NAME: why").
+absl::StatusOr<std::vector<volumes::LvRow>> ToMove(Env* env, std::vector<std::string>* kept = nullptr) {
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListLvs(volumes::kVolumeTag));
   std::vector<volumes::LvRow> todo;
   const admission::Node node{env->store, env->host};
   for (const auto& lv : vols) {
     ASSIGN_OR_RETURN(admission::Holder holder, admission::HolderOf(node, lv.name));
     if (IsMigrationKind(holder.kind)) continue;
-    if (absl::Status refused = admission::Check(node, admission::Op::kMigrate, lv.name); !refused.ok())
-      return absl::FailedPreconditionError(absl::StrCat(refused.message(), "; the drain started nothing"));
+    if (absl::Status refused = admission::Check(node, admission::Op::kMigrate, lv.name); !refused.ok()) {
+      if (kept == nullptr)
+        return absl::FailedPreconditionError(absl::StrCat(refused.message(), "; the drain started nothing"));
+      kept->push_back(absl::StrCat(lv.name, ": ", refused.message()));
+      continue;
+    }
     todo.push_back(lv);
   }
   std::sort(todo.begin(), todo.end(), [](const volumes::LvRow& a, const volumes::LvRow& b) {
@@ -156,10 +162,10 @@ double Use(const PoolUse& p) { return p.size ? static_cast<double>(p.planned) / 
 
 absl::StatusOr<RebalancePlan> PlanRebalance(Env* env, const std::vector<std::string>& destinations,
                                             uint32_t max_concurrent, const RebalanceTarget& target) {
-  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> todo, ToMove(env));
+  RebalancePlan plan;
+  ASSIGN_OR_RETURN(std::vector<volumes::LvRow> todo, ToMove(env, &plan.kept));
   ASSIGN_OR_RETURN(dm::PoolSpace here, env->host->PoolSpace());
   ASSIGN_OR_RETURN(std::vector<Room> room, AskRoom(env, destinations));
-  RebalancePlan plan;
   auto pool = [](const std::string& w, uint64_t size, uint64_t free) {
     const uint64_t used = size - std::min(size, free);
     return PoolUse{.worker = w, .size = size, .used = used, .planned = used};

@@ -47,6 +47,7 @@ struct PoolUse {
 struct RebalancePlan {
   DrainPlan drain;              // the moves, run as a drain of those volumes
   std::vector<PoolUse> pools;   // this worker first, then each destination that answered
+  std::vector<std::string> kept;  // volumes that may not move now, "NAME: why"; they count where they are
 };
 
 // Plans moves of this worker's volumes to `destinations` until its pool use
@@ -54,7 +55,8 @@ struct RebalancePlan {
 // destination least used after taking it, where it fits (as a drain counts
 // room), and only when that destination stays within the target itself (so
 // no move overshoots into the other side); a volume that would not is
-// passed over for smaller ones. Deterministic, as PlanDrain. Pool use here
+// passed over for smaller ones; so is one that may not migrate now (sealed,
+// held), unlike in a drain, named in `kept`. Deterministic, as PlanDrain. Pool use here
 // counts a moved volume as gone: with [migration] retire = "keep" its copy
 // stays until retire_after.
 absl::StatusOr<RebalancePlan> PlanRebalance(Env* env, const std::vector<std::string>& destinations,
