@@ -31,7 +31,7 @@ vm_run w1 300 "volume_make vol-1 512 32 >/dev/null && ctl volumes && ctl health"
 # A plan's rate is a link's, learned from copies like the one planned: the
 # same shape as vol-1, into a w2 running one consumer (its own) as vol-1's
 # copy will. On these guests the copy is bound by the destination's one vCPU,
-# and each test consumer takes about a quarter of it (tests/vm/README.md).
+# and each test consumer takes about a third of it (tests/vm/README.md).
 step "w1: vol-0 (512 MiB, 32 MiB of files, its consumer writing) migrated to w2 first: w1 learns the link's rate"
 vm_run w1 600 "volume_make vol-0 512 32 >/dev/null && ctl migrate vol-0 --to w2 >/dev/null && ctl migrations -a" || exit 1
 step "w2: vol-0 detached (consumer stopped, volume closed) until the end"
