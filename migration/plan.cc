@@ -16,10 +16,9 @@ namespace {
 
 // The volumes a drain moves: all but those already migrating. Any other
 // refusal a single migrate would get (a seal, a restore, a delete holding
-// one; a sealed volume) is the operator's to settle first. Biggest first, so
-// each goes where the most room is left.
-// This worker's volumes not already migrating, biggest first. One that may
-// not migrate now refuses them all, unless `kept` takes it ("NAME: why").
+// one; a sealed volume) refuses them all, the operator's to settle first;
+// unless `kept` is given (a rebalance), which takes that volume as "NAME:
+// why" instead. Biggest first, so each goes where the most room is left.
 absl::StatusOr<std::vector<volumes::LvRow>> ToMove(Env* env, std::vector<std::string>* kept = nullptr) {
   ASSIGN_OR_RETURN(std::vector<volumes::LvRow> vols, env->host->ListLvs(volumes::kVolumeTag));
   std::vector<volumes::LvRow> todo;
