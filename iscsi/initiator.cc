@@ -111,6 +111,9 @@ absl::Status Initiator::Prepare(const LoginSpec& s) {
 }
 
 absl::Status Initiator::Login(const LoginSpec& s) {
+  // sysfs first: a step that only checks the session it made earlier (in the
+  // blackout) starts no process. The iqn names one migration.
+  if (FindSession(s.iqn)) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::vector<SessionInfo> sessions, Sessions());
   for (const SessionInfo& si : sessions)
     if (si.iqn == s.iqn && SamePortal(si.portal, s.portal)) return absl::OkStatus();

@@ -102,6 +102,12 @@ TEST(Initiator, LoginWithASessionAlreadyThereDoesNothing) {
   EXPECT_EQ(ex.Count("iscsiadm -m node"), 0);
 }
 
+TEST(Initiator, LoginWithTheSessionInSysfsStartsNoProcess) {
+  FakeExecutor ex;
+  ASSERT_TRUE(Initiator(&ex, FakeSysfs("session3")).Login(Spec()).ok());
+  EXPECT_TRUE(ex.calls.empty());
+}
+
 TEST(Initiator, RefusedLoginIsPermissionDenied) {
   FakeExecutor ex;
   ex.On("iscsiadm -m session", ExecResult{21, "", ""});

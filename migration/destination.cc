@@ -52,14 +52,23 @@ absl::Status OpenDestination(host::Host& h, const std::string& vol) {
   return h.OpenCrypt(h.LvPath(vol), host::CryptName(vol), key, {.allow_discards = true});
 }
 
-// Opens both LUKS2 views and the iSCSI session, as far as they are not already.
+// Opens both LUKS2 views and the iSCSI session, as far as they are not
+// already, and checks that the two plaintexts are the same size (the kernel
+// takes a larger source silently). Made before the source fences: the session
+// and the read-only view read only the LUKS2 header, which never changes; the
+// data is read only through the clone, which is built after the fence. Once
+// made, a check costs no process (the session is found in sysfs).
 absl::Status EnsureAttached(Env* env, const std::string& id, const MigrationState& st) {
   host::Host& h = *env->host;
-  RETURN_IF_ERROR(OpenDestination(h, st.view().volume_id()));
+  const std::string& vol = st.view().volume_id();
+  RETURN_IF_ERROR(OpenDestination(h, vol));
   RETURN_IF_ERROR(h.Login(LoginSpecOf(env, st)));
   ASSIGN_OR_RETURN(std::string disk, h.WaitDevice(st.target_iqn(), kDiskWait));
   ASSIGN_OR_RETURN(std::string src_key, h.GetKey(internal::SourceKeyName(id)));
-  return h.OpenCrypt(disk, internal::SourceCryptName(id), src_key, {.readonly = true});
+  RETURN_IF_ERROR(h.OpenCrypt(disk, internal::SourceCryptName(id), src_key, {.readonly = true}));
+  ASSIGN_OR_RETURN(uint64_t src, h.DeviceBytes(host::LiveDevice(internal::SourceCryptName(id))));
+  ASSIGN_OR_RETURN(uint64_t dst, h.DeviceBytes(host::LiveDevice(host::CryptName(vol))));
+  return dm::CheckCloneSizes(src, dst);
 }
 
 // Builds the clone device unless it is there; true when it had to (first time,
@@ -154,6 +163,8 @@ absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
     st.set_metadata_zeroed(true);
   }
   RETURN_IF_ERROR(h.PrepareLogin(LoginSpecOf(env, st)));
+  // Out of the blackout: the source exported before it offered.
+  RETURN_IF_ERROR(EnsureAttached(env, c.id, st));
   return Go("STAGED", st);
 }
 
@@ -184,13 +195,15 @@ absl::StatusOr<fsm::Next> Staged(Env* env, const fsm::StepContext& c) {
   return Go("ATTACHING", st);
 }
 
+// The session was made in ACCEPTED (again here after a reboot since). One
+// that broke while waiting for the fence is waited for, not booted on.
 absl::StatusOr<fsm::Next> Attaching(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
-  const std::string& vol = st.view().volume_id();
   RETURN_IF_ERROR(EnsureAttached(env, c.id, st));
-  ASSIGN_OR_RETURN(uint64_t src, env->host->DeviceBytes(host::LiveDevice(internal::SourceCryptName(c.id))));
-  ASSIGN_OR_RETURN(uint64_t dst, env->host->DeviceBytes(host::LiveDevice(host::CryptName(vol))));
-  RETURN_IF_ERROR(dm::CheckCloneSizes(src, dst));
+  ASSIGN_OR_RETURN(std::string session, env->host->SessionState(st.target_iqn()));
+  if (session != "LOGGED_IN")
+    return absl::UnavailableError(absl::StrCat("the iSCSI session to the source is ",
+                                               session.empty() ? "gone" : session, ": not booting on it"));
   RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
   return Go("CLONED", st);
 }

@@ -42,10 +42,11 @@
 // instead (internal::Guard).
 //
 // Everything that does not need the source's data happens before the fence
-// (export, offer, the destination's volume, header and clone metadata), so the
-// blackout holds only: stop and close on the source (FENCING), then login, open
-// the source view, build the clone and start the consumer on the destination
-// (ATTACHING, CLONED, BOOTING). The destination sees the fence by polling the
+// (export, offer, the destination's volume, header and clone metadata, the
+// iSCSI session and the source's read-only view), so the blackout holds only:
+// stop, close and map on the source (FENCING), then build the clone, mark what
+// the map leaves out and start the consumer on the destination (ATTACHING,
+// CLONED, BOOTING). The destination sees the fence by polling the
 // source. The map is taken in FENCING (after the close: nothing writes) and
 // fetched in STAGED, so it is exact; a source without GetAllocation has every
 // region copied.
