@@ -28,6 +28,30 @@ TEST(Progress, BytesRateAndEta) {
   EXPECT_FALSE(p.stalled());
 }
 
+// The wait before the first copies is not the link's speed, and one slow
+// interval weighs only its share of the time: the ETA at a tenth holds.
+TEST(Progress, EtaRateStartsWithTheCopyAndFollowsAChange) {
+  MigrationState st;
+  UpdateProgress(st, At(1000, 0), 30);
+  const auto& p = st.view().progress();
+  UpdateProgress(st, At(2000, 0), 30);      // hydration enabled, nothing copied yet
+  UpdateProgress(st, At(3000, 50), 30);     // 50 regions in the first second of copying
+  UpdateProgress(st, At(4000, 150), 30);    // then 100 a second
+  EXPECT_DOUBLE_EQ(p.rate_bytes_per_second(), 75.0 * 65536);  // 150 in the 2 s since the copy began
+  UpdateProgress(st, At(5000, 250), 30);
+  EXPECT_NEAR(p.rate_bytes_per_second(), 250.0 / 3 * 65536, 1);
+  EXPECT_NEAR(p.eta_seconds(), 750.0 / (250.0 / 3), 1e-6);
+  // The rate halves: within two windows (30 s each) the ETA knows only the new one.
+  uint64_t h = 250;
+  for (int64_t t = 6000; t <= 66000; t += 1000) UpdateProgress(st, At(t, h += 5), 30);
+  EXPECT_GT(p.rate_bytes_per_second(), 5.0 * 65536 * 0.99);
+  EXPECT_LT(p.rate_bytes_per_second(), 5.0 * 65536 * 1.5);
+  // A clone rebuilt from older metadata starts the measure again.
+  UpdateProgress(st, At(67000, 200), 30);
+  EXPECT_EQ(p.rate_bytes_per_second(), 0);
+  EXPECT_EQ(p.eta_seconds(), 0);
+}
+
 TEST(Progress, StallNamesTheLikelyCause) {
   MigrationState st;
   UpdateProgress(st, At(1000, 10), 30);
