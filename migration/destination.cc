@@ -73,11 +73,12 @@ absl::Status EnsureAttached(Env* env, const std::string& id, const MigrationStat
 
 // Builds the clone device unless it is there; true when it had to (first time,
 // or after a reboot: the metadata LV then resumes hydration where it stopped).
-absl::StatusOr<bool> EnsureClone(Env* env, const std::string& id, const MigrationState& st) {
+// `attached`: the caller has just made sure of the views and the session.
+absl::StatusOr<bool> EnsureClone(Env* env, const std::string& id, const MigrationState& st, bool attached = false) {
   const std::string& vol = st.view().volume_id();
   ASSIGN_OR_RETURN(bool have, env->host->MappingExists(vol));
   if (have) return false;
-  RETURN_IF_ERROR(EnsureAttached(env, id, st));
+  if (!attached) RETURN_IF_ERROR(EnsureAttached(env, id, st));
   ASSIGN_OR_RETURN(dm::Target t, dm::CloneTarget({.metadata_dev = env->host->LvPath(internal::MetadataLv(id)),
                                                   .destination_dev = host::LiveDevice(host::CryptName(vol)),
                                                   .source_dev = host::LiveDevice(internal::SourceCryptName(id)),
@@ -204,7 +205,7 @@ absl::StatusOr<fsm::Next> Attaching(Env* env, const fsm::StepContext& c) {
   if (session != "LOGGED_IN")
     return absl::UnavailableError(absl::StrCat("the iSCSI session to the source is ",
                                                session.empty() ? "gone" : session, ": not booting on it"));
-  RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
+  RETURN_IF_ERROR(EnsureClone(env, c.id, st, /*attached=*/true).status());
   return Go("CLONED", st);
 }
 
