@@ -565,8 +565,18 @@ TEST_P(MachinesTest, ADrainAbortedMidwayFinishesWhatBootedAndResumes) {
   auto d = StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1);
   ASSERT_TRUE(d.ok()) << d.status();
   ASSERT_EQ(d->migration_ids_size(), 2);
-  const std::string first = d->migration_ids(0), second = d->migration_ids(1);
-  ASSERT_TRUE(w2->WaitFor(first, [](const fsm::Record& r) { return r.state() == "HYDRATING"; }));
+  // The slot goes to whichever queued machine steps first, not to the plan's
+  // first: the one that reaches HYDRATING is `first`.
+  std::string first = d->migration_ids(0), second = d->migration_ids(1);
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  auto hydrating = [&](const std::string& id) {
+    auto r = w2->store->Get(id);
+    return r.ok() && r->state() == "HYDRATING";
+  };
+  for (uint64_t v = w2->runner->Version(); !hydrating(first) && !hydrating(second) && absl::Now() < deadline;)
+    v = w2->runner->WaitForChange(v, deadline);
+  if (hydrating(second)) std::swap(first, second);
+  ASSERT_TRUE(hydrating(first));
   auto running = GetDrain(&w1->env, "");
   ASSERT_TRUE(running.ok()) << running.status();
   EXPECT_EQ(running->id(), d->id());
