@@ -11,7 +11,8 @@
 # first, as workerd does). The source's page cache is dropped before each
 # run. Guest side: guest/hydration-bench. BENCH_RUNS="base noread ...": only
 # the runs named (the base runs and the ceilings always run); BENCH_PASSES=N:
-# the whole list N times over.
+# the whole list N times over. Run `under` is the other design: dm-clone of
+# the ciphertext (the raw LUN) under dm-crypt, no cipher in the copy.
 source "$(dirname "$0")/lib.sh"
 G=$VM_HERE/guest/hydration-bench
 vm_setup
@@ -67,6 +68,7 @@ for vol in $(for _ in $(seq "${BENCH_PASSES:-1}"); do echo dense scat; done); do
   run noread      "$vol" rdwr 256  32  512  none        noread
   run nowrite     "$vol" rdwr 256  32  512  none        nowrite
   run qd64        "$vol" rdwr 256  32  512  none        default 64
+  run under       "$vol" rdwr 256  32  512  none        under
   run base-again  "$vol" rdwr 256  32  512  none        default
   ceiling
 done
