@@ -465,6 +465,26 @@ TEST_P(MachinesTest, RefusedOfferRollsBackBeforeTheFence) {
   EXPECT_TRUE(src.lvs.count("vol-1"));
 }
 
+// The destination logs in and opens its view of the source before the source
+// fences: a login the target refuses ends the migration with the consumer
+// never stopped, and nothing left on either side.
+TEST_P(MachinesTest, ARefusedLoginRollsBackBeforeTheFence) {
+  w2->host.refuse_logins = 1 << 30;
+  Start();
+  auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::string end = w1->Wait(m->id());
+  EXPECT_TRUE(absl::StartsWith(end, "FAILED")) << end;
+  EXPECT_NE(end.find("refused: target not found"), std::string::npos) << end;
+  FakeHost &src = w1->host, &dst = w2->host;
+  EXPECT_TRUE(src.hooks.empty());  // never stopped
+  EXPECT_TRUE(Crypt(src).count("vol-1"));
+  EXPECT_TRUE(src.exports.empty());
+  EXPECT_TRUE(dst.sessions.empty());
+  EXPECT_FALSE(dst.lvs.count("vol-1"));
+  EXPECT_TRUE(Crypt(dst).empty());
+}
+
 TEST_P(MachinesTest, StartRefusesWithoutChangingAnything) {
   Start();
   EXPECT_EQ(StartMigration(&w1->env, w1->runner.get(), "nope", "w2").status().code(), absl::StatusCode::kNotFound);
