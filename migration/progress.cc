@@ -12,17 +12,17 @@ constexpr int64_t kRateWindowMs = 4000;
 // since, where rate_from is the last sample before copying started (the wait
 // for the first copies is not the link's speed), and moves up one window at
 // a time in a long copy (so the rate follows a change within two windows).
-// Unlike a smoothed rate, one slow first interval weighs no more than its
-// share of the time: measured with a weight of 0.3 per sample, the ETA shown
-// at a tenth of the copy was 28-171 % too long (tests/vm/README.md).
+// Unlike the 0.3-weighted average of samples it replaced, one slow first
+// interval weighs no more than its share of the time. The copy still comes in
+// bursts while a consumer reads, so an ETA from its first second can be far
+// off (tests/vm/README.md).
 constexpr int64_t kEtaWindowMs = 30000;
 
 void UpdateRate(MigrationState& st, const Sample& s, v1::MigrationProgress& p) {
   const uint64_t region_bytes = s.status.region_sectors * 512;
   p.set_total_bytes(s.status.total_regions * region_bytes);
   p.set_hydrated_bytes(s.status.hydrated * region_bytes);
-  if (st.last_progress_unix_ms() == 0 || s.status.hydrated > st.last_hydrated() ||
-      s.status.hydrated < st.last_hydrated()) {
+  if (st.last_progress_unix_ms() == 0 || s.status.hydrated != st.last_hydrated()) {
     st.set_last_hydrated(s.status.hydrated);
     st.set_last_progress_unix_ms(s.now_ms);
   }
