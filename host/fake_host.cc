@@ -32,6 +32,19 @@ absl::Status PWrite(const std::string& path, uint64_t offset, const std::string&
   return absl::OkStatus();
 }
 
+// The exports of every FakeHost in the process, iqn -> the exported LV's
+// file: a destination's "iSCSI disk" is the source's file itself.
+std::mutex exported_mu;
+std::map<std::string, std::string>& Exported() {
+  static auto* m = new std::map<std::string, std::string>;
+  return *m;
+}
+
+bool IsFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 }  // namespace
 
 // Every call: one at a time, and a queued failure first.
@@ -54,6 +67,23 @@ absl::Status FakeHost::Take(const char* method) {
 
 void FakeHost::Event(const std::string& e) {
   if (events.empty() || events.back() != e) events.push_back(e);
+}
+
+// Through the fake's dm devices to the file under them: a clone reads from
+// its source, a linear map or a LUKS2 mapping from its device.
+std::string FakeHost::FileUnder(const std::string& path) {
+  std::string at = path;
+  for (int depth = 0; depth < 8; ++depth) {
+    if (IsFile(at)) return at;
+    const std::string name(absl::StripPrefix(at, "/dev/mapper/"));
+    if (name == at || !dm.live.count(name) || dm.live[name].empty()) return "";
+    const dm::Target& t = dm.live[name][0];
+    std::vector<std::string> f = absl::StrSplit(t.params, ' ');
+    if (t.type == "clone" && f.size() > 2) at = f[2];
+    else if (!f.empty()) at = f[0];
+    else return "";
+  }
+  return "";
 }
 
 std::string FakeHost::LvOf(const std::string& path) const {
@@ -192,14 +222,14 @@ absl::StatusOr<volumes::ThinMap> FakeHost::Mappings(uint64_t thin_id) {
 
 absl::StatusOr<uint64_t> FakeHost::DeviceBytes(const std::string& path) {
   FAKE_CALL("DeviceBytes");
-  if (!LvOf(path).empty()) {
+  if (!LvOf(path).empty() || IsFile(path)) {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) return ErrnoError(errno, "stat " + path);
     return static_cast<uint64_t>(st.st_size);
   }
-  // A LUKS2 mapping over an LV shows its plaintext.
+  // A LUKS2 mapping over a file shows its plaintext.
   const std::string name(absl::StripPrefix(path, "/dev/mapper/"));
-  if (dm.live.count(name) && dm.live[name][0].type == "crypt" && !LvOf(dm.live[name][0].params).empty())
+  if (dm.live.count(name) && dm.live[name][0].type == "crypt" && !FileUnder(path).empty())
     return dm.live[name][0].length * 512;
   return kOtherDeviceBytes;
 }
@@ -255,8 +285,9 @@ absl::Status FakeHost::DeleteKey(const std::string& name) {
 // ---- LUKS2 ----
 
 // The header and the key that opens it.
-absl::StatusOr<luks::Header> FakeHost::HeaderOf(const std::string& path) {
-  if (LvOf(path).empty()) return absl::NotFoundError("no device " + path);
+absl::StatusOr<luks::Header> FakeHost::HeaderOf(const std::string& device) {
+  const std::string path = FileUnder(device);
+  if (path.empty()) return absl::NotFoundError("no device " + device);
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st;
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0) return ErrnoError(errno, "open " + path);
@@ -299,7 +330,7 @@ absl::Status FakeHost::OpenCrypt(const std::string& path, const std::string& nam
                                  const luks::OpenOptions&) {
   FAKE_CALL("OpenCrypt");
   uint64_t bytes = kOtherDeviceBytes;
-  if (!LvOf(path).empty()) {
+  if (!FileUnder(path).empty()) {
     ASSIGN_OR_RETURN(luks::Header h, HeaderOf(path));
     if (h.layout.label != key) return absl::PermissionDeniedError("no keyslot of " + path + " opens with this key");
     bytes = h.plaintext_bytes;
@@ -329,6 +360,7 @@ absl::Status FakeHost::CloseVolume(const std::string& volume) {
   FAKE_CALL("CloseVolume");
   dm.live.erase(volume);
   dm.live.erase(CryptName(volume));
+  dm.live.erase(CloneName(volume));
   return absl::OkStatus();
 }
 
@@ -366,6 +398,24 @@ absl::Status FakeHost::RemoveMapping(const std::string& name) {
 
 absl::Status FakeHost::SwapToLinear(const std::string& name, const std::string& device, uint64_t sectors) {
   FAKE_CALL("SwapToLinear");
+  // What kcopyd copied, now that the clone goes: every region of the source's
+  // file not marked hydrated by a discard, into the destination LV (one 64 KiB
+  // block each, mapped as the pool would).
+  if (dm.live.count(name) && dm.live[name][0].type == "clone") {
+    std::vector<std::string> f = absl::StrSplit(dm.live[name][0].params, ' ');
+    const std::string lv = f.size() > 2 ? LvOf(f[1]) : "";
+    if (!lv.empty() && IsFile(f[2])) {
+      Fd src(::open(f[2].c_str(), O_RDONLY | O_CLOEXEC));
+      if (!src.valid()) return ErrnoError(errno, "open " + f[2]);
+      std::string region(kBlockBytes, '\0');
+      for (uint64_t r = 0; r < dm.total; ++r) {
+        if (marked.count(r)) continue;
+        ssize_t n = ::pread(src.get(), region.data(), region.size(), static_cast<off_t>(r * kBlockBytes));
+        if (n <= 0) break;
+        WriteBlocks(lv, r, region.substr(0, static_cast<size_t>(n)));
+      }
+    }
+  }
   return dm::SwapToLinear(dm, name, device, sectors);
 }
 
@@ -374,12 +424,16 @@ absl::Status FakeHost::SwapToLinear(const std::string& name, const std::string& 
 absl::Status FakeHost::Export(const iscsi::ExportSpec& spec) {
   FAKE_CALL("Export");
   exports_created += exports.insert(spec.iqn).second;
+  std::lock_guard<std::mutex> l(exported_mu);
+  Exported()[spec.iqn] = spec.device;
   return absl::OkStatus();
 }
 
 absl::Status FakeHost::Unexport(const std::string& iqn, const std::string&) {
   FAKE_CALL("Unexport");
   exports.erase(iqn);
+  std::lock_guard<std::mutex> l(exported_mu);
+  Exported().erase(iqn);
   return absl::OkStatus();
 }
 
@@ -405,7 +459,9 @@ absl::Status FakeHost::Logout(const std::string& iqn, const std::string&) {
 absl::StatusOr<std::string> FakeHost::WaitDevice(const std::string& iqn, absl::Duration) {
   FAKE_CALL("WaitDevice");
   if (!sessions.count(iqn)) return absl::DeadlineExceededError("no session to " + iqn);
-  return std::string("/dev/sda");
+  std::lock_guard<std::mutex> l(exported_mu);
+  auto it = Exported().find(iqn);
+  return it != Exported().end() ? it->second : std::string("/dev/sda");
 }
 
 absl::StatusOr<std::string> FakeHost::SessionState(const std::string& iqn) {

@@ -8,7 +8,8 @@
 //    a restore that brought the wrong bytes back fails to open;
 //  - device-mapper is dm::FakeDm (a dm-clone's hydration simulated); a LUKS2
 //    mapping is a "crypt" device there;
-//  - iSCSI exports and sessions, keys, hooks: sets and maps.
+//  - iSCSI exports and sessions, keys, hooks: sets and maps; the disk of a
+//    session is the exported LV's file of whichever FakeHost exported it;
 // Creating what exists differently is an error, as the real tools would turn
 // it into a second export, session or device. FailNext makes a call fail once.
 // Every call holds one lock: machines' steps run on several threads. Tests
@@ -125,6 +126,7 @@ class FakeHost final : public Host {
   void Event(const std::string& e);
   // The LV whose file `path` is; "" for any other device.
   std::string LvOf(const std::string& path) const;
+  std::string FileUnder(const std::string& path);
   absl::StatusOr<luks::Header> HeaderOf(const std::string& path);
 
   const std::string dir_;

@@ -29,10 +29,14 @@
 
 namespace volmigrate::host {
 
-// The device a volume's consumer uses: /dev/mapper/<volume>. On a worker where
-// the volume was created it is the LUKS2 mapping itself; where it arrived by
-// migration it is a linear map over the LUKS2 mapping <volume>-crypt.
+// The device a volume's consumer uses: /dev/mapper/<volume>, its LUKS2
+// mapping. Where the volume arrived by migration it sits on <volume>-clone:
+// dm-clone of the source's ciphertext until cut-over, a linear map onto the LV
+// after (until the next reboot opens it on the LV itself). Volumes that
+// arrived from a worker before the ciphertext clone have a linear map over
+// the LUKS2 mapping <volume>-crypt instead.
 std::string LiveDevice(const std::string& volume);
+std::string CloneName(const std::string& volume);  // "<volume>-clone"
 std::string CryptName(const std::string& volume);  // "<volume>-crypt"
 
 class Host {

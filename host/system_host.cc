@@ -21,6 +21,7 @@
 namespace volmigrate::host {
 
 std::string LiveDevice(const std::string& volume) { return "/dev/mapper/" + volume; }
+std::string CloneName(const std::string& volume) { return volume + "-clone"; }
 std::string CryptName(const std::string& volume) { return volume + "-crypt"; }
 
 std::string MountPointOf(const std::string& mountinfo, unsigned major, unsigned minor) {
@@ -128,8 +129,12 @@ class SystemHost final : public Host {
       absl::Status s = crypt ? luks::Close(volume) : dm_->Remove(volume);
       if (!s.ok()) return Annotate(s, absl::StrCat("closing ", LiveDevice(volume), " (is the consumer stopped?)"));
     }
-    ASSIGN_OR_RETURN(bool under, dm_->Exists(CryptName(volume)));
-    if (under) RETURN_IF_ERROR(luks::Close(CryptName(volume)));
+    // Under it, what a migration here left: the clone's linear map onto the
+    // LV, or (from an older worker) the LUKS2 mapping under a linear one.
+    ASSIGN_OR_RETURN(bool crypt, dm_->Exists(CryptName(volume)));
+    if (crypt) RETURN_IF_ERROR(luks::Close(CryptName(volume)));
+    ASSIGN_OR_RETURN(bool clone, dm_->Exists(CloneName(volume)));
+    if (clone) RETURN_IF_ERROR(dm_->Remove(CloneName(volume)));
     // The export reads the LV through its page cache: drop whatever an earlier
     // reader left there, so the destination sees what the volume last wrote.
     Fd fd(::open(LvPath(volume).c_str(), O_RDONLY | O_CLOEXEC));

@@ -3,24 +3,82 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 
 namespace volmigrate::migration {
 
-std::vector<Extent> MappedExtents(const volumes::ThinMap& map, uint64_t data_offset_sectors,
-                                  uint64_t plaintext_sectors) {
+namespace {
+
+// The mapped sectors in [from, to), counted from `from`, sorted and merged.
+std::vector<Extent> Clip(const volumes::ThinMap& map, uint64_t from, uint64_t to) {
   std::vector<Extent> out;
   for (const volumes::ThinRun& r : map.runs) {
-    uint64_t from = r.origin * map.block_sectors, to = (r.origin + r.length) * map.block_sectors;
-    from = std::max(from, data_offset_sectors) - data_offset_sectors;
-    to = std::min(std::max(to, data_offset_sectors) - data_offset_sectors, plaintext_sectors);
-    if (from >= to) continue;
-    if (!out.empty() && out.back().start + out.back().length >= from) {
-      out.back().length = std::max(out.back().start + out.back().length, to) - out.back().start;
+    uint64_t a = r.origin * map.block_sectors, b = (r.origin + r.length) * map.block_sectors;
+    a = std::max(a, from) - from;
+    b = std::min(std::max(b, from), to) - from;
+    if (a >= b) continue;
+    if (!out.empty() && out.back().start + out.back().length >= a) {
+      out.back().length = std::max(out.back().start + out.back().length, b) - out.back().start;
     } else {
-      out.push_back({from, to - from});
+      out.push_back({a, b - a});
     }
   }
+  return out;
+}
+
+// Extents from two parallel repeated fields, checked: ascending, disjoint,
+// non-empty, inside [0, limit), at most `max`.
+absl::StatusOr<std::vector<Extent>> Checked(const google::protobuf::RepeatedField<uint64_t>& starts,
+                                            const google::protobuf::RepeatedField<uint64_t>& lengths,
+                                            uint64_t limit, size_t max, const char* what) {
+  if (starts.size() != lengths.size())
+    return absl::InvalidArgumentError(absl::StrCat("allocation map: as many ", what, " starts as lengths are needed"));
+  if (static_cast<size_t>(starts.size()) > max)
+    return absl::InvalidArgumentError(
+        absl::StrCat("allocation map: ", starts.size(), " ", what, " extents (at most ", max, ")"));
+  std::vector<Extent> out;
+  uint64_t next = 0;
+  for (int i = 0; i < starts.size(); ++i) {
+    Extent e{starts[i], lengths[i]};
+    if (e.length == 0 || e.start < next || e.start > limit || e.length > limit - e.start)
+      return absl::InvalidArgumentError(absl::StrCat("allocation map: ", what, " extent ", i, " (", e.start, "+",
+                                                     e.length, ") is empty, out of order or past the ", limit,
+                                                     " sectors it may cover"));
+    next = e.start + e.length;
+    out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Extent> MappedExtents(const volumes::ThinMap& map, uint64_t data_offset_sectors,
+                                  uint64_t plaintext_sectors) {
+  std::vector<Extent> out = Clip(map, data_offset_sectors, data_offset_sectors + plaintext_sectors);
   Coarsen(out, kMaxExtents);
+  return out;
+}
+
+std::vector<Extent> HeaderExtents(const volumes::ThinMap& map, uint64_t data_offset_sectors) {
+  std::vector<Extent> out = Clip(map, 0, data_offset_sectors);
+  Coarsen(out, kMaxHeaderExtents);
+  return out;
+}
+
+absl::StatusOr<std::vector<Extent>> DeviceExtents(const v1::AllocationMap& map, uint64_t data_offset_sectors,
+                                                  uint64_t plaintext_sectors) {
+  ASSIGN_OR_RETURN(std::vector<Extent> out, Checked(map.header_start_sectors(), map.header_length_sectors(),
+                                                    data_offset_sectors, kMaxHeaderExtents, "header"));
+  if (out.empty() && data_offset_sectors) out.push_back({0, data_offset_sectors});
+  ASSIGN_OR_RETURN(std::vector<Extent> plain, FromProto(map, plaintext_sectors));
+  for (const Extent& e : plain) {
+    const uint64_t start = e.start + data_offset_sectors;
+    if (!out.empty() && out.back().start + out.back().length == start) {
+      out.back().length += e.length;
+    } else {
+      out.push_back({start, e.length});
+    }
+  }
   return out;
 }
 
@@ -51,10 +109,9 @@ uint64_t SectorsOf(const std::vector<Extent>& extents) {
   return n;
 }
 
-std::vector<Extent> FreeRegions(const std::vector<Extent>& mapped, uint64_t region_sectors,
-                                uint64_t plaintext_sectors) {
+std::vector<Extent> FreeRegions(const std::vector<Extent>& mapped, uint64_t region_sectors, uint64_t sectors) {
   std::vector<Extent> out;
-  const uint64_t end = plaintext_sectors / region_sectors * region_sectors;  // whole regions only
+  const uint64_t end = sectors / region_sectors * region_sectors;  // whole regions only
   uint64_t at = 0;
   auto gap = [&](uint64_t from, uint64_t to) {
     from = (from + region_sectors - 1) / region_sectors * region_sectors;
@@ -69,34 +126,22 @@ std::vector<Extent> FreeRegions(const std::vector<Extent>& mapped, uint64_t regi
   return out;
 }
 
-v1::AllocationMap ToProto(const std::vector<Extent>& extents) {
+v1::AllocationMap ToProto(const std::vector<Extent>& extents, const std::vector<Extent>& header) {
   v1::AllocationMap m;
   for (const Extent& e : extents) {
     m.add_start_sectors(e.start);
     m.add_length_sectors(e.length);
+  }
+  for (const Extent& e : header) {
+    m.add_header_start_sectors(e.start);
+    m.add_header_length_sectors(e.length);
   }
   m.set_mapped_bytes(SectorsOf(extents) * 512);
   return m;
 }
 
 absl::StatusOr<std::vector<Extent>> FromProto(const v1::AllocationMap& map, uint64_t plaintext_sectors) {
-  if (map.start_sectors_size() != map.length_sectors_size())
-    return absl::InvalidArgumentError("allocation map: as many starts as lengths are needed");
-  if (static_cast<size_t>(map.start_sectors_size()) > kMaxExtents)
-    return absl::InvalidArgumentError(
-        absl::StrCat("allocation map: ", map.start_sectors_size(), " extents (at most ", kMaxExtents, ")"));
-  std::vector<Extent> out;
-  uint64_t next = 0;
-  for (int i = 0; i < map.start_sectors_size(); ++i) {
-    Extent e{map.start_sectors(i), map.length_sectors(i)};
-    if (e.length == 0 || e.start < next || e.start > plaintext_sectors || e.length > plaintext_sectors - e.start)
-      return absl::InvalidArgumentError(absl::StrCat("allocation map: extent ", i, " (", e.start, "+", e.length,
-                                                     ") is empty, out of order or past the volume's ",
-                                                     plaintext_sectors, " sectors"));
-    next = e.start + e.length;
-    out.push_back(e);
-  }
-  return out;
+  return Checked(map.start_sectors(), map.length_sectors(), plaintext_sectors, kMaxExtents, "plaintext");
 }
 
 }  // namespace volmigrate::migration

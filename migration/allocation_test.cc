@@ -18,6 +18,29 @@ TEST(Allocation, ThinBlocksBecomePlaintextExtentsPastTheHeader) {
   EXPECT_EQ(MappedExtents(volumes::ThinMap{.block_sectors = 128}, 2048, 100), V{});
 }
 
+TEST(Allocation, TheHeaderAreaIsMappedInDeviceSectors) {
+  // A 1 MiB header (2048 sectors) of which blocks 0 and 3 are written.
+  volumes::ThinMap m{.block_sectors = 128, .runs = {{0, 900, 1}, {3, 7, 1}, {15, 40, 3}}};
+  EXPECT_EQ(HeaderExtents(m, 2048), (V{{0, 128}, {384, 128}, {1920, 128}}));
+  EXPECT_EQ(HeaderExtents(m, 0), V{});
+}
+
+TEST(Allocation, DeviceExtentsPutTheHeaderInFrontOfThePlaintext) {
+  v1::AllocationMap map = ToProto({{0, 8}, {100, 8}}, {{0, 128}, {384, 128}});
+  EXPECT_EQ(*DeviceExtents(map, 2048, 1000), (V{{0, 128}, {384, 128}, {2048, 8}, {2148, 8}}));
+  // A source that sent no header extents: the whole header area is copied,
+  // and joins a plaintext extent that starts at the header's end.
+  map = ToProto({{0, 8}, {100, 8}});
+  EXPECT_EQ(*DeviceExtents(map, 2048, 1000), (V{{0, 2056}, {2148, 8}}));
+  // Header extents are checked against the header area.
+  map = ToProto({{0, 8}}, {{2000, 100}});
+  EXPECT_EQ(DeviceExtents(map, 2048, 1000).status().code(), absl::StatusCode::kInvalidArgument);
+  map = ToProto({{0, 8}}, {{0, 8}});
+  map.add_header_start_sectors(16);
+  EXPECT_FALSE(DeviceExtents(map, 2048, 1000).ok());
+  EXPECT_FALSE(DeviceExtents(ToProto({{996, 8}}), 2048, 1000).ok());  // plaintext past its end
+}
+
 TEST(Allocation, CoarsenJoinsTheClosestNeighboursOnly) {
   V e{{0, 1}, {10, 1}, {12, 1}, {100, 1}, {103, 1}};
   Coarsen(e, 3);

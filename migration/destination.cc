@@ -1,5 +1,6 @@
-// The destination side of a migration: format with the source's layout, clone
-// over the imported source, boot the consumer, trim, hydrate, cut over.
+// The destination side of a migration: clone the source's ciphertext (the
+// imported LV, LUKS2 header and all) into a thin LV here, open LUKS2 on the
+// clone with the source's key, boot the consumer, trim, hydrate, cut over.
 #include "absl/strings/str_cat.h"
 #include "admission/admission.h"
 #include "common/log.h"
@@ -23,17 +24,17 @@ constexpr absl::Duration kPoll = absl::Seconds(1);
 constexpr absl::Duration kFastPoll = absl::Milliseconds(200);  // waiting for the source's fence
 constexpr absl::Duration kDiskWait = absl::Seconds(60);
 
-// What this migration writes into the thin pool here: the regions holding
-// data on the source, the LUKS2 header area, the clone's metadata; and the
-// reserve kept free beside it.
+// What this migration writes into the thin pool here: the blocks the source's
+// pool holds for the volume (its LUKS2 header among them), the clone's
+// metadata; and the reserve kept free beside it.
 absl::Status CheckRoom(Env* env, const MigrationState& st, uint64_t data_bytes, uint64_t free) {
-  const uint64_t header = st.luks().data_offset_bytes(), meta = internal::MetadataBytes(st.plaintext_bytes(), env->opts.region_kib);
+  const uint64_t meta = internal::MetadataBytes(st.device_bytes(), env->opts.region_kib);
   const uint64_t reserve = env->opts.pool_reserve_mib << 20;
-  const uint64_t need = data_bytes + header + meta;
+  const uint64_t need = data_bytes + meta;
   if (free >= need + reserve) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(
       "worker ", env->worker, " has ", free, " bytes free in its thin pool; volume ", st.view().volume_id(),
-      " needs ", need, " (", data_bytes, " of data, ", header, " of LUKS2 header, ", meta,
+      " needs ", need, " (", data_bytes, " the source holds, LUKS2 header included, and ", meta,
       " of clone metadata) and ", reserve, " more stay free (migration.pool_reserve_mib)"));
 }
 
@@ -45,66 +46,69 @@ iscsi::LoginSpec LoginSpecOf(Env* env, const MigrationState& st) {
           .replacement_timeout_seconds = env->opts.replacement_timeout_seconds};
 }
 
-// The destination's own LUKS2 view, <volume>-crypt (idempotent). Discards pass
-// through so that trimmed blocks go back to the thin pool.
-absl::Status OpenDestination(host::Host& h, const std::string& vol) {
-  ASSIGN_OR_RETURN(std::string key, h.GetKey(vol));
-  return h.OpenCrypt(h.LvPath(vol), host::CryptName(vol), key, {.allow_discards = true});
-}
-
-// Opens both LUKS2 views and the iSCSI session, as far as they are not
-// already, and checks that the two plaintexts are the same size (the kernel
-// takes a larger source silently). Made before the source fences: the session
-// and the read-only view read only the LUKS2 header, which never changes; the
-// data is read only through the clone, which is built after the fence. Once
-// made, a check costs no process (the session is found in sysfs).
-absl::Status EnsureAttached(Env* env, const std::string& id, const MigrationState& st) {
+// The clone device <volume>-clone and the volume's LUKS2 mapping <volume> on
+// it, as far as they are not there, with the iSCSI session under them; true
+// when the LUKS2 mapping had to be made (first time, or after a reboot: the
+// clone's metadata then resumes hydration where it stopped).
+//
+// Made before the source fences, with hydration off: until the consumer
+// starts, the only reads are of the LUKS2 header (fixed for the volume's
+// life) and udev's probes, which dm-clone passes to the source without
+// copying or keeping anything, and nothing writes. The session is found in
+// sysfs once made, so a check costs no process.
+absl::StatusOr<bool> EnsureStack(Env* env, const std::string& id, const MigrationState& st) {
   host::Host& h = *env->host;
   const std::string& vol = st.view().volume_id();
-  RETURN_IF_ERROR(OpenDestination(h, vol));
+  const std::string clone = host::CloneName(vol);
+  ASSIGN_OR_RETURN(bool have_clone, h.MappingExists(clone));
+  ASSIGN_OR_RETURN(bool have_top, h.MappingExists(vol));
+  if (have_clone && have_top) return false;
   RETURN_IF_ERROR(h.Login(LoginSpecOf(env, st)));
-  ASSIGN_OR_RETURN(std::string disk, h.WaitDevice(st.target_iqn(), kDiskWait));
-  ASSIGN_OR_RETURN(std::string src_key, h.GetKey(internal::SourceKeyName(id)));
-  RETURN_IF_ERROR(h.OpenCrypt(disk, internal::SourceCryptName(id), src_key, {.readonly = true}));
-  ASSIGN_OR_RETURN(uint64_t src, h.DeviceBytes(host::LiveDevice(internal::SourceCryptName(id))));
-  ASSIGN_OR_RETURN(uint64_t dst, h.DeviceBytes(host::LiveDevice(host::CryptName(vol))));
-  return dm::CheckCloneSizes(src, dst);
-}
-
-// Builds the clone device unless it is there; true when it had to (first time,
-// or after a reboot: the metadata LV then resumes hydration where it stopped).
-// `attached`: the caller has just made sure of the views and the session.
-absl::StatusOr<bool> EnsureClone(Env* env, const std::string& id, const MigrationState& st, bool attached = false) {
-  const std::string& vol = st.view().volume_id();
-  ASSIGN_OR_RETURN(bool have, env->host->MappingExists(vol));
-  if (have) return false;
-  if (!attached) RETURN_IF_ERROR(EnsureAttached(env, id, st));
-  ASSIGN_OR_RETURN(dm::Target t, dm::CloneTarget({.metadata_dev = env->host->LvPath(internal::MetadataLv(id)),
-                                                  .destination_dev = host::LiveDevice(host::CryptName(vol)),
-                                                  .source_dev = host::LiveDevice(internal::SourceCryptName(id)),
-                                                  .length_sectors = st.plaintext_bytes() / 512,
-                                                  .region_sectors = uint64_t{env->opts.region_kib} * 2,
-                                                  .hydration = false,
-                                                  .hydration_threshold = env->opts.hydration_threshold,
-                                                  .hydration_batch_size = env->opts.hydration_batch}));
-  RETURN_IF_ERROR(env->host->CreateMapping(vol, {t}));
-  spdlog::info("{} clone device {} built", LogTag(vol, id), host::LiveDevice(vol));
-  return true;
+  if (!have_clone) {
+    ASSIGN_OR_RETURN(std::string disk, h.WaitDevice(st.target_iqn(), kDiskWait));
+    // The kernel takes a larger source silently; a smaller one is refused.
+    ASSIGN_OR_RETURN(uint64_t src, h.DeviceBytes(disk));
+    if (src != st.device_bytes())
+      return absl::FailedPreconditionError(absl::StrCat("the source's exported disk ", disk, " is ", src,
+                                                        " bytes; the offer said ", st.device_bytes()));
+    ASSIGN_OR_RETURN(dm::Target t, dm::CloneTarget({.metadata_dev = h.LvPath(internal::MetadataLv(id)),
+                                                    .destination_dev = h.LvPath(vol),
+                                                    .source_dev = disk,
+                                                    .length_sectors = st.device_bytes() / 512,
+                                                    .region_sectors = uint64_t{env->opts.region_kib} * 2,
+                                                    .hydration = false,
+                                                    .hydration_threshold = env->opts.hydration_threshold,
+                                                    .hydration_batch_size = env->opts.hydration_batch}));
+    RETURN_IF_ERROR(h.CreateMapping(clone, {t}));
+    spdlog::info("{} clone device {} built over {}", LogTag(vol, id), host::LiveDevice(clone), disk);
+  }
+  if (!have_top) {
+    // Discards pass through, so that trimmed regions count as copied and go
+    // back to the thin pool.
+    ASSIGN_OR_RETURN(std::string key, h.GetKey(vol));
+    RETURN_IF_ERROR(h.OpenCrypt(host::LiveDevice(clone), vol, key, {.allow_discards = true}));
+    ASSIGN_OR_RETURN(uint64_t plain, h.DeviceBytes(host::LiveDevice(vol)));
+    if (plain != st.plaintext_bytes())
+      return absl::FailedPreconditionError(absl::StrCat("the volume opened here shows ", plain,
+                                                        " bytes of plaintext; the source's has ", st.plaintext_bytes()));
+  }
+  return !have_top;
 }
 
 // The kernel's in-memory view by default. With `committed`, dm-clone first
 // commits its metadata (a status without NOFLUSH does), so what it reports is
 // what a power loss right after would find on disk.
 absl::StatusOr<dm::CloneStatus> Status(Env* env, const std::string& vol, bool committed = false) {
-  ASSIGN_OR_RETURN(std::vector<dm::Target> t, env->host->MappingStatus(vol, /*noflush=*/!committed));
+  const std::string clone = host::CloneName(vol);
+  ASSIGN_OR_RETURN(std::vector<dm::Target> t, env->host->MappingStatus(clone, /*noflush=*/!committed));
   if (t.size() != 1 || t[0].type != "clone")
-    return absl::InternalError(absl::StrCat(host::LiveDevice(vol), " is not a clone device"));
+    return absl::InternalError(absl::StrCat(host::LiveDevice(clone), " is not a clone device"));
   return dm::ParseCloneStatus(t[0].params);
 }
 
 // After a reboot the consumer is gone with the device: start it again.
 absl::Status EnsureBooted(Env* env, const std::string& id, const MigrationState& st) {
-  ASSIGN_OR_RETURN(bool rebuilt, EnsureClone(env, id, st));
+  ASSIGN_OR_RETURN(bool rebuilt, EnsureStack(env, id, st));
   if (rebuilt) {
     const std::string& vol = st.view().volume_id();
     ASSIGN_OR_RETURN(dm::CloneStatus now, Status(env, vol));
@@ -138,25 +142,22 @@ absl::Status CheckSourceDisk(Env* env, const std::string& id, const MigrationSta
   return absl::OkStatus();
 }
 
-// Everything that does not need the source's data, done before the source
-// fences its consumer: the volume, its LUKS2 header in the source's layout, the
-// clone's metadata, the iSCSI node record.
+// Everything up to the consumer's start, done before the source fences it:
+// the volume's LV and the clone's metadata, the iSCSI session, the clone and
+// the LUKS2 mapping on it (the key is the source's, stored at accept).
 absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   host::Host& h = *env->host;
   const std::string& vol = st.view().volume_id();
   RETURN_IF_ERROR(h.CreateLv(vol, st.device_bytes(), volumes::kVolumeTag));
-  ASSIGN_OR_RETURN(std::string key, h.CreateKey(vol));  // re-keyed on migration
-  luks::Layout l = luks::FromApi(st.luks());  // the source's data offset, whatever cryptsetup here defaults to
-  l.label = vol;
-  RETURN_IF_ERROR(h.Format(h.LvPath(vol), l, key));
-  RETURN_IF_ERROR(OpenDestination(h, vol));
-  ASSIGN_OR_RETURN(uint64_t dst, h.DeviceBytes(host::LiveDevice(host::CryptName(vol))));
-  if (dst != st.plaintext_bytes())
-    return absl::FailedPreconditionError(
-        absl::StrCat("destination plaintext is ", dst, " bytes but the source's is ", st.plaintext_bytes()));
+  // A larger LV would show a larger plaintext once opened on it after a reboot.
+  ASSIGN_OR_RETURN(uint64_t lv, h.DeviceBytes(h.LvPath(vol)));
+  if (lv != st.device_bytes())
+    return absl::FailedPreconditionError(absl::StrCat("the LV made here for ", vol, " is ", lv,
+                                                      " bytes and the source's ", st.device_bytes(),
+                                                      " (do the volume groups' extent sizes differ?)"));
   const std::string meta = internal::MetadataLv(c.id);
-  const uint64_t meta_bytes = internal::MetadataBytes(st.plaintext_bytes(), env->opts.region_kib);
+  const uint64_t meta_bytes = internal::MetadataBytes(st.device_bytes(), env->opts.region_kib);
   RETURN_IF_ERROR(h.CreateLv(meta, meta_bytes, volumes::kScratchTag));
   if (!st.metadata_zeroed()) {
     // All zeros: dm-clone formats it fresh. Never again once a clone used it.
@@ -165,7 +166,7 @@ absl::StatusOr<fsm::Next> Accepted(Env* env, const fsm::StepContext& c) {
   }
   RETURN_IF_ERROR(h.PrepareLogin(LoginSpecOf(env, st)));
   // Out of the blackout: the source exported before it offered.
-  RETURN_IF_ERROR(EnsureAttached(env, c.id, st));
+  RETURN_IF_ERROR(EnsureStack(env, c.id, st).status());
   return Go("STAGED", st);
 }
 
@@ -187,7 +188,7 @@ absl::StatusOr<fsm::Next> Staged(Env* env, const fsm::StepContext& c) {
       st.set_no_allocation(true);
     } else {
       RETURN_IF_ERROR(map.status());
-      RETURN_IF_ERROR(FromProto(*map, st.plaintext_bytes() / 512).status());
+      RETURN_IF_ERROR(DeviceExtents(*map, st.luks().data_offset_bytes() / 512, st.plaintext_bytes() / 512).status());
       *st.mutable_source_allocation() = *std::move(map);
     }
   }
@@ -196,16 +197,15 @@ absl::StatusOr<fsm::Next> Staged(Env* env, const fsm::StepContext& c) {
   return Go("ATTACHING", st);
 }
 
-// The session was made in ACCEPTED (again here after a reboot since). One
+// The stack was made in ACCEPTED (again here after a reboot since). A session
 // that broke while waiting for the fence is waited for, not booted on.
 absl::StatusOr<fsm::Next> Attaching(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
-  RETURN_IF_ERROR(EnsureAttached(env, c.id, st));
+  RETURN_IF_ERROR(EnsureStack(env, c.id, st).status());
   ASSIGN_OR_RETURN(std::string session, env->host->SessionState(st.target_iqn()));
   if (session != "LOGGED_IN")
     return absl::UnavailableError(absl::StrCat("the iSCSI session to the source is ",
                                                session.empty() ? "gone" : session, ": not booting on it"));
-  RETURN_IF_ERROR(EnsureClone(env, c.id, st, /*attached=*/true).status());
   return Go("CLONED", st);
 }
 
@@ -218,14 +218,14 @@ absl::Status SkipFreeRegions(Env* env, const std::string& id, MigrationState& st
   const std::string& vol = st.view().volume_id();
   uint64_t skipped = 0;
   if (st.has_source_allocation()) {
-    ASSIGN_OR_RETURN(std::vector<Extent> mapped, FromProto(st.source_allocation(), st.plaintext_bytes() / 512));
-    std::vector<Extent> free =
-        FreeRegions(mapped, uint64_t{env->opts.region_kib} * 2, st.plaintext_bytes() / 512);
-    RETURN_IF_ERROR(env->host->Discard(host::LiveDevice(vol), free));
+    ASSIGN_OR_RETURN(std::vector<Extent> mapped, DeviceExtents(st.source_allocation(), st.luks().data_offset_bytes() / 512,
+                                                               st.plaintext_bytes() / 512));
+    std::vector<Extent> free = FreeRegions(mapped, uint64_t{env->opts.region_kib} * 2, st.device_bytes() / 512);
+    RETURN_IF_ERROR(env->host->Discard(host::LiveDevice(host::CloneName(vol)), free));
     ASSIGN_OR_RETURN(dm::CloneStatus now, Status(env, vol, /*committed=*/true));
     skipped = now.hydrated * now.region_sectors * 512;
     spdlog::info("{} the source holds data in {} bytes ({} extents): {} bytes marked copied without reading",
-                 LogTag(vol, id), st.source_allocation().mapped_bytes(), mapped.size(), skipped);
+                 LogTag(vol, id), SectorsOf(mapped) * 512, mapped.size(), skipped);
   }
   st.set_map_skipped_bytes(skipped);
   st.mutable_view()->mutable_progress()->set_discarded_bytes(skipped);
@@ -239,7 +239,7 @@ absl::Status SkipFreeRegions(Env* env, const std::string& id, MigrationState& st
 // here can be thrown away by a rollback.
 absl::StatusOr<fsm::Next> Cloned(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
-  RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
+  RETURN_IF_ERROR(EnsureStack(env, c.id, st).status());
   if (!st.allocation_applied()) RETURN_IF_ERROR(SkipFreeRegions(env, c.id, st));
   st.mutable_view()->set_consumer_may_run(true);
   return Go("BOOTING", st);
@@ -248,7 +248,7 @@ absl::StatusOr<fsm::Next> Cloned(Env* env, const fsm::StepContext& c) {
 absl::StatusOr<fsm::Next> Booting(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   const std::string& vol = st.view().volume_id();
-  RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
+  RETURN_IF_ERROR(EnsureStack(env, c.id, st).status());
   RETURN_IF_ERROR(env->host->RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
   st.set_booted(true);
   st.set_booted_unix_ms(env->now_ms());
@@ -294,9 +294,9 @@ absl::Status ApplyDepth(Env* env, const std::string& vol, const dm::CloneStatus&
     return it != now.core_args.end() && it->second == want;
   };
   if (!has("hydration_threshold", threshold))
-    RETURN_IF_ERROR(env->host->MessageMapping(vol, dm::HydrationThresholdMessage(threshold)).status());
+    RETURN_IF_ERROR(env->host->MessageMapping(host::CloneName(vol), dm::HydrationThresholdMessage(threshold)).status());
   if (!has("hydration_batch_size", batch))
-    RETURN_IF_ERROR(env->host->MessageMapping(vol, dm::HydrationBatchSizeMessage(batch)).status());
+    RETURN_IF_ERROR(env->host->MessageMapping(host::CloneName(vol), dm::HydrationBatchSizeMessage(batch)).status());
   return absl::OkStatus();
 }
 
@@ -318,7 +318,7 @@ absl::Status SamplePool(Env* env, const std::string& tag, MigrationState& st, Sa
 // The depth only speeds the copy up: a failed read of the clone's I/O counters
 // keeps the last decision rather than holding the migration.
 void SampleDepth(Env* env, const std::string& vol, const std::string& tag, MigrationState& st, Sample& s) {
-  auto busy = env->host->BusyMillis(host::LiveDevice(vol));
+  auto busy = env->host->BusyMillis(host::LiveDevice(host::CloneName(vol)));
   if (!busy.ok()) {
     spdlog::warn("{} reading the clone's I/O time: {}; hydration depth unchanged", tag, busy.status().ToString());
     return;
@@ -333,8 +333,8 @@ void SampleDepth(Env* env, const std::string& vol, const std::string& tag, Migra
 // Turns the clone's background copy off or on to match `pause`.
 absl::Status SwitchHydration(Env* env, const std::string& vol, const dm::CloneStatus& now, bool pause) {
   bool off = std::find(now.features.begin(), now.features.end(), "no_hydration") != now.features.end();
-  if (pause && !off) return env->host->MessageMapping(vol, dm::DisableHydrationMessage()).status();
-  if (!pause && off) return env->host->MessageMapping(vol, dm::EnableHydrationMessage()).status();
+  if (pause && !off) return env->host->MessageMapping(host::CloneName(vol), dm::DisableHydrationMessage()).status();
+  if (!pause && off) return env->host->MessageMapping(host::CloneName(vol), dm::EnableHydrationMessage()).status();
   return absl::OkStatus();
 }
 
@@ -364,7 +364,7 @@ absl::StatusOr<fsm::Next> Hydrating(Env* env, const fsm::StepContext& c) {
     st.set_kernel_log_from(next);
   }
   if (LooksStalled(st, s, env->opts.stall_seconds)) {
-    auto err = env->host->HydrationError(vol, st.target_iqn(), st.kernel_log_from());
+    auto err = env->host->HydrationError(host::CloneName(vol), st.target_iqn(), st.kernel_log_from());
     if (err.ok()) s.kernel_error = *err;
     else spdlog::warn("{} reading the kernel log: {}", tag, err.status().ToString());
   }
@@ -386,19 +386,20 @@ absl::StatusOr<fsm::Next> CutOver(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   host::Host& h = *env->host;
   const std::string& vol = st.view().volume_id();
-  const uint64_t sectors = st.plaintext_bytes() / 512;
+  const std::string clone = host::CloneName(vol);
   ASSIGN_OR_RETURN(bool live, h.MappingExists(vol));
   auto meta = h.GetLv(internal::MetadataLv(c.id));
   if (!meta.ok() && !absl::IsNotFound(meta.status())) return meta.status();
-  bool restarted = false;
-  if (!live && meta.ok()) {
+  if (!live && !meta.ok()) {
+    // Rebooted after the swap (the clone's metadata is gone only after it):
+    // the LV alone holds the volume, opened as on the worker that made it.
+    RETURN_IF_ERROR(h.OpenVolume(vol));
+    RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
+  } else {
     // Rebooted before the swap finished: the clone comes back from its
     // metadata, which alone says what reached the destination.
-    RETURN_IF_ERROR(EnsureClone(env, c.id, st).status());
-    live = restarted = true;
-  }
-  if (live) {
-    ASSIGN_OR_RETURN(std::vector<dm::Target> table, h.MappingTable(vol));
+    ASSIGN_OR_RETURN(bool restarted, EnsureStack(env, c.id, st));
+    ASSIGN_OR_RETURN(std::vector<dm::Target> table, h.MappingTable(clone));
     if (table.size() == 1 && table[0].type == "clone") {
       ASSIGN_OR_RETURN(dm::CloneStatus committed, Status(env, vol, /*committed=*/true));
       if (restarted)
@@ -411,20 +412,14 @@ absl::StatusOr<fsm::Next> CutOver(Env* env, const fsm::StepContext& c) {
         return Go("HYDRATING", st);
       }
     }
-    RETURN_IF_ERROR(h.SwapToLinear(vol, host::LiveDevice(host::CryptName(vol)), sectors));
+    // Under the LUKS2 mapping, which keeps it open: the consumer's I/O waits
+    // through the suspend.
+    RETURN_IF_ERROR(h.SwapToLinear(clone, h.LvPath(vol), st.device_bytes() / 512));
     if (restarted) RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
-  } else {
-    // Rebooted after the swap (the clone's metadata is gone only after it):
-    // the destination alone holds the data.
-    RETURN_IF_ERROR(OpenDestination(h, vol));
-    RETURN_IF_ERROR(h.CreateMapping(vol, {{0, sectors, "linear", absl::StrCat(host::LiveDevice(host::CryptName(vol)), " 0")}}));
-    RETURN_IF_ERROR(h.RunHook(env->opts.consumer_start, vol, host::LiveDevice(vol)));
   }
-  RETURN_IF_ERROR(h.CloseCrypt(internal::SourceCryptName(c.id)));
   RETURN_IF_ERROR(h.Logout(st.target_iqn(), st.portal()));
   RETURN_IF_ERROR(h.DeleteLv(internal::MetadataLv(c.id)));
-  RETURN_IF_ERROR(h.DeleteKey(internal::SourceKeyName(c.id)));
-  spdlog::info("{} cut over to a linear map; source closed and logged out", LogTag(vol, c.id));
+  spdlog::info("{} cut over to a linear map onto the LV; source logged out", LogTag(vol, c.id));
   return Go("NOTIFYING", st);
 }
 
@@ -444,18 +439,13 @@ absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
   ASSIGN_OR_RETURN(MigrationState st, Parse(c));
   host::Host& h = *env->host;
   const std::string& vol = st.view().volume_id();
-  ASSIGN_OR_RETURN(bool live, h.MappingExists(vol));
-  if (live) {
-    RETURN_IF_ERROR(h.RunHook(env->opts.consumer_stop, vol, host::LiveDevice(vol)));
-    RETURN_IF_ERROR(h.RemoveMapping(vol));
-  }
-  RETURN_IF_ERROR(h.CloseCrypt(internal::SourceCryptName(c.id)));
+  // Only reached before BOOTING: the consumer never started here.
+  RETURN_IF_ERROR(h.CloseCrypt(vol));
+  RETURN_IF_ERROR(h.RemoveMapping(host::CloneName(vol)));
   RETURN_IF_ERROR(h.Logout(st.target_iqn(), st.portal()));
-  RETURN_IF_ERROR(h.CloseCrypt(host::CryptName(vol)));
   RETURN_IF_ERROR(h.DeleteLv(internal::MetadataLv(c.id)));
   RETURN_IF_ERROR(h.DeleteLv(vol));
   RETURN_IF_ERROR(h.DeleteKey(vol));
-  RETURN_IF_ERROR(h.DeleteKey(internal::SourceKeyName(c.id)));
   spdlog::info("{} rolled back: nothing of it left here", LogTag(vol, c.id));
   return internal::RolledBack(st);
 }
@@ -528,11 +518,13 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
 
   ASSIGN_OR_RETURN(dm::PoolSpace pool, env->host->PoolSpace());
   RETURN_IF_ERROR(CheckRoom(env, st, req.allocated_bytes(), pool.free_bytes));
-  RETURN_IF_ERROR(env->host->PutKey(internal::SourceKeyName(id), req.volume_key()));
+  // The volume keeps its key: the clone copies the ciphertext. (No volume of
+  // this name is here, and the lease keeps another from arriving.)
+  RETURN_IF_ERROR(env->host->PutKey(vol, req.volume_key()));
   if (absl::Status s = runner->Submit(kInKind, id, st.SerializeAsString(), {vol}); !s.ok()) {
     // No machine would ever delete it. (A power cut between the two still
-    // leaves it: a key file nothing reads.)
-    if (absl::Status d = env->host->DeleteKey(internal::SourceKeyName(id)); !d.ok())
+    // leaves it: a key file nothing reads, replaced by the next arrival.)
+    if (absl::Status d = env->host->DeleteKey(vol); !d.ok())
       spdlog::warn("{} removing the source's key after a refused offer: {}", LogTag(vol, id), d.ToString());
     return s;
   }

@@ -179,6 +179,10 @@ class MachinesTest : public ::testing::TestWithParam<bool> {
     h.keys["vol-1"] = "source key";
     h.MapBlocks("vol-1", 64, 32);  // plaintext 0-2 MiB (regions 0-31 of the fake clone) holds data
     ASSERT_TRUE(h.OpenVolume("vol-1").ok());
+    // The destination's clone covers the whole 68 MiB LV in 64 KiB regions:
+    // the header's first block (region 0) and the data (regions 64-95) hold
+    // something on the source.
+    w2->host.dm.total = (68u << 20) / FakeHost::kBlockBytes;
   }
   // Each worker's steps call into the other's store and runner (LoopPeers):
   // both runners stop before either worker is destroyed. workerd has the same
@@ -219,6 +223,7 @@ TEST(MachineDiagrams, TheHeaderDrawsEveryEdgeOfBothTables) {
 }
 
 TEST_P(MachinesTest, MigratesEndToEndLeavingNothingBehind) {
+  w1->host.WriteBlocks("vol-1", 70, std::string(FakeHost::kBlockBytes, 'x'));  // ciphertext of some data
   Start();
   auto m = StartMigration(&w1->env, w1->runner.get(), "vol-1", "w2");
   ASSERT_TRUE(m.ok()) << m.status();
@@ -236,12 +241,16 @@ TEST_P(MachinesTest, MigratesEndToEndLeavingNothingBehind) {
   EXPECT_EQ(dst.logins, 1);
   EXPECT_TRUE(dst.sessions.empty());
   EXPECT_EQ(dst.ReadHeader(dst.LvPath("vol-1"))->layout.data_offset, 4u << 20);  // the source's layout, not a default
-  EXPECT_EQ(dst.dm.live["vol-1"][0].type, "linear");
-  EXPECT_EQ(Crypt(dst).size(), 1u);  // vol-1-crypt only: the source view is closed
-  EXPECT_TRUE(Crypt(dst).count("vol-1-crypt"));
+  // The volume's LUKS2 mapping over the clone, now a linear map onto the LV
+  // that holds every byte the source held: the ciphertext was copied.
+  EXPECT_EQ(Crypt(dst), std::set<std::string>{"vol-1"});
+  EXPECT_EQ(dst.dm.live["vol-1"][0].params, "/dev/mapper/vol-1-clone");
+  EXPECT_EQ(dst.dm.live["vol-1-clone"][0].type, "linear");
+  EXPECT_EQ(dst.Bytes("vol-1"), src.Bytes(m->id() + "-retired"));
+  EXPECT_EQ(dst.Bytes("vol-1").substr(70 * FakeHost::kBlockBytes, 4), "xxxx");
   EXPECT_FALSE(dst.lvs.count(m->id() + "-meta"));
   EXPECT_FALSE(dst.keys.count(m->id() + "-src"));
-  EXPECT_NE(dst.keys["vol-1"], "source key");  // re-keyed
+  EXPECT_EQ(dst.keys["vol-1"], "source key");  // the ciphertext keeps its key
   EXPECT_EQ(dst.hooks.front(), "/start vol-1");
 
   // The linear map went over the destination only once the clone's metadata
@@ -251,7 +260,8 @@ TEST_P(MachinesTest, MigratesEndToEndLeavingNothingBehind) {
   auto view = ViewOf(*w2->store->Get(m->id()));
   EXPECT_GT(view->blackout_seconds(), 0);
   EXPECT_EQ(view->progress().hydrated_bytes(), view->progress().total_bytes());
-  EXPECT_EQ(view->progress().discarded_bytes(), 32u * 65536);  // half the regions: the source has no data there
+  // All but the header's first block and the data: the source holds nothing there.
+  EXPECT_EQ(view->progress().discarded_bytes(), (1088u - 33) * 65536);
 }
 
 TEST_P(MachinesTest, TheRetiredCopyIsListedAndExpiresAfterItsGrace) {
@@ -313,15 +323,17 @@ TEST_P(MachinesTest, OnlyRegionsHoldingDataAreCopiedTheRestMarkedBeforeBoot) {
   ASSERT_EQ(w1->Wait(m->id()), "DONE");
   // The map is taken for the room check, and again once nothing writes.
   EXPECT_EQ(w1->host.events, (std::vector<std::string>{"map vol-1", "/stop vol-1", "map vol-1"}));
-  // Regions 32-63 hold nothing on the source: marked before the consumer
-  // started, and nothing else was.
-  EXPECT_EQ(w2->host.events.at(0), "discard /dev/mapper/vol-1");
+  // Regions 1-63 (the header's unused part) and 96 on hold nothing on the
+  // source: marked before the consumer started, and nothing else was.
+  EXPECT_EQ(w2->host.events.at(0), "discard /dev/mapper/vol-1-clone");
   EXPECT_EQ(w2->host.events.at(1), "/start vol-1");
-  EXPECT_EQ(w2->host.marked.size(), 32u);
-  EXPECT_EQ(*w2->host.marked.begin(), 32u);
+  EXPECT_EQ(w2->host.marked.size(), 1088u - 33);
+  EXPECT_EQ(*w2->host.marked.begin(), 1u);
+  EXPECT_FALSE(w2->host.marked.count(64));
+  EXPECT_TRUE(w2->host.marked.count(96));
   MigrationState src;
   ASSERT_TRUE(src.ParseFromString(w1->store->Get(m->id())->data()));
-  EXPECT_EQ(src.allocated_bytes(), 2u << 20);  // what the offer asked room for: the plaintext's data
+  EXPECT_EQ(src.allocated_bytes(), (2u << 20) + 65536);  // what the offer asked room for: data and header
   EXPECT_FALSE(src.has_allocation());           // dropped once the destination booted
 }
 
@@ -355,10 +367,10 @@ TEST_P(MachinesTest, AnOlderSourceWithoutAMapHasEverythingCopied) {
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_EQ(w2->Wait(m->id()), "DONE");
   EXPECT_TRUE(w2->host.marked.empty());
-  EXPECT_EQ(ViewOf(*w2->store->Get(m->id()))->progress().discarded_bytes(), 32u * 65536);  // fstrim's, still
+  EXPECT_EQ(ViewOf(*w2->store->Get(m->id()))->progress().discarded_bytes(), 544u * 65536);  // fstrim's, still
 }
 
-TEST_P(MachinesTest, AdmissionCountsDataHeaderMetadataAndTheReserve) {
+TEST_P(MachinesTest, AdmissionCountsDataMetadataAndTheReserve) {
   v1::OfferMigrationRequest req;
   req.set_migration_id("m-1");
   req.set_volume_id("vol-9");
@@ -367,17 +379,17 @@ TEST_P(MachinesTest, AdmissionCountsDataHeaderMetadataAndTheReserve) {
   req.set_device_bytes(68u << 20);
   req.mutable_luks()->set_data_offset_bytes(4u << 20);
   req.set_allocated_bytes(2u << 20);
-  w2->host.pool_free = 78u << 20;
+  w2->host.pool_free = 74u << 20;
   auto refused = AcceptOffer(&w2->env, w2->runner.get(), req);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_NE(refused.status().message().find("worker w2 has 81788928 bytes free in its thin pool; volume vol-9 needs "
-                                            "15728640 (2097152 of data, 4194304 of LUKS2 header, 9437184 of clone "
-                                            "metadata) and 67108864 more stay free"),
+  EXPECT_NE(refused.status().message().find("worker w2 has 77594624 bytes free in its thin pool; volume vol-9 needs "
+                                            "11534336 (2097152 the source holds, LUKS2 header included, and 9437184 "
+                                            "of clone metadata) and 67108864 more stay free"),
             std::string::npos)
       << refused.status();
   EXPECT_TRUE(w2->store->List()->empty());
-  EXPECT_FALSE(w2->host.keys.count("m-1-src"));
-  w2->host.pool_free = 79u << 20;
+  EXPECT_FALSE(w2->host.keys.count("vol-9"));
+  w2->host.pool_free = 75u << 20;
   EXPECT_TRUE(AcceptOffer(&w2->env, w2->runner.get(), req).ok());
 }
 

@@ -44,15 +44,23 @@ absl::StatusOr<fsm::Next> Queued(Env* env, const fsm::StepContext& c) {
   return Go("PREPARING", st);
 }
 
-// Where the volume's plaintext holds data, from the thin pool's map. A record
-// from before thin ids were kept (PREPARING ran in an older workerd) looks it up.
-absl::StatusOr<std::vector<Extent>> MapOf(host::Host& h, MigrationState& st) {
+// Where the volume holds data, from the thin pool's map: its plaintext and
+// its header area. A record from before thin ids were kept (PREPARING ran in
+// an older workerd) looks it up.
+absl::StatusOr<v1::AllocationMap> MapOf(host::Host& h, MigrationState& st) {
   if (st.thin_id() == 0) {
     ASSIGN_OR_RETURN(volumes::LvRow lv, h.GetLv(st.view().volume_id()));
     st.set_thin_id(lv.thin_id);
   }
   ASSIGN_OR_RETURN(volumes::ThinMap m, h.Mappings(st.thin_id()));
-  return MappedExtents(m, st.luks().data_offset_bytes() / 512, st.plaintext_bytes() / 512);
+  const uint64_t offset = st.luks().data_offset_bytes() / 512;
+  return ToProto(MappedExtents(m, offset, st.plaintext_bytes() / 512), HeaderExtents(m, offset));
+}
+
+uint64_t HeaderBytes(const v1::AllocationMap& m) {
+  uint64_t n = 0;
+  for (uint64_t l : m.header_length_sectors()) n += l * 512;
+  return n;
 }
 
 absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
@@ -80,11 +88,11 @@ absl::StatusOr<fsm::Next> Preparing(Env* env, const fsm::StepContext& c) {
   st.set_thin_id(lv.thin_id);
   // What the destination will write, for its room check. The consumer still
   // runs: FENCING takes the map again once it has stopped.
-  ASSIGN_OR_RETURN(std::vector<Extent> mapped, MapOf(h, st));
-  st.set_allocated_bytes(SectorsOf(mapped) * 512);
+  ASSIGN_OR_RETURN(v1::AllocationMap mapped, MapOf(h, st));
+  st.set_allocated_bytes(mapped.mapped_bytes() + HeaderBytes(mapped));
   // An empty map for a volume whose LV holds more than its header would mark
   // everything copied: a wrong thin id must stop here, before the fence.
-  if (mapped.empty() && lv.allocated_bytes() > hdr.layout.data_offset + (1u << 20))
+  if (mapped.start_sectors().empty() && lv.allocated_bytes() > hdr.layout.data_offset + (1u << 20))
     return absl::InternalError(absl::StrCat("thin device ", lv.thin_id, " maps nothing, but lvm says ", vol,
                                             " holds ", lv.allocated_bytes(), " bytes"));
   st.mutable_view()->mutable_progress()->set_total_bytes(hdr.plaintext_bytes);
@@ -102,14 +110,17 @@ absl::StatusOr<fsm::Next> Fencing(Env* env, const fsm::StepContext& c) {
   RETURN_IF_ERROR(env->host->CloseVolume(vol));
   // Nothing writes any more: the map is exact, and the destination marks
   // every region outside it copied before its consumer starts.
-  ASSIGN_OR_RETURN(std::vector<Extent> mapped, MapOf(*env->host, st));
-  *st.mutable_allocation() = ToProto(mapped);
+  ASSIGN_OR_RETURN(*st.mutable_allocation(), MapOf(*env->host, st));
+  const v1::AllocationMap& mapped = st.allocation();
   st.mutable_view()->set_source_fence_seconds(static_cast<double>(env->now_ms() - st.fence_unix_ms()) / 1000.0);
-  spdlog::info("{} fenced in {:.2f} s: consumer stopped, volume closed; {} bytes hold data ({} extents)",
-               LogTag(vol, c.id), st.view().source_fence_seconds(), st.allocation().mapped_bytes(), mapped.size());
+  spdlog::info("{} fenced in {:.2f} s: consumer stopped, volume closed; {} bytes hold data ({} extents) and {} "
+               "of the header area",
+               LogTag(vol, c.id), st.view().source_fence_seconds(), mapped.mapped_bytes(), mapped.start_sectors_size(),
+               HeaderBytes(mapped));
   if (spdlog::should_log(spdlog::level::debug)) {
     std::string all;
-    for (const Extent& e : mapped) absl::StrAppend(&all, " ", e.start, "+", e.length);
+    for (int i = 0; i < mapped.start_sectors_size(); ++i)
+      absl::StrAppend(&all, " ", mapped.start_sectors(i), "+", mapped.length_sectors(i));
     spdlog::debug("{} data extents (sectors):{}", LogTag(vol, c.id), all);
   }
   return Go("WAITING", st);

@@ -20,9 +20,10 @@ absl::Status ValidateVolumeId(const std::string& id) {
     return Invalid(absl::StrCat("volume id '", id.substr(0, 64),
                                 "' is invalid: 1-63 characters [a-z0-9-], not starting with '-'"));
   // Names workerd gives its own devices and keys (a migration's source view
-  // and key, its clone metadata, a retired copy, a volume's LUKS2 view on a
-  // destination): a volume of such a name would be confused with them.
-  for (const char* reserved : {"-src", "-meta", "-retired", "-crypt"})
+  // and key, its clone metadata, a retired copy, a volume's clone and older
+  // LUKS2 view on a destination): a volume of such a name would be confused
+  // with them.
+  for (const char* reserved : {"-src", "-meta", "-retired", "-crypt", "-clone"})
     if (absl::EndsWith(id, reserved))
       return Invalid(absl::StrCat("volume id '", id, "' ends in '", reserved, "', which volmigrate reserves"));
   return absl::OkStatus();

@@ -72,7 +72,7 @@ TEST(Validate, CreateVolume) {
 // A volume must not be named like the devices and keys workerd makes: a peer
 // asking for the key of "m-0123456789-src" would get a migration's source key.
 TEST(Validate, InternalNamesAreNoVolumeIds) {
-  for (const char* id : {"m-0123456789-src", "m-0123456789-meta", "m-0123456789-retired", "vol-1-crypt"}) {
+  for (const char* id : {"m-0123456789-src", "m-0123456789-meta", "m-0123456789-retired", "vol-1-crypt", "vol-1-clone"}) {
     absl::Status s = ValidateVolumeId(id);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << id;
     EXPECT_NE(s.message().find("reserves"), std::string::npos) << s;
