@@ -27,7 +27,8 @@ crash_destination_after() {
   find /shared/crash -mindepth 1 | tee /dev/stderr | wc -l | grep -qx 18
   [ "$(grep -c 'workerd exited 137' /shared/workerd.log)" -ge 18 ]
   [ -z "$(iscsiadm -m session 2>/dev/null)" ] && ! iscsiadm -m node >/dev/null 2>&1
-  dmsetup ls | tee /dev/stderr | grep -v -E '^vg0-' | sort | tr -s ' \t' ' ' | cut -d' ' -f1 | tr '\n' ' ' | grep -qx 'vol-1 vol-1-crypt '
-  dmsetup table vol-1 | grep -q ' linear '
+  dmsetup ls | tee /dev/stderr | grep -v -E '^vg0-' | sort | tr -s ' \t' ' ' | cut -d' ' -f1 | tr '\n' ' ' | grep -qx 'vol-1 vol-1-clone '
+  dmsetup table vol-1 | grep -q ' crypt '
+  dmsetup table vol-1-clone | grep -q ' linear '
   [ "$(lvs --noheadings -o lv_name vg0 | grep -c -E 'meta|vol-1')" = 1 ]
 }

@@ -93,9 +93,11 @@ mig_retired_expires() {
 }
 
 mig_destination_is_linear() {
-  dmsetup table vol-1 | tee /dev/stderr | grep -q ' linear '
+  # The volume's LUKS2 mapping over what was the clone, now a linear map onto the LV.
+  dmsetup table vol-1 | tee /dev/stderr | grep -q ' crypt '
+  dmsetup table vol-1-clone | tee /dev/stderr | grep -q ' linear '
   [ -z "$(iscsiadm -m session 2>/dev/null)" ]
-  dmsetup ls | fails grep -E -- '-src|clone'
+  dmsetup table | fails grep -E -- ' clone |-src'
   lvs --noheadings -o lv_name vg0 | fails grep -q meta
   cryptsetup luksDump /dev/vg0/vol-1 | grep -A3 '^Data segments' | grep -q 'offset: 4194304'
   ctl2 --json volume show vol-1 | jf state | grep -qx VOLUME_STATE_IN_USE
