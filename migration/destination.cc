@@ -5,7 +5,6 @@
 #include "admission/admission.h"
 #include "common/log.h"
 #include "common/status.h"
-#include "luks/api.h"
 #include "migration/allocation.h"
 #include "migration/internal.h"
 #include "migration/machines.h"

@@ -36,13 +36,11 @@ absl::Status CheckPortal(const Env* env);
 absl::StatusOr<v1::Migration> SubmitOutgoing(Env* env, fsm::Runner* runner, const volumes::LvRow& lv,
                                              const std::string& destination, uint64_t destination_free,
                                              const std::string& drain_id, uint32_t max_concurrent);
-std::string SourceKeyName(const std::string& migration_id);  // the source's passphrase on the destination
-std::string SourceCryptName(const std::string& migration_id);
 std::string MetadataLv(const std::string& migration_id);
 std::string RetiredLv(const std::string& migration_id);
 // The clone metadata LV's size: whole MiB, written in full before it is used,
 // so it holds its pool blocks and never needs new ones when the pool runs low.
-uint64_t MetadataBytes(uint64_t plaintext_bytes, uint32_t region_kib);
+uint64_t MetadataBytes(uint64_t clone_bytes, uint32_t region_kib);
 // What a destination needs free for `lv`, as the source plans it before the
 // exact map: the LV's blocks (data and LUKS2 header), the clone's metadata and
 // the reserve kept free (the destination's room check counts the same).

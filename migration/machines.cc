@@ -43,13 +43,11 @@ fsm::StepFn Guard(Env* env, std::function<absl::StatusOr<fsm::Next>(Env*, const 
 }
 
 
-std::string SourceKeyName(const std::string& id) { return id + "-src"; }
-std::string SourceCryptName(const std::string& id) { return id + "-src"; }
 std::string MetadataLv(const std::string& id) { return id + "-meta"; }
 std::string RetiredLv(const std::string& id) { return id + "-retired"; }
 
-uint64_t MetadataBytes(uint64_t plaintext_bytes, uint32_t region_kib) {
-  uint64_t regions = plaintext_bytes / (uint64_t{region_kib} * 1024) + 1;
+uint64_t MetadataBytes(uint64_t clone_bytes, uint32_t region_kib) {
+  uint64_t regions = clone_bytes / (uint64_t{region_kib} * 1024) + 1;
   return ((8u << 20) + regions / 2 + (1u << 20) - 1) / (1u << 20) * (1u << 20);
 }
 

@@ -1,9 +1,9 @@
 // The two durable machines of a live migration, the calls that start,
 // accept, cancel and drain them, and the source copies they retire. The
 // source ("migration-out") fences the consumer, exports the volume, offers it
-// and maps where it holds data; the destination ("migration-in") formats with
-// the source's layout, clones, marks every region the map leaves out copied,
-// boots the consumer, trims, hydrates and cuts over. Both keep v1.Migration (in MigrationState) as their data.
+// and maps where it holds data; the destination ("migration-in") clones the
+// source's ciphertext and opens it with the source's key, marks every region
+// the map leaves out copied, boots the consumer, trims, hydrates and cuts over. Both keep v1.Migration (in MigrationState) as their data.
 //
 // Every edge of both machines (their MachineDef's edges and cancel_to; a
 // test holds the two equal). Besides these, every state may stay (a poll)
@@ -42,11 +42,11 @@
 // instead (internal::Guard).
 //
 // Everything that does not need the source's data happens before the fence
-// (export, offer, the destination's volume, header and clone metadata, the
-// iSCSI session and the source's read-only view), so the blackout holds only:
-// stop, close and map on the source (FENCING), then build the clone, mark what
-// the map leaves out and start the consumer on the destination (ATTACHING,
-// CLONED, BOOTING). The destination sees the fence by polling the
+// (export, offer, the destination's LV and clone metadata, the iSCSI session,
+// the clone with hydration off and the LUKS2 mapping on it), so the blackout
+// holds only: stop, close and map on the source (FENCING), then check the
+// session, mark what the map leaves out and start the consumer on the
+// destination (ATTACHING, CLONED, BOOTING). The destination sees the fence by polling the
 // source. The map is taken in FENCING (after the close: nothing writes) and
 // fetched in STAGED, so it is exact; a source without GetAllocation has every
 // region copied.

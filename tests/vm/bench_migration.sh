@@ -2,9 +2,11 @@
 # Benchmark (prints figures; not a test), in one run on two guests:
 #  - the link's two reference rates, from a 256 MiB volume on w1 filled with
 #    data and exported to w2: a raw sequential read of its ciphertext over
-#    iSCSI, and the copy ceiling: dd with large direct I/O from its read-only
-#    LUKS2 view to a LUKS2 device on w2 (the decrypt and encrypt hydration
-#    does, without dm-clone);
+#    iSCSI, and the plaintext copy ceiling: dd with large direct I/O from its
+#    read-only LUKS2 view to a LUKS2 device on w2 (the decrypt and encrypt a
+#    plaintext clone would do, without dm-clone; workerd clones the
+#    ciphertext, so its hydration may pass this one and the raw read is its
+#    own ceiling);
 #  - live migration of sparse volumes of 256 MiB, 1 GiB and 4 GiB holding the
 #    same 32 MiB of files, and of a raw 1 GiB volume (no filesystem) with
 #    64 MiB written at scattered 64 KiB blocks, each with its consumer
