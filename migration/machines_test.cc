@@ -725,6 +725,15 @@ TEST_P(MachinesTest, AFailedFenceRollsBack) {
   EXPECT_TRUE(w1->host.exports.empty());
   EXPECT_TRUE(Crypt(w1->host).count("vol-1"));
   EXPECT_EQ(w1->host.hooks, std::vector<std::string>{"/start vol-1"});
+  // The destination had its clone and the LUKS2 mapping on it before the
+  // fence (which never came), and the rollback took everything away.
+  const std::vector<std::string>& calls = w2->host.dm.calls;
+  EXPECT_NE(std::find(calls.begin(), calls.end(), "create vol-1-clone"), calls.end());
+  EXPECT_NE(std::find(calls.begin(), calls.end(), "create vol-1"), calls.end());
+  EXPECT_TRUE(w2->host.dm.live.empty());
+  EXPECT_TRUE(w2->host.sessions.empty());
+  EXPECT_TRUE(w2->host.hooks.empty());
+  EXPECT_FALSE(w2->host.keys.count("vol-1"));
   EXPECT_FALSE(w2->host.lvs.count("vol-1"));
   EXPECT_EQ(*w1->store->HolderOf("vol-1"), "") << "an ended machine holds nothing";
 }
