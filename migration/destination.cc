@@ -449,14 +449,29 @@ absl::StatusOr<fsm::Next> Rollback(Env* env, const fsm::StepContext& c) {
   return internal::RolledBack(st);
 }
 
+// A record of the older plaintext clone waits, untouched, for the workerd that
+// accepted it: this one's steps would build a second clone over its metadata
+// LV, or roll back what they do not know. Retried, so never rolled back here.
+template <typename F>
+auto SameLayout(F fn) {
+  return [fn](Env* env, const fsm::StepContext& c) -> absl::StatusOr<fsm::Next> {
+    ASSIGN_OR_RETURN(MigrationState st, Parse(c));
+    if (!st.ciphertext_clone())
+      return absl::UnavailableError(
+          "accepted by a workerd that cloned the plaintext; its steps touch nothing here: finish it with that "
+          "version (or its last steps by hand)");
+    return fn(env, c);
+  };
+}
+
 }  // namespace
 
 fsm::MachineDef DestinationMachine(Env* env) {
   fsm::MachineDef d;
   d.kind = kInKind;
   d.initial_state = "ACCEPTED";
-  auto bind = [env](auto fn) { return fsm::Bind(env, fn); };
-  auto guard = [env](auto fn) { return internal::Guard(env, fn); };
+  auto bind = [env](auto fn) { return fsm::Bind(env, SameLayout(fn)); };
+  auto guard = [env](auto fn) { return internal::Guard(env, SameLayout(fn)); };
   d.steps = {{"ACCEPTED", guard(Accepted)}, {"STAGED", guard(Staged)},      {"ATTACHING", guard(Attaching)},
              {"CLONED", guard(Cloned)},     {"BOOTING", guard(Booting)},    {"BOOTED", guard(Booted)},
              {"HYDRATING", guard(Hydrating)}, {"CUT_OVER", guard(CutOver)}, {"NOTIFYING", guard(Notifying)},
@@ -514,6 +529,7 @@ absl::StatusOr<std::string> AcceptOffer(Env* env, fsm::Runner* runner, const v1:
   st.set_device_bytes(req.device_bytes());
   st.set_plaintext_bytes(req.size_bytes());
   st.set_offer_unix_ms(env->now_ms());
+  st.set_ciphertext_clone(true);
 
   ASSIGN_OR_RETURN(dm::PoolSpace pool, env->host->PoolSpace());
   RETURN_IF_ERROR(CheckRoom(env, st, req.allocated_bytes(), pool.free_bytes));

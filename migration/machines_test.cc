@@ -393,6 +393,33 @@ TEST_P(MachinesTest, AdmissionCountsDataMetadataAndTheReserve) {
   EXPECT_TRUE(AcceptOffer(&w2->env, w2->runner.get(), req).ok());
 }
 
+// An incoming record from a workerd that cloned the plaintext: its stack is
+// not this one's, so its steps wait without touching the host.
+TEST_P(MachinesTest, AnIncomingRecordOfTheOlderLayoutIsLeftAlone) {
+  v1::OfferMigrationRequest req;
+  req.set_migration_id("m-1");
+  req.set_volume_id("vol-9");
+  req.set_source_worker("w1");
+  req.set_size_bytes(64u << 20);
+  req.set_device_bytes(68u << 20);
+  req.mutable_luks()->set_data_offset_bytes(4u << 20);
+  ASSERT_TRUE(AcceptOffer(&w2->env, w2->runner.get(), req).ok());
+  fsm::Record r = *w2->store->Get("m-1");
+  MigrationState st;
+  ASSERT_TRUE(st.ParseFromString(r.data()));
+  EXPECT_TRUE(st.ciphertext_clone());
+  st.clear_ciphertext_clone();
+  r.set_data(st.SerializeAsString());
+  ASSERT_TRUE(w2->store->Commit(r, "ACCEPTED", "").ok());
+  Start();
+  ASSERT_TRUE(w2->WaitFor("m-1", [](const fsm::Record& got) {
+    return absl::StrContains(got.last_error(), "accepted by a workerd that cloned the plaintext");
+  }));
+  EXPECT_EQ(w2->store->Get("m-1")->state(), "ACCEPTED");
+  EXPECT_FALSE(w2->host.lvs.count("vol-9"));
+  EXPECT_TRUE(w2->host.dm.live.empty());
+}
+
 TEST_P(MachinesTest, ALowPoolPausesHydrationAndNamesTheDestination) {
   std::string id;
   ASSERT_NO_FATAL_FAILURE(StartHeldInHydration(&id));
