@@ -6,7 +6,12 @@
 namespace volmigrate::migration {
 namespace {
 
-constexpr int64_t kRateWindowMs = 4000;
+// The rate cap is a schedule that allows max_bytes_per_second from an origin:
+// a copy faster than the cap runs one poll past it, then pauses until the
+// schedule catches up, so the average holds at the cap whatever the link's
+// speed. (Windows that each began with a poll at full speed let a fast copy
+// run at several times the cap.)
+constexpr int64_t kRateBurstMs = 2000;
 
 // The rate the ETA divides by: regions copied since rate_from over the time
 // since, where rate_from is the last sample before copying started (the wait
@@ -22,7 +27,8 @@ void UpdateRate(MigrationState& st, const Sample& s, v1::MigrationProgress& p) {
   const uint64_t region_bytes = s.status.region_sectors * 512;
   p.set_total_bytes(s.status.total_regions * region_bytes);
   p.set_hydrated_bytes(s.status.hydrated * region_bytes);
-  if (st.last_progress_unix_ms() == 0 || s.status.hydrated != st.last_hydrated()) {
+  // A pause for the rate cap is no idle time: the stall clock starts when it ends.
+  if (st.last_progress_unix_ms() == 0 || s.status.hydrated != st.last_hydrated() || st.hydration_paused()) {
     st.set_last_hydrated(s.status.hydrated);
     st.set_last_progress_unix_ms(s.now_ms);
   }
@@ -150,16 +156,27 @@ bool UpdateDepth(MigrationState& st, const Sample& s) {
 
 Throttle DecideThrottle(MigrationState& st, const Sample& s, uint64_t max_bytes_per_second) {
   if (max_bytes_per_second == 0) return Throttle::kRun;
-  const uint64_t region_bytes = s.status.region_sectors * 512;
-  if (st.rate_window_unix_ms() == 0 || s.now_ms - st.rate_window_unix_ms() >= kRateWindowMs ||
-      s.status.hydrated < st.rate_window_hydrated()) {
+  // A counter that went back (the clone rebuilt from its metadata) or a clock
+  // that did: a new origin.
+  if (st.rate_window_unix_ms() == 0 || s.status.hydrated < st.rate_window_hydrated() ||
+      s.now_ms < st.rate_window_unix_ms()) {
     st.set_rate_window_unix_ms(s.now_ms);
     st.set_rate_window_hydrated(s.status.hydrated);
     return Throttle::kRun;
   }
-  double elapsed = static_cast<double>(s.now_ms - st.rate_window_unix_ms()) / 1000.0;
-  double done = static_cast<double>((s.status.hydrated - st.rate_window_hydrated()) * region_bytes);
-  return done > static_cast<double>(max_bytes_per_second) * std::max(elapsed, 1.0) ? Throttle::kPause : Throttle::kRun;
+  // In bytes times milliseconds per second, exactly (a double's rounding
+  // would pause a copy that is exactly on schedule).
+  __extension__ typedef unsigned __int128 Wide;
+  const Wide allowed = Wide{max_bytes_per_second} * static_cast<uint64_t>(s.now_ms - st.rate_window_unix_ms());
+  const Wide done = Wide{s.status.hydrated - st.rate_window_hydrated()} * s.status.region_sectors * 512 * 1000;
+  if (done > allowed) return Throttle::kPause;
+  // Allowance left unused (a slow link, a cut) is kept only up to a burst's
+  // worth: the origin follows up behind it.
+  const Wide burst = Wide{max_bytes_per_second} * kRateBurstMs;
+  if (allowed - done > burst)
+    st.set_rate_window_unix_ms(st.rate_window_unix_ms() +
+                               static_cast<int64_t>((allowed - done - burst) / max_bytes_per_second));
+  return Throttle::kRun;
 }
 
 }  // namespace volmigrate::migration

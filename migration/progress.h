@@ -50,8 +50,9 @@ void UpdateProgress(MigrationState& st, const Sample& s, int stall_seconds);
 
 enum class Throttle { kRun, kPause };
 
-// Duty-cycles hydration to stay under `max_bytes_per_second` (0: no limit),
-// measured over windows of a few seconds.
+// Pauses hydration while it is ahead of `max_bytes_per_second` (0: no limit)
+// on average since it started, with at most a couple of seconds' allowance
+// saved up from slower spells.
 Throttle DecideThrottle(MigrationState& st, const Sample& s, uint64_t max_bytes_per_second);
 
 }  // namespace volmigrate::migration

@@ -124,14 +124,56 @@ TEST(Progress, FailModeIsAStall) {
   EXPECT_NE(st.view().progress().stall_reason().find("fail mode"), std::string::npos);
 }
 
-TEST(Throttle, PausesOverTheLimitAndRunsInTheNextWindow) {
+TEST(Throttle, PausesWhileAheadOfTheCap) {
   MigrationState st;
   EXPECT_EQ(DecideThrottle(st, At(0, 0), 0), Throttle::kRun);  // no limit
   const uint64_t limit = 10 * 65536;                            // 10 regions a second
-  EXPECT_EQ(DecideThrottle(st, At(0, 0), limit), Throttle::kRun);
-  EXPECT_EQ(DecideThrottle(st, At(1000, 5), limit), Throttle::kRun);
-  EXPECT_EQ(DecideThrottle(st, At(2000, 40), limit), Throttle::kPause);  // 40 in 2 s
-  EXPECT_EQ(DecideThrottle(st, At(5000, 40), limit), Throttle::kRun);    // a new window
+  EXPECT_EQ(DecideThrottle(st, At(10000, 20), limit), Throttle::kRun);
+  EXPECT_EQ(DecideThrottle(st, At(11000, 25), limit), Throttle::kRun);
+  EXPECT_EQ(DecideThrottle(st, At(12000, 60), limit), Throttle::kPause);  // 40 in 2 s
+  EXPECT_EQ(DecideThrottle(st, At(13000, 60), limit), Throttle::kPause);  // still ahead
+  EXPECT_EQ(DecideThrottle(st, At(14000, 60), limit), Throttle::kRun);    // caught up
+  EXPECT_EQ(DecideThrottle(st, At(15000, 3), limit), Throttle::kRun);     // the clone rebuilt: a new origin
+  EXPECT_EQ(st.rate_window_hydrated(), 3u);
+}
+
+// A copy 16 times faster than the cap, polled each second as HYDRATING does,
+// averages the cap: it overshoots by one poll at most. The minute the link was
+// down saves no allowance for a burst after it.
+TEST(Throttle, AFastCopyAveragesTheCap) {
+  const uint64_t limit = 10 * 65536, speed = 160;  // regions a second when running
+  MigrationState st;
+  uint64_t hydrated = 0;
+  Throttle t = DecideThrottle(st, At(10000, 20), limit);
+  int64_t ms = 10'000;
+  for (; ms < 130'000;) {
+    ms += 1000;
+    if (t == Throttle::kRun) hydrated += speed;
+    t = DecideThrottle(st, At(ms, hydrated), limit);
+  }
+  EXPECT_LE(hydrated, 10u * 120 + speed);
+  EXPECT_GE(hydrated, 10u * 120 - speed);
+  for (; ms < 190'000; ms += 1000) t = DecideThrottle(st, At(ms, hydrated), limit);  // the link down
+  const uint64_t before = hydrated;
+  for (; ms < 200'000;) {
+    ms += 1000;
+    if (t == Throttle::kRun) hydrated += speed;
+    t = DecideThrottle(st, At(ms, hydrated), limit);
+  }
+  EXPECT_LE(hydrated - before, 10u * 10 + 20 + speed);  // ten seconds, two saved up, one poll over
+}
+
+// The stall clock does not run while the cap holds hydration paused.
+TEST(Throttle, APauseIsNotAStall) {
+  MigrationState st;
+  UpdateProgress(st, At(0, 100), 30);
+  st.set_hydration_paused(true);
+  UpdateProgress(st, At(60'000, 100), 30);
+  EXPECT_FALSE(st.view().progress().stalled());
+  st.set_hydration_paused(false);
+  UpdateProgress(st, At(61'000, 100), 30);
+  EXPECT_FALSE(st.view().progress().stalled());
+  EXPECT_FALSE(LooksStalled(st, At(62'000, 100), 30));
 }
 
 // Busy half the time or more: deep; back below a fifth: configured again; in

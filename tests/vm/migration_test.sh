@@ -21,9 +21,10 @@ workers_boot 3G 2G
 WORKERS_MIGRATION='retire_after = "90s"' workers_config w1 1 '[[peers]]
 name = "w3"
 address = "169.254.0.2:7444"'
-# Held to 1 MiB/s: only the source's ~55 MiB are copied now, and unheld the
-# copy ended before the link cut below began.
-WORKERS_MIGRATION='hydration_max_bytes_per_second = 1048576' workers_config w2 2
+# Held to 2 MiB/s, so that the ~80 MiB the source holds take about 40 s and
+# the link cut below begins mid-copy: unheld, the copy of the ciphertext is
+# done in a few seconds.
+WORKERS_MIGRATION='hydration_max_bytes_per_second = 2097152' workers_config w2 2
 "$VM_REPO/deploy/tls/make-certs.sh" ca "$VM_RUN/foreign" >/dev/null && "$VM_REPO/deploy/tls/make-certs.sh" issue "$VM_RUN/foreign" w3 >/dev/null
 cp -r "$VM_RUN/foreign" "$VM_RUN/w2/shared/foreign"
 cat > "$VM_RUN/w2/shared/w3.toml" <<TOML
