@@ -1,6 +1,8 @@
 // A drain: one migration per volume of this worker, all sharing a drain id and
 // a concurrency limit that the migrations enforce themselves (QUEUED), so a
 // drain is as durable and resumable as its migrations.
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
 #include "common/random.h"
 #include "common/status.h"
@@ -120,6 +122,7 @@ absl::Status Run(Env* env, fsm::Runner* runner, const DrainPlan& plan, uint32_t 
 absl::StatusOr<v1::Drain> StartDrain(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
                                      const std::vector<std::string>& all_peers, uint32_t max_concurrent,
                                      bool plan_only) {
+  std::lock_guard<std::mutex> lock(env->drain_start_mu);
   ASSIGN_OR_RETURN(v1::Drain running, Unfinished(env));
   if (!running.id().empty()) {
     spdlog::info("drain {} is still running: resuming the watch, not starting another", running.id());
@@ -160,6 +163,7 @@ absl::StatusOr<v1::Drain> AbortDrain(Env* env, fsm::Runner* runner, const std::s
 absl::StatusOr<v1::Drain> StartRebalance(Env* env, fsm::Runner* runner, std::vector<std::string> destinations,
                                          const std::vector<std::string>& all_peers, uint32_t max_concurrent,
                                          const RebalanceTarget& target, bool plan_only) {
+  std::lock_guard<std::mutex> lock(env->drain_start_mu);
   ASSIGN_OR_RETURN(v1::Drain running, Unfinished(env));
   if (!running.id().empty()) {
     spdlog::info("drain {} is still running: resuming the watch, not starting a rebalance", running.id());

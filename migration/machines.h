@@ -86,6 +86,10 @@ struct Env {
   // records do not show it yet.
   std::mutex released_mu;
   std::set<std::string> released;
+
+  // Held from a drain's (or rebalance's) "none running" check until its
+  // migrations are recorded: two operators' drains at once are one drain.
+  std::mutex drain_start_mu;
 };
 
 fsm::MachineDef SourceMachine(Env* env);

@@ -855,8 +855,9 @@ TEST_P(MachinesTest, ARefusedLoginAfterBootIsRetried) {
 }
 
 // Runs `n` calls of `fn(i)` at the same moment; their results.
-std::vector<absl::Status> AtOnce(int n, const std::function<absl::Status(int)>& fn) {
-  std::vector<absl::Status> out(n);
+template <typename F>
+auto AtOnce(int n, const F& fn) {
+  std::vector<decltype(fn(0))> out(n);
   std::atomic<int> ready = 0;
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i)
@@ -890,6 +891,23 @@ TEST_P(MachinesTest, StartsOfOneVolumeAtOnceMakeOneMachine) {
   Start();
   EXPECT_EQ(w1->Wait(machines[0]), "DONE");
   EXPECT_EQ(w2->Wait(machines[0]), "DONE");
+}
+
+// Two operators drain the worker at the same moment: both are told of one
+// drain, which holds every volume.
+TEST_P(MachinesTest, DrainsAtOnceAreOneDrain) {
+  for (const char* v : {"vol-2", "vol-3"}) ASSERT_NO_FATAL_FAILURE(AddVolume(v));
+  auto results = AtOnce(4, [&](int) { return StartDrain(&w1->env, w1->runner.get(), {}, {"w2"}, 1); });
+  for (const auto& d : results) {
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->id(), results[0]->id());
+    EXPECT_EQ(d->migration_ids_size(), 3);
+  }
+  auto all = w1->store->List();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
+  Start();
+  for (const std::string& id : results[0]->migration_ids()) EXPECT_EQ(w1->Wait(id), "DONE");
 }
 
 // Two sources (or a confused one) offer the same volume name at once: one
